@@ -1,0 +1,104 @@
+"""``exectrail review``: exec events from existing audit logs."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
+from exectrail.model import Diagnostics
+from exectrail.output.writers import make_writer
+from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, total_size
+from exectrail.pipeline import EventBuilder, read_exec_events
+
+PROGRESS_MIN_BYTES = 4 * 1024 * 1024
+EXIT_INPUT_PROBLEMS = 1
+
+
+def input_paths(files: tuple[str, ...]) -> list[str]:
+    """The files to read: as given, or the default audit.log with its rotations, oldest first."""
+    paths = list(files) if files else [str(p) for p in default_log_paths()]
+    check_readable(paths)
+    return paths
+
+
+def progress_bar(paths: list[str]) -> tuple[Any, Any]:
+    """A rich progress bar on stderr for long reads on a terminal, else a no-op; and its callback."""
+    size = total_size(paths)
+    console = Console(stderr=True)
+    if not console.is_terminal or size is None or size < PROGRESS_MIN_BYTES:
+        return nullcontext(), None
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task("reading", total=size)
+    return progress, lambda n: progress.advance(task, n)
+
+
+def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int) -> str:
+    """The one-line summary printed on stderr after a read."""
+    return (
+        f"exectrail: {shown} events shown, {read} read, {stats.records} records "
+        f"from {stats.lines} lines in {stats.files} file{'s' if stats.files != 1 else ''}; "
+        f"{incomplete} incomplete events; diagnostics: {diagnostics.summary()}"
+    )
+
+
+def report_diagnostics(diagnostics: Diagnostics, verbose: bool) -> None:
+    if verbose:
+        for diag in diagnostics.samples:
+            where = f"{diag.origin}: " if diag.origin else ""
+            echo_err(f"  {where}{diag.kind}: {diag.reason}")
+
+
+@click.command()
+@click.argument("files", nargs=-1)
+@filter_options
+@format_option
+@click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
+def review(files: tuple[str, ...], fmt: str | None, verbose: bool, **params: Any) -> None:
+    """Show exec events from audit logs.
+
+    FILE may be plain or gzip-compressed, or - for stdin. Without FILE: /var/log/audit/audit.log and
+    its rotations (audit.log.N), oldest first.
+    """
+    event_filter = build_filter(params)
+    paths = input_paths(files)
+    writer = make_writer(resolve_format(fmt))
+    diagnostics = Diagnostics()
+    stats = ReadStats()
+    builder = EventBuilder(diagnostics)
+    shown = read = 0
+    bar, callback = progress_bar(paths)
+    try:
+        with bar:
+            for event in read_exec_events(paths, diagnostics, stats, callback, builder):
+                read += 1
+                if event_filter.matches(event):
+                    writer.write(event)
+                    shown += 1
+    finally:
+        writer.close()
+    echo_err(summary_line(shown, read, stats, diagnostics, builder.assembler.stats.incomplete))
+    report_diagnostics(diagnostics, verbose)
+    for problem in stats.problems:
+        echo_err(f"exectrail: {problem}")
+    if stats.problems:
+        raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(review)
+
+
+__all__ = ["input_paths", "progress_bar", "register", "summary_line"]

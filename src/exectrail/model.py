@@ -1,0 +1,153 @@
+"""The event model that flows through the whole pipeline.
+
+Sources yield :class:`Record` objects (one audit record each); the assembler groups them into
+events; the exec builder turns a group into an :class:`ExecEvent`. Every sink and query works on
+``ExecEvent``. Bad input never raises out of the pipeline: it becomes a :class:`Diagnostic`
+counted in :class:`Diagnostics`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+UNSET_ID = 4294967295  # auid / ses when never set (and (uint32)-1 elsewhere)
+
+
+class Record:
+    """One audit record: type name, timestamp, serial, node and the raw field text.
+
+    ``key`` is the event identity as it appears on the wire (``b"SEC.MS:SERIAL"``), kept as bytes
+    so grouping needs no number conversion. ``body`` is the raw part only (for ENRICHED lines the
+    interpreted part after 0x1d is cut off; the raw part is authoritative).
+    """
+
+    __slots__ = ("body", "key", "node", "origin", "type")
+
+    def __init__(
+        self, type: str, key: bytes, body: bytes, node: str | None = None, origin: str | None = None
+    ) -> None:
+        self.type = type
+        self.key = key
+        self.body = body
+        self.node = node
+        self.origin = origin  # "file:line" or None, for diagnostics
+
+    @property
+    def seconds(self) -> int:
+        return int(self.key.partition(b".")[0])
+
+    @property
+    def milliseconds(self) -> int:
+        return int(self.key.partition(b".")[2].partition(b":")[0])
+
+    @property
+    def serial(self) -> int:
+        return int(self.key.rpartition(b":")[2])
+
+    @property
+    def time(self) -> datetime:
+        return timestamp_to_datetime(self.seconds, self.milliseconds)
+
+    def __repr__(self) -> str:
+        return f"Record({self.type!r}, {self.key!r}, {self.body[:60]!r}...)"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.type, self.key, self.body, self.node) == (other.type, other.key, other.body, other.node)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.key, self.body, self.node))
+
+
+def timestamp_to_datetime(seconds: int, milliseconds: int) -> datetime:
+    """Audit timestamp (seconds, milliseconds) as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=milliseconds * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecEvent:
+    """One execve/execveat attempt, successful or failed.
+
+    Text fields that the kernel logs as quoted-or-hex (comm, exe, cwd, path, key) are decoded with
+    ``surrogateescape`` so that non-UTF-8 bytes survive exactly; ``argv`` keeps the raw bytes.
+    """
+
+    time: datetime
+    serial: int
+    node: str | None
+    arch: str
+    syscall: str
+    success: bool
+    exit: int
+    pid: int
+    ppid: int
+    uid: int
+    euid: int
+    suid: int
+    fsuid: int
+    gid: int
+    egid: int
+    sgid: int
+    fsgid: int
+    auid: int | None
+    ses: int | None
+    tty: str | None
+    comm: str | None
+    exe: str | None
+    cwd: str | None
+    path: str | None
+    argc: int | None
+    argv: tuple[bytes, ...] | None
+    key: str | None
+    proctitle: str | None
+
+    @property
+    def event_id(self) -> str:
+        """Identity used for de-duplication: node, timestamp and serial."""
+        return event_id(self.node, self.time, self.serial)
+
+    @property
+    def epoch_ms(self) -> int:
+        return int(self.time.timestamp()) * 1000 + self.time.microsecond // 1000
+
+
+def event_id(node: str | None, time: datetime, serial: int) -> str:
+    """``node:SECONDS.MS:SERIAL`` (node empty when auditd logged none)."""
+    ms = time.microsecond // 1000
+    return f"{node or ''}:{int(time.timestamp())}.{ms:03d}:{serial}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """Something in the input that could not be used as it was."""
+
+    kind: str
+    reason: str
+    origin: str | None = None  # "file:line" when known
+
+
+@dataclass
+class Diagnostics:
+    """Counts diagnostics by kind and keeps the first few for ``--verbose``."""
+
+    keep: int = 50
+    counts: Counter[str] = field(default_factory=Counter)
+    samples: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, kind: str, reason: str, origin: str | None = None) -> None:
+        self.counts[kind] += 1
+        if len(self.samples) < self.keep:
+            self.samples.append(Diagnostic(kind, reason, origin))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        """``3 malformed-line, 1 argc-mismatch`` or ``none``."""
+        if not self.counts:
+            return "none"
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(self.counts.items(), key=lambda kv: -kv[1]))

@@ -1,0 +1,137 @@
+"""Output formats shared by every command that prints events: jsonl, csv and a rich table.
+
+Each writer takes events one at a time (so live capture can stream) and is closed at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from typing import IO, Protocol
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from exectrail.model import ExecEvent
+from exectrail.output.fields import (
+    COLUMNS,
+    clean_text,
+    command_line,
+    display_command_line,
+    event_to_dict,
+    format_time,
+)
+
+FORMATS = ("table", "jsonl", "csv")
+
+
+class EventWriter(Protocol):
+    """Something that renders exec events."""
+
+    def write(self, event: ExecEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    """One JSON object per line (see the README for the schema)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._buffer: list[bytes] = []
+
+    def write(self, event: ExecEvent) -> None:
+        self._buffer.append(orjson.dumps(event_to_dict(event), option=orjson.OPT_APPEND_NEWLINE))
+        if len(self._buffer) >= 512:
+            self.flush()
+
+    def flush(self) -> None:
+        self._stream.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
+class CsvWriter:
+    """The JSON columns; argv as a shell-quoted command line, argv_hex space-separated."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._csv = csv.writer(stream, lineterminator="\n")
+        self._csv.writerow(COLUMNS)
+
+    def write(self, event: ExecEvent) -> None:
+        row = event_to_dict(event)
+        if row["argv"] is not None:
+            row["argv"] = command_line(event)
+        if "argv_hex" in row:
+            row["argv_hex"] = " ".join(row["argv_hex"])
+        self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
+
+    def close(self) -> None:
+        self._stream.flush()
+        if isinstance(self._stream, io.TextIOWrapper):
+            self._stream.detach()  # leave the caller's binary stream open
+
+
+class TableWriter:
+    """A rich table sized to the terminal, printed row by row so live capture can stream."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._header_done = False
+
+    def _table(self, header: bool) -> Table:
+        table = Table(show_header=header, box=None, pad_edge=False, expand=True)
+        table.add_column("time (UTC)", width=23, no_wrap=True)
+        table.add_column("pid", width=7, justify="right", no_wrap=True)
+        table.add_column("ppid", width=7, justify="right", no_wrap=True)
+        table.add_column("uid", width=5, justify="right", no_wrap=True)
+        table.add_column("auid", width=5, justify="right", no_wrap=True)
+        table.add_column("exit", width=4, justify="right", no_wrap=True)
+        table.add_column("command", ratio=1, overflow="fold")
+        return table
+
+    def write(self, event: ExecEvent) -> None:
+        table = self._table(header=not self._header_done)
+        self._header_done = True
+        cmd = Text(display_command_line(event))
+        if not event.success:
+            cmd.stylize("red")
+        table.add_row(
+            format_time(event)[:-1].replace("T", " "),
+            str(event.pid),
+            str(event.ppid),
+            str(event.uid),
+            "-" if event.auid is None else str(event.auid),
+            "ok" if event.success else str(event.exit),
+            cmd,
+        )
+        self._console.print(table)
+
+    def close(self) -> None:
+        if not self._header_done:
+            self._console.print("(no exec events)", style="dim")
+
+
+def make_writer(fmt: str, stream: IO[bytes] | None = None) -> EventWriter:
+    """A writer for ``fmt`` on stdout (or ``stream``)."""
+    out = stream if stream is not None else sys.stdout.buffer
+    if fmt == "jsonl":
+        return JsonlWriter(out)
+    if fmt == "csv":
+        return CsvWriter(io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True))
+    return TableWriter(Console(highlight=False, soft_wrap=False))
+
+
+def default_format() -> str:
+    """``table`` on a terminal, ``jsonl`` when stdout is a pipe or file."""
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+__all__ = ["FORMATS", "CsvWriter", "EventWriter", "JsonlWriter", "TableWriter", "clean_text", "make_writer"]

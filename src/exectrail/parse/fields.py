@@ -1,0 +1,79 @@
+"""Splitting a record body into fields and decoding the kernel's value encodings.
+
+The kernel writes untrusted strings (argv, comm, exe, cwd, path names, keys) either quoted --
+only when every byte is 0x21..0x7e and none is ``"`` -- or as uppercase hex of the raw bytes.
+So a quoted value never holds a space or a quote, and the field grammar is simple:
+``name=value`` separated by spaces, where a value is ``"…"``, ``'…'`` (user-space messages, which
+may hold spaces) or a run of non-space bytes. Values that contain ``=`` or look like other fields
+(``a1="key=procmon"``) stay inside their quotes.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FIELD_RE = re.compile(rb"([^\s=]+)=('[^']*'|\"[^\"]*\"|\S*)")
+_HEX_RE = re.compile(rb"(?:[0-9A-Fa-f]{2})*")
+
+NULL = b"(null)"
+
+
+def split_fields(body: bytes) -> dict[bytes, bytes]:
+    """All ``name=value`` pairs of a raw record body; later duplicates win, values stay encoded."""
+    return dict(_FIELD_RE.findall(body))
+
+
+def field_pairs(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``(name, value)`` pairs in order, duplicates kept (EXECVE needs the order)."""
+    return _FIELD_RE.findall(body)
+
+
+def decode_value(value: bytes) -> bytes | None:
+    """Decode a quoted-or-hex value to its raw bytes; ``(null)`` is None.
+
+    A value that is neither quoted nor valid hex (a malformed or hand-written line) is returned as
+    it stands, so nothing is lost; callers that care use :func:`is_encoded`.
+    """
+    if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
+        return value[1:-1]
+    if value == NULL:
+        return None
+    if _HEX_RE.fullmatch(value):
+        return bytes.fromhex(value.decode("ascii"))
+    return value
+
+
+def is_encoded(value: bytes) -> bool:
+    """True when ``value`` is a well-formed quoted or hex encoding (or ``(null)``)."""
+    if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
+        return True
+    return value == NULL or _HEX_RE.fullmatch(value) is not None
+
+
+def decode_text(value: bytes | None) -> str | None:
+    """Decode an encoded value to ``str``, keeping non-UTF-8 bytes via ``surrogateescape``."""
+    if value is None:
+        return None
+    raw = decode_value(value)
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def decode_proctitle(value: bytes | None) -> str | None:
+    """PROCTITLE is NUL-separated argv (hex or quoted), truncated by the kernel; NULs become spaces."""
+    if value is None:
+        return None
+    raw = decode_value(value)
+    if raw is None:
+        return None
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "surrogateescape")
+
+
+def encode_value(raw: bytes) -> bytes:
+    """Encode bytes the way the kernel does (``audit_log_n_untrustedstring``): quoted or hex."""
+    if raw and all(0x21 <= b <= 0x7E and b != 0x22 for b in raw):
+        return b'"' + raw + b'"'
+    if not raw:
+        return b'""'
+    return raw.hex().upper().encode("ascii")

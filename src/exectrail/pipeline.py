@@ -1,0 +1,79 @@
+"""Records → events: the one path every source takes (files, netlink, the audisp plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from exectrail.assemble.execve import build_exec_event
+from exectrail.assemble.grouper import Assembler, Group
+from exectrail.model import Diagnostics, ExecEvent, Record
+from exectrail.parse.logfile import ProgressCallback, ReadStats, read_records
+
+GroupHook = Callable[[Group], None]
+
+
+class EventBuilder:
+    """Feeds records through an :class:`Assembler` and builds exec events from closed groups.
+
+    ``on_group`` sees every closed group (exec or not), e.g. for interference detection.
+    """
+
+    def __init__(
+        self,
+        diagnostics: Diagnostics,
+        assembler: Assembler | None = None,
+        on_group: GroupHook | None = None,
+    ) -> None:
+        self.diagnostics = diagnostics
+        self.assembler = assembler if assembler is not None else Assembler()
+        self.on_group = on_group
+
+    def feed(self, record: Record) -> list[ExecEvent]:
+        """Add one record; return the exec events it completed."""
+        groups = self.assembler.feed(record)
+        return self.build_groups(groups) if groups else []
+
+    def expire(self, now_seconds: int) -> list[ExecEvent]:
+        """Close events idle by the wall clock (live sources call this when quiet)."""
+        return self.build_groups(self.assembler.expire(now_seconds))
+
+    def flush(self) -> list[ExecEvent]:
+        """End of input: build whatever is still open."""
+        return self.build_groups(self.assembler.flush())
+
+    def build_groups(self, groups: list[Group]) -> list[ExecEvent]:
+        events = []
+        for group in groups:
+            if self.on_group is not None:
+                self.on_group(group)
+            event = build_exec_event(group, self.diagnostics)
+            if event is not None:
+                events.append(event)
+        return events
+
+
+def exec_events(
+    records: Iterable[Record], diagnostics: Diagnostics, builder: EventBuilder | None = None
+) -> Iterator[ExecEvent]:
+    """Exec events from a finite stream of records, in the order they complete."""
+    builder = builder if builder is not None else EventBuilder(diagnostics)
+    assembler = builder.assembler
+    build = builder.build_groups
+    for record in records:
+        groups = assembler.feed(record)
+        if groups:
+            yield from build(groups)
+    yield from builder.flush()
+
+
+def read_exec_events(
+    paths: Iterable[str | Path],
+    diagnostics: Diagnostics,
+    stats: ReadStats | None = None,
+    progress: ProgressCallback | None = None,
+    builder: EventBuilder | None = None,
+) -> Iterator[ExecEvent]:
+    """Exec events from audit log files (plain, gzip or ``-`` for stdin)."""
+    records = read_records(paths, diagnostics, stats, progress)
+    return exec_events(records, diagnostics, builder)

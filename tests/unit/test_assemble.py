@@ -1,0 +1,119 @@
+"""Grouping records into events and building exec events."""
+
+from __future__ import annotations
+
+from exectrail.assemble.execve import build_exec_event
+from exectrail.assemble.grouper import Assembler
+from exectrail.model import Diagnostics, Record
+from exectrail.parse.record import parse_line
+from exectrail.pipeline import exec_events
+from tests.support.kernel_format import log_lines
+
+
+def records(lines: list[bytes]) -> list[Record]:
+    return [parse_line(line) for line in lines]
+
+
+def test_interleaved_events_with_serial_going_down() -> None:
+    a = log_lines("1795617647.510", 12, [b"ls", b"-l"], pid=11)
+    b = log_lines("1795617647.509", 11, [b"cat", b"x"], pid=10)
+    mixed = [line for pair in zip(a, b, strict=True) for line in pair]
+    events = list(exec_events(records(mixed), Diagnostics()))
+    assert sorted((e.pid, e.argv) for e in events) == [(10, (b"cat", b"x")), (11, (b"ls", b"-l"))]
+
+
+def test_eoe_closes_and_idle_events_are_evicted_as_incomplete() -> None:
+    asm = Assembler(idle_seconds=2)
+    syscall = parse_line(log_lines("100.000", 1, [b"true"])[0])
+    assert asm.feed(syscall) == []
+    assert len(asm) == 1
+    # a record of an event 3 seconds later makes the first one idle
+    later = parse_line(b'type=CWD msg=audit(103.000:2): cwd="/"\n')
+    closed = asm.feed(later)
+    assert closed == [[syscall]]
+    assert asm.stats.incomplete == 1
+    eoe = Record("EOE", b"103.000:2", b"")
+    assert asm.feed(eoe) == [[later]]
+    assert len(asm) == 0
+
+
+def test_open_events_are_bounded() -> None:
+    asm = Assembler(idle_seconds=3600, max_open=100)
+    for serial in range(1000):
+        asm.feed(parse_line(b'type=CWD msg=audit(100.000:%d): cwd="/"\n' % serial))
+    assert len(asm) <= 100
+    assert asm.stats.evicted == 900
+
+
+def test_standalone_daemon_records_close_at_once() -> None:
+    asm = Assembler()
+    line = b"type=DAEMON_START msg=audit(100.000:7): op=start ver=3.0.9 format=enriched res=success\n"
+    assert len(asm.feed(parse_line(line))) == 1
+
+
+def test_failed_exec_has_no_argv_and_callers_comm() -> None:
+    lines = log_lines("100.000", 5, None, success=False, exit_code=-2, comm=b"bash", exe=b"/usr/bin/bash")
+    diag = Diagnostics()
+    event = build_exec_event(records(lines), diag)
+    assert event is not None
+    assert (event.success, event.exit, event.argv, event.argc, event.comm) == (False, -2, None, None, "bash")
+    assert diag.total == 0
+
+
+def test_non_exec_syscall_is_not_an_exec_event() -> None:
+    lines = log_lines("100.000", 5, [b"x"], syscall=44)
+    assert build_exec_event(records(lines), Diagnostics()) is None
+
+
+def test_i386_and_execveat_and_unset_ids() -> None:
+    lines = log_lines("100.000", 5, [b"t"], arch="40000003", syscall=358, auid=1000, ses=3, tty="pts0")
+    event = build_exec_event(records(lines), Diagnostics())
+    assert event is not None
+    assert (event.arch, event.syscall, event.auid, event.ses, event.tty) == (
+        "i386",
+        "execveat",
+        1000,
+        3,
+        "pts0",
+    )
+    unset = build_exec_event(records(log_lines("100.000", 6, [b"t"])), Diagnostics())
+    assert unset is not None and unset.auid is None and unset.ses is None and unset.tty is None
+
+
+def test_execve_without_syscall_is_a_diagnostic() -> None:
+    lines = log_lines("100.000", 5, [b"ls"])[1:]
+    diag = Diagnostics()
+    assert list(exec_events(records(lines), diag)) == []
+    assert diag.counts["execve-without-syscall"] == 1
+
+
+def test_argc_mismatch_is_a_diagnostic_not_a_crash() -> None:
+    lines = log_lines("100.000", 5, [b"ls", b"-l"])
+    lines[1] = lines[1].replace(b"argc=2", b"argc=4")
+    diag = Diagnostics()
+    event = build_exec_event(records(lines), diag)
+    assert event is not None and event.argc == 4 and event.argv == (b"ls", b"-l")
+    assert diag.counts["argc-mismatch"] == 1
+
+
+def test_chunked_argument_with_wrong_length_is_reported() -> None:
+    lines = log_lines("100.000", 5, [b"x", b"A" * 20000])
+    text = b"".join(lines).replace(b"a1_len=40000", b"a1_len=40002")
+    diag = Diagnostics()
+    event = build_exec_event(records(text.splitlines(keepends=True)), diag)
+    assert event is not None and event.argv == (b"x", b"A" * 20000)
+    assert diag.counts["argv-length-mismatch"] == 1
+
+
+def test_syscall_fallback_for_extra_lsm_fields() -> None:
+    line = log_lines("100.000", 5, [b"id"])[0].replace(b" key=", b" subj=unconfined key=")
+    event = build_exec_event(records([line, *log_lines("100.000", 5, [b"id"])[1:]]), Diagnostics())
+    assert event is not None and event.argv == (b"id",) and event.key == "procmon"
+
+
+def test_bad_syscall_record_is_counted() -> None:
+    lines = log_lines("100.000", 5, [b"id"])
+    lines[0] = lines[0].replace(b" pid=1000", b"")
+    diag = Diagnostics()
+    assert build_exec_event(records(lines), diag) is None
+    assert diag.counts["bad-syscall-record"] == 1
