@@ -120,6 +120,29 @@ def event_id(node: str | None, time: datetime, serial: int) -> str:
     return f"{node or ''}:{int(time.timestamp())}.{ms:03d}:{serial}"
 
 
+CERTAIN = "certain"
+SUSPICIOUS = "suspicious"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """Evidence that someone interfered with the audit trail (or that it was cut).
+
+    ``kind`` is a stable machine name (``audit-disabled``, ``rules-removed``, ``events-lost``,
+    ``collector-stopped``, ``blind-spot``, …); ``summary`` one human line; ``certainty`` is
+    :data:`CERTAIN` or :data:`SUSPICIOUS`; ``evidence`` holds the record lines or readings that
+    showed it, as text.
+    """
+
+    kind: str
+    time: datetime
+    summary: str
+    certainty: str = CERTAIN
+    host: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+    evidence: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """Something in the input that could not be used as it was."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from exectrail.model import ExecEvent
+from exectrail.model import Alarm, ExecEvent
 
 COLUMNS = (
     "type", "time", "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid",
@@ -106,3 +106,17 @@ def display_command_line(event: ExecEvent) -> str:
     if event.argv is None:
         return clean_text(event.path) or ""
     return " ".join(_display_arg(arg) for arg in decode_argv(event.argv)[0])
+
+
+def alarm_to_dict(alarm: Alarm) -> dict[str, Any]:
+    """The JSON object of one alarm: ``{"type": "alarm", "kind": …, "time": …, …}``."""
+    return {
+        "type": "alarm",
+        "kind": alarm.kind,
+        "time": alarm.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "certainty": alarm.certainty,
+        "host": alarm.host,
+        "summary": alarm.summary,
+        "details": alarm.details,
+        "evidence": [clean_text(line) for line in alarm.evidence],
+    }

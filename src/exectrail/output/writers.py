@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from exectrail.model import ExecEvent
+from exectrail.model import Alarm, ExecEvent
 from exectrail.output.fields import (
     COLUMNS,
+    alarm_to_dict,
     clean_text,
     command_line,
     display_command_line,
@@ -33,6 +34,8 @@ class EventWriter(Protocol):
 
     def write(self, event: ExecEvent) -> None: ...
 
+    def write_alarm(self, alarm: Alarm) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -47,6 +50,10 @@ class JsonlWriter:
         self._buffer.append(orjson.dumps(event_to_dict(event), option=orjson.OPT_APPEND_NEWLINE))
         if len(self._buffer) >= 512:
             self.flush()
+
+    def write_alarm(self, alarm: Alarm) -> None:
+        self._buffer.append(orjson.dumps(alarm_to_dict(alarm), option=orjson.OPT_APPEND_NEWLINE))
+        self.flush()  # alarms are never held back
 
     def flush(self) -> None:
         self._stream.write(b"".join(self._buffer))
@@ -73,6 +80,13 @@ class CsvWriter:
             row["argv_hex"] = " ".join(row["argv_hex"])
         self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
 
+    def write_alarm(self, alarm: Alarm) -> None:
+        """Alarms share the columns: type=alarm, time, key=kind, proctitle=summary."""
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(type="alarm", time=alarm_to_dict(alarm)["time"], key=alarm.kind, proctitle=alarm.summary)
+        self._csv.writerow([row[c] for c in COLUMNS])
+        self._stream.flush()
+
     def close(self) -> None:
         self._stream.flush()
         if isinstance(self._stream, io.TextIOWrapper):
@@ -85,6 +99,7 @@ class TableWriter:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._header_done = False
+        self._alarms = 0
 
     def _table(self, header: bool) -> Table:
         table = Table(show_header=header, box=None, pad_edge=False, expand=True)
@@ -114,8 +129,14 @@ class TableWriter:
         )
         self._console.print(table)
 
+    def write_alarm(self, alarm: Alarm) -> None:
+        label = "ALARM" if alarm.certainty == "certain" else "SUSPICIOUS"
+        text = Text(f"{label} {alarm.kind}: {alarm.summary}", style="bold white on red")
+        self._console.print(Text(alarm_to_dict(alarm)["time"][:-1].replace("T", " ") + "  "), text, sep="")
+        self._alarms += 1
+
     def close(self) -> None:
-        if not self._header_done:
+        if not self._header_done and not self._alarms:
             self._console.print("(no exec events)", style="dim")
 
 

@@ -9,7 +9,6 @@ good record before and after it is still yielded.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import os
 import re
@@ -22,12 +21,13 @@ from typing import BinaryIO
 
 from exectrail.errors import InputError
 from exectrail.model import Diagnostics, Record
-from exectrail.parse.record import MalformedRecord, parse_line
+from exectrail.parse.record import MalformedRecord, parse_block
 
 DEFAULT_LOG = Path("/var/log/audit/audit.log")
 STDIN = "-"
 GZIP_MAGIC = b"\x1f\x8b"
-PROGRESS_EVERY = 16384  # lines between progress callbacks
+NEWLINE = b"\n"
+BLOCK_SIZE = 1 << 20  # bytes read at a time; records are parsed a block of lines at a time
 
 ProgressCallback = Callable[[int], None]
 
@@ -104,12 +104,50 @@ def read_records(
                 raw.close()
 
 
-def _open_stream(raw: BinaryIO) -> tuple[BinaryIO, Callable[[], int]]:
-    """Wrap ``raw`` in a gzip reader when it starts with the gzip magic; return a position getter."""
+class TruncatedStream(Exception):
+    """A compressed stream that ends before its end marker (a file cut short)."""
+
+
+class _GzipReader:
+    """Decompresses gzip (several members too) chunk by chunk, keeping every byte it could
+    decompress when the stream is cut short or damaged -- :mod:`gzip` would drop the last chunk."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._done = False
+
+    def read(self, size: int) -> bytes:
+        while not self._done:
+            compressed = self._raw.read(size // 4 or 1)
+            if not compressed:
+                self._done = True
+                if not self._inflate.eof:
+                    tail = self._inflate.flush()
+                    if tail:
+                        return tail
+                    raise TruncatedStream("compressed stream ends before its end marker")
+                return b""
+            try:
+                data = self._inflate.decompress(compressed)
+                while self._inflate.eof and self._inflate.unused_data:
+                    rest = self._inflate.unused_data
+                    self._inflate = zlib.decompressobj(wbits=31)
+                    data += self._inflate.decompress(rest)
+            except zlib.error as exc:
+                self._done = True
+                raise TruncatedStream(f"damaged compressed data: {exc}") from None
+            if data:
+                return data
+        return b""
+
+
+def _open_stream(raw: BinaryIO) -> tuple[Callable[[int], bytes], Callable[[], int]]:
+    """A ``read(size)`` for ``raw`` (gunzipping when it starts with the gzip magic) and a position getter."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), buffered.tell  # type: ignore[return-value]
-    return buffered, buffered.tell
+        return _GzipReader(buffered).read, buffered.tell
+    return buffered.read, buffered.tell
 
 
 def _read_stream(
@@ -119,26 +157,42 @@ def _read_stream(
     stats: ReadStats,
     progress: ProgressCallback | None,
 ) -> Iterator[Record]:
-    stream, position = _open_stream(raw)
+    read, position = _open_stream(raw)
     lines = records = 0
     last_pos = 0
+
+    def bad_line(index: int, line: bytes, error: MalformedRecord) -> None:
+        diagnostics.add(error.kind, error.reason, f"{name}:{lines + index + 1}")
+
+    problem = None
     try:
-        for line in stream:
-            lines += 1
+        rest = b""
+        while True:
             try:
-                record = parse_line(line)
-            except MalformedRecord as bad:
-                diagnostics.add(bad.kind, bad.reason, f"{name}:{lines}")
-                continue
-            records += 1
-            yield record
-            if progress is not None and lines % PROGRESS_EVERY == 0:
+                chunk = read(BLOCK_SIZE)
+            except TruncatedStream as exc:
+                problem = f"{exc} after line {lines + rest.count(NEWLINE)}"
+                chunk = b""
+            if not chunk:
+                block, rest = rest, b""
+                if block and not block.endswith(b"\n"):
+                    block += b"\n"  # a last line without its newline (a file cut short)
+            else:
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    rest += chunk
+                    continue
+                block, rest = rest + chunk[: cut + 1], chunk[cut + 1 :]
+            if not block:
+                break
+            found = parse_block(block, bad_line)
+            lines += block.count(b"\n")
+            records += len(found)
+            yield from found
+            if progress is not None:
                 pos = position()
                 progress(pos - last_pos)
                 last_pos = pos
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        diagnostics.add("truncated-file", f"compressed stream ends early: {exc}", f"{name}:{lines}")
-        stats.problems.append(f"{name}: truncated compressed file after line {lines}")
     except OSError as exc:
         stats.problems.append(f"{name}: read error after line {lines}: {exc.strerror or exc}")
     finally:
@@ -147,5 +201,8 @@ def _read_stream(
         if progress is not None:
             with contextlib.suppress(OSError, ValueError):
                 progress(max(position() - last_pos, 0))
+    if problem is not None:
+        diagnostics.add("truncated-file", problem, f"{name}:{lines}")
+        stats.problems.append(f"{name}: truncated compressed file: {problem}")
     if lines and not records:
         stats.problems.append(f"{name}: not an audit log ({lines} lines, none is an audit record)")

@@ -12,6 +12,7 @@ Accepted forms (bytes in, so non-UTF-8 input survives):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from exectrail.model import Record
 from exectrail.parse.types import record_type_name
@@ -31,30 +32,55 @@ class MalformedRecord(ValueError):
         self.reason = reason
 
 
-def parse_line(line: bytes, origin: str | None = None) -> Record:
+def parse_line(line: bytes) -> Record:
     """Parse one auditd log line (trailing newline allowed); raise :class:`MalformedRecord`."""
-    match = _LINE_RE.match(line)
-    if match is None:
-        raise MalformedRecord("malformed-line", _why_malformed(line))
-    body = line[match.end() :]
-    cut = body.find(ENRICHED_SEPARATOR)
-    if cut >= 0:
-        body = body[:cut]
-    elif body.endswith(b"\n"):
-        body = body[:-1]
-    node_raw, type_raw, key = match.groups()
-    type_name = _TYPE_NAMES.get(type_raw)
-    if type_name is None:
-        type_name = type_raw.decode("ascii")
-        if len(_TYPE_NAMES) < 4096:
-            _TYPE_NAMES[type_raw] = type_name
-    return Record(
-        type_name,
-        key,
-        body,
-        None if node_raw is None else node_raw.decode("utf-8", "surrogateescape"),
-        origin,
-    )
+    if b"\n" in line[:-1]:
+        raise MalformedRecord("malformed-line", "several lines where one was expected")
+    return parse_block(line if line.endswith(b"\n") else line + b"\n", _raise)[0]
+
+
+def _raise(_index: int, _line: bytes, error: MalformedRecord) -> None:
+    raise error
+
+
+BadLine = Callable[[int, bytes, MalformedRecord], None]
+
+
+def parse_block(block: bytes, on_bad: BadLine) -> list[Record]:
+    """Every record in ``block`` (whole lines, each ending with a newline), in order.
+
+    The fast path for files. A malformed line calls ``on_bad(line_index_in_block, line, error)``
+    and is skipped.
+    """
+    out: list[Record] = []
+    append = out.append
+    names = _TYPE_NAMES
+    match_header = _LINE_RE.match
+    lines = block.split(b"\n")
+    lines.pop()  # the empty piece after the last newline
+    for index, line in enumerate(lines):
+        match = match_header(line)
+        if match is None:
+            on_bad(index, line, MalformedRecord("malformed-line", _why_malformed(line)))
+            continue
+        node_raw, type_raw, key = match.groups()
+        body = line[match.end() :]
+        cut = body.find(b"\x1d")
+        if cut >= 0:
+            body = body[:cut]
+        type_name = names.get(type_raw)
+        if type_name is None:
+            type_name = _type_name(type_raw)
+        node = None if node_raw is None else node_raw.decode("utf-8", "replace")
+        append(Record(type_name, key, body, node))
+    return out
+
+
+def _type_name(type_raw: bytes) -> str:
+    name = type_raw.decode("ascii")
+    if len(_TYPE_NAMES) < 4096:
+        _TYPE_NAMES[type_raw] = name
+    return name
 
 
 def parse_netlink(msg_type: int, payload: bytes, node: str | None = None) -> Record:
