@@ -17,6 +17,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts none of these here (no systemd); tests start their own copies on 127.0.0.1.
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-echo "== ruff"; ruff check src tests bench; ruff format --check src tests bench
+echo "== ruff"; ruff check; ruff format --check
 echo "== mypy"; mypy
 echo "== pytest"; python3 -m pytest "$@"

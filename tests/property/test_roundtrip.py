@@ -79,3 +79,29 @@ def test_random_corruption_of_a_real_log_never_raises(rng: random.Random, hits: 
         handle.flush()
         events = list(exec_events(read_records([handle.name], diag), diag))
     assert all(e.pid >= 0 and e.syscall in ("execve", "execveat") for e in events)
+
+
+@given(
+    st.lists(st.lists(arg_bytes, min_size=1, max_size=6), min_size=1, max_size=12),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=100)
+def test_any_interleaving_of_concurrent_events_is_reassembled(
+    argvs: list[list[bytes]], rng: random.Random
+) -> None:
+    """Records of concurrent events interleave (each event's own order kept) and serials may go down."""
+    serials = rng.sample(range(1, 10_000), len(argvs))
+    streams = [
+        [parse_line(line) for line in log_lines("1795617647.510", serial, argv, pid=serial)]
+        for serial, argv in zip(serials, argvs, strict=True)
+    ]
+    mixed = []
+    while any(streams):
+        stream = rng.choice([s for s in streams if s])
+        mixed.append(stream.pop(0))
+    diag = Diagnostics()
+    events = list(exec_events(mixed, diag))
+    assert sorted((e.pid, e.argv) for e in events) == sorted(
+        (serial, tuple(argv)) for serial, argv in zip(serials, argvs, strict=True)
+    )
+    assert diag.total == 0
