@@ -203,9 +203,12 @@ def rebuild_argv(records: list[Record], diagnostics: Diagnostics) -> tuple[int |
 
 
 def _join_chunks(
-    parts: dict[int, bytes], hex_len: int | None, event: str, index: int, diagnostics: Diagnostics
+    parts: dict[int, bytes], logged_len: int | None, event: str, index: int, diagnostics: Diagnostics
 ) -> bytes:
+    """Join ``aN[k]`` chunks. ``aN_len`` counts the characters logged: bytes for quoted chunks (a
+    printable argument under 7,500 bytes that did not fit the record), hex digits otherwise."""
     pieces = []
+    logged = 0
     for k in range(len(parts)):
         piece = parts.get(k)
         if piece is None:
@@ -213,13 +216,13 @@ def _join_chunks(
             break
         raw = decode_value(piece)
         pieces.append(raw if raw is not None else b"")
-    joined = b"".join(pieces)
-    if hex_len is not None and hex_len != 2 * len(joined):
+        logged += len(piece) - 2 if piece[:1] == b'"' else len(piece)
+    if logged_len is not None and logged_len != logged:
         diagnostics.add(
             "argv-length-mismatch",
-            f"event {event}: a{index}_len={hex_len} but {2 * len(joined)} hex characters were logged",
+            f"event {event}: a{index}_len={logged_len} but {logged} characters were logged",
         )
-    return joined
+    return b"".join(pieces)
 
 
 def _int_or_none(value: bytes) -> int | None:
