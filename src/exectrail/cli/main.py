@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "exectrail.cli.review_cmd",
     "exectrail.cli.rules_cmd",
     "exectrail.cli.status_cmd",
+    "exectrail.cli.watch_cmd",
 ]
 
 

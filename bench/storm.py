@@ -1,0 +1,263 @@
+"""Exec storm: what auditing costs, and whether every exec is captured.
+
+    python bench/storm.py [--n 50000] [--workers 2] [--only none auditd daemon multicast]
+
+N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here with gcc), in one run:
+
+* ``none``: no audit rules, no collector;
+* ``auditd``: the procmon rules + a private auditd (ENRICHED log, backlog 8192);
+* ``daemon``: the procmon rules + ``exectrail watch --mode daemon --format jsonl --output FILE``;
+* ``multicast``: the procmon rules + auditd + ``exectrail watch --mode multicast`` writing JSONL.
+
+For each: execs/s, the collectors' CPU seconds during the storm (until their output has caught up),
+execs captured vs execs done (counted by parent pid in the JSONL / the audit log), and the kernel
+``lost`` counter difference. Needs root; holds the machine-wide kernel lock and puts the kernel audit
+state back after each scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+from tests.support.auditd_harness import auditd_capture  # noqa: E402
+from tests.support.kernel_lock import kernel_lock  # noqa: E402
+
+from exectrail.kernelstate import KernelState  # noqa: E402
+from exectrail.netlink.client import AuditClient  # noqa: E402
+
+SCENARIOS = ("none", "auditd", "daemon", "multicast")
+BACKLOG = 8192
+TRUE = "/bin/true"
+STORM_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    char *args[] = {"true", NULL}, *env[] = {NULL};
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) { execve("/bin/true", args, env); _exit(127); }
+        if (pid < 0) { perror("fork"); return 1; }
+        int status;
+        waitpid(pid, &status, 0);
+    }
+    return 0;
+}
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    execs: int
+    seconds: float
+    captured: int | None = None
+    collector_cpu: dict[str, float] | None = None
+    lost: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.execs / self.seconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (all threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lost_counter() -> int:
+    with AuditClient() as client:
+        return client.get_status().lost
+
+
+def build_helper(workdir: Path) -> Path:
+    source, binary = workdir / "storm.c", workdir / "storm"
+    source.write_text(STORM_C)
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+def storm(helper: Path, n: int, workers: int) -> tuple[float, list[int]]:
+    """Run the storm; return wall seconds and the worker pids (the execs' parent pids)."""
+    per = n // workers
+    start = time.perf_counter()
+    procs = [subprocess.Popen([str(helper), str(per)]) for _ in range(workers)]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"storm worker failed with {proc.returncode}")
+    return time.perf_counter() - start, [p.pid for p in procs]
+
+
+def wait_for(path: Path, needle: bytes, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and needle in path.read_bytes()[-1_000_000:]):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{needle!r} did not reach {path} within {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def sync(path: Path) -> None:
+    marker = f"storm-sync-{uuid.uuid4().hex}"
+    subprocess.run(["/usr/bin/true", marker], check=True)
+    wait_for(path, marker.encode())
+
+
+def count_jsonl(path: Path, parents: list[int]) -> int:
+    wanted = set(parents)
+    count = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            obj = orjson.loads(line)
+            count += obj.get("ppid") in wanted and obj.get("comm") == "true" and obj.get("success") is True
+    return count
+
+
+def count_log(path: Path, parents: list[int]) -> int:
+    pattern = re.compile(rb"type=SYSCALL .*? ppid=(\d+) .*?comm=\"true\"")
+    wanted = {str(p).encode() for p in parents}
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if (m := pattern.search(line)) and m.group(1) in wanted)
+
+
+class Watch:
+    """``exectrail watch`` writing JSONL to a file, in the background."""
+
+    def __init__(self, workdir: Path, mode: str) -> None:
+        self.out = workdir / f"watch-{mode}.jsonl"
+        cmd = [sys.executable, "-m", "exectrail.cli.main", "watch", "--mode", mode, "--format", "jsonl"]
+        cmd += ["--output", str(self.out), "--backlog", str(BACKLOG)]
+        self.err = workdir / f"watch-{mode}.err"
+        with self.err.open("wb") as err:
+            self.proc = subprocess.Popen(cmd, stderr=err, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while b"watching in" not in self.err.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"watch did not start: {self.err.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+
+def measured(name: str, run: Callable[[], tuple[float, list[int]]], n: int) -> Result:
+    lost_before = lost_counter()
+    seconds, _ = run()
+    return Result(name, n, seconds, lost=lost_counter() - lost_before)
+
+
+def scenario_none(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    with kernel_lock():
+        return measured("none", lambda: storm(helper, n, workers), n)
+
+
+def scenario_auditd(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    with auditd_capture("ENRICHED", workdir=workdir / "auditd", backlog_limit=BACKLOG) as cap:
+        lost_before, cpu_before = lost_counter(), cpu_seconds(cap.auditd_pid)
+        seconds, parents = storm(helper, n, workers)
+        cap.sync(timeout=300)
+        cpu = {"auditd": cpu_seconds(cap.auditd_pid) - cpu_before}
+        lost = lost_counter() - lost_before
+    return Result("rules + auditd", n, seconds, count_log(cap.log_path, parents), cpu, lost)
+
+
+def scenario_daemon(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    with kernel_lock(), AuditClient() as client:
+        snapshot = KernelState.capture(client)
+        try:
+            watch = Watch(workdir, "daemon")
+            try:
+                lost_before, cpu_before = lost_counter(), cpu_seconds(watch.proc.pid)
+                seconds, parents = storm(helper, n, workers)
+                sync(watch.out)
+                cpu = {"exectrail": cpu_seconds(watch.proc.pid) - cpu_before}
+                lost = lost_counter() - lost_before
+            finally:
+                watch.stop()
+        finally:
+            snapshot.restore(client)
+    return Result("rules + watch daemon", n, seconds, count_jsonl(watch.out, parents), cpu, lost)
+
+
+def scenario_multicast(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    with auditd_capture("ENRICHED", workdir=workdir / "auditd-mc", backlog_limit=BACKLOG) as cap:
+        watch = Watch(workdir, "multicast")
+        try:
+            lost_before = lost_counter()
+            cpu_before = {"auditd": cpu_seconds(cap.auditd_pid), "exectrail": cpu_seconds(watch.proc.pid)}
+            seconds, parents = storm(helper, n, workers)
+            sync(watch.out)
+            cap.sync(timeout=300)
+            cpu = {
+                "auditd": cpu_seconds(cap.auditd_pid) - cpu_before["auditd"],
+                "exectrail": cpu_seconds(watch.proc.pid) - cpu_before["exectrail"],
+            }
+            lost = lost_counter() - lost_before
+        finally:
+            watch.stop()
+    return Result("rules + auditd + watch multicast", n, seconds, count_jsonl(watch.out, parents), cpu, lost)
+
+
+RUNNERS = {
+    "none": scenario_none,
+    "auditd": scenario_auditd,
+    "daemon": scenario_daemon,
+    "multicast": scenario_multicast,
+}
+
+
+def report(results: list[Result]) -> None:
+    base = next((r.rate for r in results if r.name == "none"), None)
+    print(f"\n{'scenario':<34} {'execs/s':>8} {'vs none':>8} {'captured':>15} {'lost':>6}  collector CPU s")
+    for r in results:
+        ratio = f"{r.rate / base:.0%}" if base else "-"
+        captured = "-" if r.captured is None else f"{r.captured}/{r.execs}"
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in (r.collector_cpu or {}).items()) or "-"
+        print(f"{r.name:<34} {r.rate:>8.0f} {ratio:>8} {captured:>15} {r.lost:>6}  {cpu}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=50_000, help="execs per scenario (default 50000)")
+    parser.add_argument("--workers", type=int, default=2, help="concurrent exec loops (default 2)")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("storm.py needs root", file=sys.stderr)
+        return 2
+    results = []
+    with tempfile.TemporaryDirectory(prefix="exectrail-storm-") as tmp:
+        workdir = Path(tmp)
+        helper = build_helper(workdir)
+        print(f"{args.n} fork+exec of {TRUE} from {args.workers} workers per scenario; backlog {BACKLOG}")
+        for name in args.only:
+            result = RUNNERS[name](helper, args.n, args.workers, workdir)
+            print(f"  {result.name}: {result.rate:.0f} execs/s, lost {result.lost}", flush=True)
+            results.append(result)
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Live capture: sources (netlink, audisp plugin), kernel setup per mode, the watch loop."""

@@ -1,0 +1,137 @@
+"""The live loop: records → assembler (EOE closes events) → filter → writer, until told to stop.
+
+Stops on ``stop`` (set by a signal handler), ``--count``, ``--duration`` or the end of the source.
+A clean stop first deletes the rules it added, then drains what the kernel still sends, then
+builds what is left open, so nothing captured before the stop is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exectrail.capture.session import Capture
+from exectrail.filters import EventFilter
+from exectrail.model import ExecEvent, Record
+from exectrail.output.writers import EventWriter
+from exectrail.pipeline import EventBuilder
+
+POLL_SECONDS = 0.2
+FLUSH_SECONDS = 0.5  # longest time an event waits in the writer's buffer
+DRAIN_QUIET_SECONDS = 0.3
+DRAIN_MAX_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    count: int | None = None  # stop after this many events shown
+    duration: float | None = None  # stop after this many seconds
+
+
+@dataclass
+class Totals:
+    """What one watch saw (for the summary line)."""
+
+    events: int = 0  # exec events built
+    shown: int = 0  # exec events that passed the filter and were written
+    seconds: float = 0.0
+    reason: str = ""
+
+
+class Watch:
+    """Runs the loop over one :class:`~exectrail.capture.session.Capture`."""
+
+    def __init__(
+        self,
+        capture: Capture,
+        builder: EventBuilder,
+        event_filter: EventFilter,
+        writer: EventWriter,
+        limits: Limits,
+        stop: threading.Event,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self.capture = capture
+        self.builder = builder
+        self.filter = event_filter
+        self.writer = writer
+        self.limits = limits
+        self.stop = stop
+        self.on_idle = on_idle
+        self.totals = Totals()
+        self._flushed = 0.0
+
+    def run(self) -> Totals:
+        started = time.monotonic()
+        deadline = None if self.limits.duration is None else started + self.limits.duration
+        reason = self._loop(deadline)
+        if reason != "count":
+            self._finish()
+        self.totals.seconds = time.monotonic() - started
+        self.totals.reason = reason
+        return self.totals
+
+    def _loop(self, deadline: float | None) -> str:
+        source, monitor = self.capture.source, self.capture.monitor
+        while True:
+            if self.stop.is_set():
+                return "signal"
+            if deadline is not None and time.monotonic() >= deadline:
+                return "duration"
+            if source.ended:
+                return f"error: {source.error}" if source.error else "end of input"
+            records = source.poll(POLL_SECONDS)
+            if self._feed(records):
+                return "count"
+            if not records:
+                self._emit(self.builder.expire(int(time.time())))
+            if not records or time.monotonic() - self._flushed >= FLUSH_SECONDS:
+                self._flush()
+            monitor.tick()
+
+    def _feed(self, records: list[Record]) -> bool:
+        """Feed records; True when ``--count`` is reached."""
+        feed = self.builder.feed
+        for record in records:
+            events = feed(record)
+            if events and self._emit(events):
+                return True
+        return False
+
+    def _emit(self, events: list[ExecEvent]) -> bool:
+        count = self.limits.count
+        for event in events:
+            self.totals.events += 1
+            if self.filter.matches(event):
+                self.writer.write(event)
+                self.totals.shown += 1
+                if count is not None and self.totals.shown >= count:
+                    return True
+        return False
+
+    def _flush(self) -> None:
+        self._flushed = time.monotonic()
+        flush = getattr(self.writer, "flush", None)
+        if callable(flush):
+            flush()
+        if self.on_idle is not None:
+            self.on_idle()
+
+    def _finish(self) -> None:
+        """Delete our rules, drain what is still coming, then close every open event."""
+        self.capture.stop_rules()
+        source = self.capture.source
+        start = quiet_since = time.monotonic()
+        while not source.ended:
+            records = source.poll(0.05)
+            now = time.monotonic()
+            if records:
+                quiet_since = now
+                if self._feed(records):
+                    return
+            if now - quiet_since >= DRAIN_QUIET_SECONDS or now - start >= DRAIN_MAX_SECONDS:
+                break
+        self.capture.monitor.tick(force=True)
+        self._emit(self.builder.flush())
