@@ -8,9 +8,12 @@ counted in :class:`Diagnostics`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
 
 UNSET_ID = 4294967295  # auid / ses when never set (and (uint32)-1 elsewhere)
 
@@ -114,11 +117,53 @@ class ExecEvent:
         return int(self.time.timestamp()) * 1000 + self.time.microsecond // 1000
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def fast_constructor(cls: Callable[_P, _T]) -> Callable[_P, _T]:
+    """``cls(...)`` for a frozen, slotted dataclass without defaults, about five times cheaper.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (28 calls,
+    2.6 µs, for an :class:`ExecEvent`). This fills a plain slotted twin with the same fields and
+    layout instead, then gives the object its real class, which Python allows between classes with
+    identical slots. The result is an ordinary, frozen ``cls`` instance. Checked once, here: a class
+    this cannot build exactly (``__post_init__``, defaults, a different layout) gets ``cls``.
+    """
+    real: Any = cls
+    if not dataclasses.is_dataclass(real) or not isinstance(real, type) or hasattr(real, "__post_init__"):
+        return cls
+    fields = dataclasses.fields(real)
+    missing = dataclasses.MISSING
+    if any(f.default is not missing or f.default_factory is not missing for f in fields):
+        return cls
+    twin: Any = dataclasses.make_dataclass(
+        f"_{real.__name__}Draft", [(f.name, f.type) for f in fields], slots=True, repr=False, eq=False
+    )
+
+    def construct(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        obj = twin(*args, **kwargs)
+        obj.__class__ = real
+        return obj  # type: ignore[no-any-return]
+
+    try:
+        probe = [object() for _ in fields]
+        fast: Any = construct
+        made, expected = fast(*probe), real(*probe)
+        same = type(made) is real and all(getattr(made, f.name) is getattr(expected, f.name) for f in fields)
+    except TypeError:  # "object layout differs" and the like
+        same = False
+    return construct if same else cls
+
+
 def event_id(node: str | None, time: datetime, serial: int) -> str:
     """``node:SECONDS.MS:SERIAL`` (node empty when auditd logged none)."""
     ms = time.microsecond // 1000
     return f"{node or ''}:{int(time.timestamp())}.{ms:03d}:{serial}"
 
+
+#: ``ExecEvent(...)`` for the event builder, where one is made per exec (see :func:`fast_constructor`).
+new_exec_event = fast_constructor(ExecEvent)
 
 CERTAIN = "certain"
 SUSPICIOUS = "suspicious"

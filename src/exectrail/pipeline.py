@@ -8,7 +8,7 @@ from pathlib import Path
 from exectrail.assemble.execve import build_exec_event
 from exectrail.assemble.grouper import Assembler, Group
 from exectrail.model import Diagnostics, ExecEvent, Record
-from exectrail.parse.logfile import ProgressCallback, ReadStats, read_records
+from exectrail.parse.logfile import ProgressCallback, ReadStats, read_record_blocks
 
 GroupHook = Callable[[Group], None]
 
@@ -57,13 +57,20 @@ def exec_events(
     records: Iterable[Record], diagnostics: Diagnostics, builder: EventBuilder | None = None
 ) -> Iterator[ExecEvent]:
     """Exec events from a finite stream of records, in the order they complete."""
+    yield from _exec_events((records,), diagnostics, builder)
+
+
+def _exec_events(
+    blocks: Iterable[Iterable[Record]], diagnostics: Diagnostics, builder: EventBuilder | None
+) -> Iterator[ExecEvent]:
     builder = builder if builder is not None else EventBuilder(diagnostics)
-    assembler = builder.assembler
+    feed = builder.assembler.feed
     build = builder.build_groups
-    for record in records:
-        groups = assembler.feed(record)
-        if groups:
-            yield from build(groups)
+    for block in blocks:
+        for record in block:
+            groups = feed(record)
+            if groups:
+                yield from build(groups)
     yield from builder.flush()
 
 
@@ -75,5 +82,5 @@ def read_exec_events(
     builder: EventBuilder | None = None,
 ) -> Iterator[ExecEvent]:
     """Exec events from audit log files (plain, gzip or ``-`` for stdin)."""
-    records = read_records(paths, diagnostics, stats, progress)
-    return exec_events(records, diagnostics, builder)
+    blocks = read_record_blocks(paths, diagnostics, stats, progress)
+    return _exec_events(blocks, diagnostics, builder)

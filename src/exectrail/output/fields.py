@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 from typing import Any
 
 from exectrail.model import Alarm, ExecEvent
@@ -27,6 +28,10 @@ def clean_text(text: str | None) -> str | None:
 
 def decode_argv(argv: tuple[bytes, ...]) -> tuple[list[str], list[str] | None]:
     """argv as str (bad bytes → U+FFFD) and, only if some argument is not UTF-8, every arg as hex."""
+    try:
+        return [arg.decode("utf-8") for arg in argv], None  # the usual case, in one go
+    except UnicodeDecodeError:
+        pass
     out = []
     lossy = False
     for arg in argv:
@@ -38,9 +43,24 @@ def decode_argv(argv: tuple[bytes, ...]) -> tuple[list[str], list[str] | None]:
     return out, ([arg.hex() for arg in argv] if lossy else None)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS: dict[int, str] = {}  # seconds since the epoch -> "2026-11-25T14:40:47"
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 def format_time(event: ExecEvent) -> str:
     """UTC ISO 8601 with milliseconds and a ``Z``: ``2026-11-25T14:40:47.506Z``."""
-    return event.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    time = event.time
+    if time.tzinfo is not UTC:
+        return time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    since = time - _EPOCH  # isoformat costs a microsecond; the second's text is looked up instead
+    second = since.days * 86400 + since.seconds
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[second] = time.isoformat(timespec="seconds")[:19]
+    return text + _MILLISECONDS[time.microsecond // 1000]
 
 
 def event_to_dict(event: ExecEvent) -> dict[str, Any]:

@@ -11,6 +11,8 @@ may hold spaces) or a run of non-space bytes. Values that contain ``=`` or look 
 from __future__ import annotations
 
 import re
+from binascii import Error as HexError
+from binascii import unhexlify
 
 _FIELD_RE = re.compile(rb"([^\s=]+)=('[^']*'|\"[^\"]*\"|\S*)")
 _HEX_RE = re.compile(rb"(?:[0-9A-Fa-f]{2})*")
@@ -38,9 +40,10 @@ def decode_value(value: bytes) -> bytes | None:
         return value[1:-1]
     if value == NULL:
         return None
-    if _HEX_RE.fullmatch(value):
-        return bytes.fromhex(value.decode("ascii"))
-    return value
+    try:
+        return unhexlify(value)  # strict: an even number of hex digits, nothing else (as _HEX_RE)
+    except HexError:
+        return value
 
 
 def is_encoded(value: bytes) -> bool:

@@ -92,6 +92,17 @@ def read_records(
     progress: ProgressCallback | None = None,
 ) -> Iterator[Record]:
     """Yield every well-formed record of the files in order; bad lines become diagnostics."""
+    for block in read_record_blocks(paths, diagnostics, stats, progress):
+        yield from block
+
+
+def read_record_blocks(
+    paths: Iterable[str | Path],
+    diagnostics: Diagnostics,
+    stats: ReadStats | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[list[Record]]:
+    """:func:`read_records` a block of lines at a time (lists of records, none empty)."""
     stats = stats if stats is not None else ReadStats()
     for path in paths:
         name = str(path)
@@ -156,7 +167,7 @@ def _read_stream(
     diagnostics: Diagnostics,
     stats: ReadStats,
     progress: ProgressCallback | None,
-) -> Iterator[Record]:
+) -> Iterator[list[Record]]:
     read, position = _open_stream(raw)
     lines = records = 0
     last_pos = 0
@@ -187,8 +198,9 @@ def _read_stream(
                 break
             found = parse_block(block, bad_line)
             lines += block.count(b"\n")
-            records += len(found)
-            yield from found
+            if found:
+                records += len(found)
+                yield found
             if progress is not None:
                 pos = position()
                 progress(pos - last_pos)
