@@ -1,0 +1,143 @@
+"""``exectrail search``, ``tree``, ``timeline`` and ``report``: the responder's questions to the store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
+from exectrail.cli.store_cmds import db_option
+from exectrail.cli.store_render import render_report, render_sessions, render_tree
+from exectrail.errors import UsageError
+from exectrail.output.writers import make_writer
+from exectrail.query.report import report as build_report
+from exectrail.query.search import SearchQuery
+from exectrail.query.search import search as run_search
+from exectrail.query.timeline import TimelineQuery, sessions
+from exectrail.query.timeline import timeline as run_timeline
+from exectrail.query.tree import process_tree, prune
+from exectrail.store import EventStore
+from exectrail.store.db import sqlite_errors
+from exectrail.timeparse import parse_time
+
+EXIT_NOT_FOUND = 1
+
+
+def _write_events(events: Any, fmt: str | None) -> int:
+    writer = make_writer(resolve_format(fmt))
+    shown = 0
+    try:
+        for event in events:
+            writer.write(event)
+            shown += 1
+    finally:
+        writer.close()
+    return shown
+
+
+@click.command()
+@db_option
+@filter_options
+@click.option(
+    "--text",
+    "text",
+    multiple=True,
+    metavar="WORDS",
+    help="Words that must all occur in the command line (whole words, any case; word* for a prefix).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--newest-first", is_flag=True, help="Newest events first.")
+@format_option
+def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_first: bool, fmt: str | None,
+           **params: Any) -> None:  # fmt: skip
+    """Find stored exec events by the review filters and full-text words."""
+    query = SearchQuery(build_filter(params), text, limit, newest_first)
+    started = time.monotonic()
+    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+        shown = _write_events(run_search(store.conn, query), fmt)
+    echo_err(f"exectrail: {shown} events found in {store.path} ({time.monotonic() - started:.2f} s)")
+
+
+@click.command()
+@click.argument("pid", type=click.IntRange(min=0))
+@db_option
+@click.option(
+    "--at", "at", metavar="TIME", help="The process that had PID at this time [default: the latest]."
+)
+@filter_options
+@click.option("--max-nodes", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="Stop listing descendants after this many processes.")  # fmt: skip
+@format_option
+def tree(pid: int, db: Path | None, at: str | None, max_nodes: int, fmt: str | None, **params: Any) -> None:
+    """A process's ancestry and descendants, with command lines, users and times.
+
+    The parent of a process is the latest exec of its ppid before the process's own first exec,
+    so reused pids are told apart by time. With filters, only matching execs are listed and only
+    the descendants leading to one are kept.
+    """
+    when = parse_time(at) if at else None
+    event_filter = build_filter(params)
+    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+        result = process_tree(store.conn, pid, when, max_nodes)
+    if result is not None and not event_filter.empty:
+        result = prune(result, event_filter)
+    if result is None:
+        echo_err(
+            f"exectrail: no exec of pid {pid} (or by a child of it) recorded{f' before {at}' if at else ''}"
+        )
+        raise click.exceptions.Exit(EXIT_NOT_FOUND)
+    render_tree(result, resolve_format(fmt))
+
+
+def _session(value: str | None) -> tuple[int | None, bool]:
+    if value is None:
+        return None, False
+    if value in ("unset", "-1", "4294967295"):
+        return None, True
+    try:
+        return int(value), False
+    except ValueError:
+        raise UsageError(f"--session wants a number or 'unset', got {value!r}") from None
+
+
+@click.command()
+@db_option
+@click.option("--session", "session", metavar="SES", help="Login session id (ses=), or 'unset'.")
+@click.option("--tty", metavar="TTY", help="Terminal, e.g. pts0.")
+@filter_options
+@format_option
+def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | None, **params: Any) -> None:
+    """One login session's executions in order (--session, --auid or --tty).
+
+    Without a selector, lists the sessions to choose from.
+    """
+    ses, unset = _session(session)
+    query = TimelineQuery(build_filter(params), ses, unset, tty)
+    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+        if not query.selects:
+            render_sessions(sessions(store.conn, query.filter), resolve_format(fmt))
+            return
+        shown = _write_events(run_timeline(store.conn, query), fmt)
+    echo_err(f"exectrail: {shown} events in the timeline")
+
+
+@click.command()
+@db_option
+@filter_options
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1), help="Rows per ranking.")
+@format_option
+def report(db: Path | None, top: int, fmt: str | None, **params: Any) -> None:
+    """Summaries: top executables and users, failed execs by path and error, first-seen executables,
+    execs from /tmp, /dev/shm, /var/tmp, hidden directories or memfd, counts per hour."""
+    event_filter = build_filter(params)
+    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+        result = build_report(store.conn, event_filter, top)
+    render_report(result, resolve_format(fmt))
+
+
+def register(group: click.Group) -> None:
+    for command in (search, tree, timeline, report):
+        group.add_command(command)

@@ -1,0 +1,197 @@
+"""``exectrail import`` and ``exectrail verify``: filling the store and checking its hash chain.
+
+``db_option`` (``--db PATH``) is shared by every command that uses the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from exectrail.cli.alarm_output import alarm_summary
+from exectrail.cli.common import echo_err
+from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
+from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.errors import UsageError
+from exectrail.interference.alarmstore import alarm_message_body, store_alarms
+from exectrail.interference.background import AlarmScan
+from exectrail.model import CERTAIN, Alarm, Diagnostics
+from exectrail.parse.logfile import ReadStats
+from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
+from exectrail.store.chain import parse_head
+from exectrail.store.codec import row_to_event
+from exectrail.store.db import sqlite_errors
+from exectrail.store.ingest import LogReader
+from exectrail.store.verify import verify as verify_chain
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INPUT_PROBLEMS = 1
+EXIT_TAMPERED = 1
+ALARMS_LISTED = 20
+
+
+def db_option(func: F) -> F:
+    """``--db PATH`` (env ``EXECTRAIL_DB``; default: :func:`~exectrail.store.default_db_path`)."""
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(path_type=Path),
+        envvar="EXECTRAIL_DB",
+        default=None,
+        help=f"The event store [default: {default_db_path()}; env EXECTRAIL_DB].",
+    )(func)
+
+
+def import_summary(
+    stored: int, duplicate: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int
+) -> str:
+    return (
+        f"exectrail: {stored} new, {duplicate} duplicate, {diagnostics.total} bad "
+        f"({diagnostics.summary()}); {incomplete} incomplete events; "
+        f"{stats.records} records from {stats.lines} lines in {stats.files} "
+        f"file{'s' if stats.files != 1 else ''}"
+    )
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@db_option
+@sink_options
+@click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
+@click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
+@click.option("--batch-size", default=DEFAULT_BATCH, hidden=True, type=click.IntRange(min=1))
+def import_cmd(
+    files: tuple[str, ...], db: Path | None, verbose: bool, no_alarms: bool, batch_size: int, **params: Any
+) -> None:
+    """Store exec events from audit logs (same inputs as review), and the alarms found in them.
+
+    Events already stored (same node, time and serial) are counted as duplicates and not stored
+    again, so importing a log twice, or one that overlaps live capture, adds nothing; alarms
+    (interference with the trail, see 'exectrail alarms') likewise. --sink forwards every event
+    read and every alarm.
+    """
+    paths = input_paths(files)
+    bar, callback = progress_bar(paths)
+    started = time.monotonic()
+    if "-" in paths and not no_alarms:
+        echo_err("exectrail: alarms are not looked for in stdin (give the log files to check them)")
+        no_alarms = True
+    scan = None if no_alarms else AlarmScan(paths)  # forked before the sinks start their threads
+    try:
+        sinks = open_sinks(params)
+    except BaseException:
+        if scan is not None:
+            scan.close()
+        raise
+    alarms: list[Alarm] = []
+    with sinks, EventStore(db) as store:
+        writer = store.writer(batch_size)
+        reader = LogReader(paths, callback)
+        forward = sinks.sinks.submit if sinks.sinks is not None else None
+        try:
+            with bar:
+                for item in reader:
+                    writer.add_prepared(item)
+                    if forward is not None:
+                        forward(row_to_event(item[0]))
+                writer.close()
+            if scan is not None:
+                alarms = scan.result()
+                new_alarms = store_alarms(store, alarms)
+                for alarm in alarms:
+                    sinks.submit_message(alarm_message_body(alarm))
+        except StoreError as exc:
+            lost = writer.discard()
+            raise StoreError(
+                f"{exc}; the {writer.stats.stored} new events stored before are intact, "
+                f"the last {lost + writer.stats.pending} read were not stored"
+            ) from None
+        finally:
+            reader.close()
+            if scan is not None:
+                scan.close()
+        head = store.head()
+    elapsed = time.monotonic() - started
+    diagnostics, stats = reader.diagnostics, reader.stats
+    echo_err(
+        import_summary(writer.stats.stored, writer.stats.duplicate, stats, diagnostics, reader.incomplete)
+    )
+    echo_err(f"exectrail: {store.path}: {f'head {head}' if head else 'empty'} ({elapsed:.1f} s)")
+    if scan is not None:
+        report_alarms(alarms, new_alarms)
+    report_diagnostics(diagnostics, verbose)
+    for problem in stats.problems:
+        echo_err(f"exectrail: {problem}")
+    if stats.problems or sinks.failed:
+        raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
+
+
+def report_alarms(alarms: list[Alarm], new: int) -> None:
+    """``N alarms (…) in the logs, M new in the store`` and the first few, one line each (stderr)."""
+    echo_err(f"exectrail: {alarm_summary(alarms)} in the logs, {new} new in the store")
+    for alarm in alarms[:ALARMS_LISTED]:
+        label = "ALARM" if alarm.certainty == CERTAIN else "SUSPICIOUS"
+        echo_err(f"exectrail: {label} {alarm.kind}: {alarm.summary}")
+    if len(alarms) > ALARMS_LISTED:
+        echo_err(f"exectrail: … {len(alarms) - ALARMS_LISTED} more ('exectrail alarms --db' lists them all)")
+
+
+@click.command()
+@db_option
+@click.option(
+    "--head", "head_only", is_flag=True, help="Only print the chain head (SEQ:HEX) to note elsewhere."
+)
+@click.option("--expect", metavar="SEQ:HEX", help="Also check that row SEQ still carries this noted head.")
+def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
+    """Check the store's hash chain: exit 0 when intact, 1 naming the first bad row.
+
+    Names what happened to it: edited, deleted, inserted or reordered. Someone who rewrites the
+    chain itself is caught only against a head noted earlier: keep the output of
+    ``verify --head`` somewhere else and check it with ``--expect``.
+    """
+    expected = None
+    if expect is not None:
+        try:
+            expected = parse_head(expect)
+        except ValueError as exc:
+            raise UsageError(f"--expect: {exc}") from None
+    with EventStore(db, readonly=True) as store:
+        if head_only:
+            click.echo(store.head() or "empty")
+            return
+        total = store.count()
+        console = Console(stderr=True)
+        progress: Any = nullcontext()
+        callback = None
+        if console.is_terminal and total > 200_000:
+            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            progress = Progress("verifying", *columns, console=console, transient=True)
+            task = progress.add_task("verify", total=total)
+            callback = lambda n: progress.advance(task, n)  # noqa: E731
+        with progress, sqlite_errors(store.path):
+            result = verify_chain(store.conn, expected, callback)
+    if result.problem is None:
+        noted = f"; row {expected[0]} carries the noted head" if expected else ""
+        click.echo(f"intact: {result.rows} events, head {result.head or 'none (empty store)'}{noted}")
+        return
+    problem = result.problem
+    click.echo(f"{problem.kind}: row {problem.seq}: {problem.detail}")
+    echo_err(
+        f"exectrail: {store.path}: hash chain broken at row {problem.seq} ({result.rows} rows before intact)"
+    )
+    raise click.exceptions.Exit(EXIT_TAMPERED)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(import_cmd)
+    group.add_command(verify)
+
+
+__all__ = ["db_option", "register"]

@@ -1,0 +1,143 @@
+"""Reading events back: an :class:`~exectrail.filters.EventFilter` as SQL, rows as events.
+
+:func:`filter_sql` translates a filter into a WHERE clause with exactly the semantics of
+``EventFilter.matches`` (globs, comma-separated keys and command-line substrings are evaluated by
+small SQL functions registered on the connection), so counts and aggregates in SQL agree with
+``review`` on the same events.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exectrail.filters import EventFilter
+from exectrail.model import ExecEvent
+from exectrail.store.codec import COLUMNS, argv_line, load_text, row_to_event, store_text, time_to_ms
+
+SELECT_EVENTS = "SELECT " + ", ".join(f"e.{c}" for c in COLUMNS) + " FROM events e"
+
+
+def time_order(descending: bool = False) -> str:
+    """``ORDER BY`` time, then serial and node: the order of the identity index (no sorting needed)."""
+    d = " DESC" if descending else ""
+    return f" ORDER BY e.time_ms{d}, e.serial{d}, ifnull(e.node, ''){d}"
+
+
+_GLOB_CHARS = "*?["
+
+
+@dataclass
+class Where:
+    """A WHERE clause under construction: AND of ``clauses`` with positional ``params``."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
+
+
+def _glob(pattern: str | bytes, value: str | bytes | None) -> bool:
+    text = load_text(value)
+    return text is not None and fnmatch.fnmatchcase(text, load_text(pattern) or "")
+
+
+def _has_key(value: str | bytes | None, key: str | bytes) -> bool:
+    text = load_text(value)
+    return text is not None and load_text(key) in text.split(",")
+
+
+def _argv_contains(blob: bytes | None, needle: bytes) -> bool:
+    line = argv_line(blob)
+    return needle in (line if line is not None else b"")
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions :func:`filter_sql` uses (``et_glob``, ``et_has_key``, ``et_argv_contains``)."""
+    conn.create_function("et_glob", 2, _glob, deterministic=True)
+    conn.create_function("et_has_key", 2, _has_key, deterministic=True)
+    conn.create_function("et_argv_contains", 2, _argv_contains, deterministic=True)
+
+
+def _in(column: str, values: Iterable[Any]) -> tuple[str, list[Any]]:
+    vals = sorted(values, key=repr)
+    if len(vals) == 1:
+        return f"{column} = ?", vals
+    return f"{column} IN ({', '.join('?' * len(vals))})", vals
+
+
+def _text_match(where: Where, column: str, patterns: Sequence[str]) -> None:
+    exact = [store_text(p) for p in patterns if not any(ch in p for ch in _GLOB_CHARS)]
+    globs = [p for p in patterns if any(ch in p for ch in _GLOB_CHARS)]
+    parts: list[str] = []
+    params: list[Any] = []
+    if exact:
+        sql, vals = _in(f"e.{column}", dict.fromkeys(exact))
+        parts.append(sql)
+        params += vals
+    for pattern in globs:
+        parts.append(f"et_glob(?, CAST(e.{column} AS BLOB))")
+        params.append(store_text(pattern))
+    where.add("(" + " OR ".join(parts) + ")", *params)
+
+
+def ms_at_or_after(time: datetime) -> int:
+    """The smallest stored millisecond value not before ``time``."""
+    ms = time_to_ms(time)
+    return ms + 1 if time.microsecond % 1000 else ms
+
+
+def filter_sql(f: EventFilter, where: Where | None = None) -> Where:
+    """``f`` as SQL over the ``events`` table aliased ``e``."""
+    where = where if where is not None else Where()
+    for column, values in (("pid", f.pids), ("ppid", f.ppids), ("uid", f.uids)):
+        if values:
+            sql, vals = _in(f"e.{column}", values)
+            where.add(sql, *vals)
+    if f.auids:
+        known = [a for a in f.auids if a is not None]
+        parts = ["e.auid IS NULL"] if None in f.auids else []
+        if known:
+            sql, vals = _in("e.auid", known)
+            parts.append(sql)
+        where.add("(" + " OR ".join(parts) + ")", *(vals if known else []))
+    if f.comms:
+        _text_match(where, "comm", f.comms)
+    if f.exes:
+        _text_match(where, "exe", f.exes)
+    if f.keys:
+        where.add(
+            "(" + " OR ".join("et_has_key(CAST(e.key AS BLOB), ?)" for _ in f.keys) + ")",
+            *(store_text(k) for k in f.keys),
+        )
+    if f.success is not None:
+        where.add("e.success = ?", 1 if f.success else 0)
+    if f.start is not None:
+        where.add("e.time_ms >= ?", ms_at_or_after(f.start))
+    if f.end is not None:
+        where.add("e.time_ms <= ?", time_to_ms(f.end))
+    if f.argv_contains:
+        needles = [t.encode("utf-8", "surrogateescape") for t in f.argv_contains]
+        where.add(
+            "(" + " OR ".join("et_argv_contains(CAST(e.argv AS BLOB), ?)" for _ in needles) + ")", *needles
+        )
+    return where
+
+
+def fetch_events(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any] = (), arraysize: int = 512
+) -> Iterator[ExecEvent]:
+    """Run ``sql`` (selecting :data:`~exectrail.store.codec.COLUMNS` first) and yield events."""
+    cursor = conn.execute(sql, params)
+    while rows := cursor.fetchmany(arraysize):
+        for row in rows:
+            yield row_to_event(row)

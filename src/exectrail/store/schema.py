@@ -1,0 +1,125 @@
+"""The store's SQL schema and its migrations.
+
+``schema_version`` holds one row per applied migration; the highest ``version`` is the schema the file
+has. A migration is a list of SQL statements run in one transaction, so a file is always at exactly
+one version. To change the schema, append a :class:`Migration` (for example version 2 adding an
+``alarms`` table beside ``events``); never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from exectrail.store.codec import COLUMNS
+from exectrail.store.lock import begin_immediate
+
+#: ``PRAGMA application_id`` of an exectrail store ("EXTR"), so other SQLite files are told apart.
+APPLICATION_ID = 0x45585452
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_TEXT = {"node", "arch", "syscall", "tty", "comm", "exe", "cwd", "path", "key", "proctitle"}
+_NULLABLE = {"node", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "argv", "key", "proctitle"}
+
+
+def _column(name: str) -> str:
+    kind = "BLOB" if name == "argv" else "TEXT" if name in _TEXT else "INTEGER"
+    return f"{name} {kind}" + ("" if name in _NULLABLE else " NOT NULL")
+
+
+_EVENTS = (
+    "CREATE TABLE events (\n  seq INTEGER PRIMARY KEY,\n  "
+    + ",\n  ".join(_column(c) for c in COLUMNS)
+    + ",\n  digest BLOB NOT NULL,\n  chain BLOB NOT NULL\n)"
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "exec events, hash chain, indexes, full-text search over command lines",
+        (
+            _EVENTS,
+            "CREATE UNIQUE INDEX events_identity ON events(time_ms, serial, ifnull(node, ''))",
+            "CREATE INDEX events_pid ON events(pid, time_ms)",
+            "CREATE INDEX events_ppid ON events(ppid, time_ms)",
+            "CREATE INDEX events_ses ON events(ses, time_ms)",
+            "CREATE INDEX events_auid ON events(auid, time_ms)",
+            "CREATE INDEX events_exe ON events(exe, time_ms)",
+            "CREATE VIRTUAL TABLE events_fts USING fts5(cmdline, content='', columnsize=0)",
+        ),
+    ),
+    Migration(
+        2,
+        "alarms (interference with the audit trail), with their own hash chain",
+        (
+            "CREATE TABLE alarms (\n  seq INTEGER PRIMARY KEY,\n  identity TEXT NOT NULL,\n"
+            "  kind TEXT NOT NULL,\n  time_ms INTEGER NOT NULL,\n  certainty TEXT NOT NULL,\n"
+            "  host TEXT,\n  summary TEXT NOT NULL,\n  details TEXT NOT NULL,\n  evidence TEXT NOT NULL,\n"
+            "  digest BLOB NOT NULL,\n  chain BLOB NOT NULL\n)",
+            "CREATE UNIQUE INDEX alarms_identity ON alarms(identity)",
+            "CREATE INDEX alarms_time ON alarms(time_ms)",
+        ),
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version of an exectrail store (0 for an empty file)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def is_empty(conn: sqlite3.Connection) -> bool:
+    """True for a file with no tables at all (a new store)."""
+    return int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the store up to the newest migration in one transaction each; return the version.
+
+    The caller has checked that the file is an exectrail store (or empty) and not newer than us.
+    """
+    version = current_version(conn)
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+        begin_immediate(conn)
+        try:
+            if current_version(conn) >= migration.version:  # another process got there first
+                conn.execute("ROLLBACK")
+                continue
+            if migration.version == 1:
+                conn.execute(
+                    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                    "applied_at TEXT NOT NULL, description TEXT NOT NULL)"
+                )
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                (migration.version, datetime.now(UTC).isoformat(timespec="seconds"), migration.description),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return version

@@ -1,0 +1,56 @@
+"""Hypothesis strategies for exec events (any bytes in text fields and argv)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from hypothesis import strategies as st
+
+from exectrail.model import ExecEvent, timestamp_to_datetime
+
+ids = st.integers(min_value=0, max_value=2**32 - 2)
+texts = st.one_of(st.none(), st.binary(max_size=24).map(lambda b: b.decode("utf-8", "surrogateescape")))
+argvs = st.one_of(st.none(), st.lists(st.binary(max_size=16), max_size=6).map(tuple))
+times = st.builds(
+    timestamp_to_datetime, st.integers(min_value=1_500_000_000, max_value=1_900_000_000), st.integers(0, 999)
+)
+
+
+@st.composite
+def exec_events(draw: st.DrawFn, time: datetime | None = None) -> ExecEvent:
+    argv = draw(argvs)
+    return ExecEvent(
+        time=time if time is not None else draw(times),
+        serial=draw(st.integers(min_value=0, max_value=2**40)),
+        node=draw(st.sampled_from([None, "host-a", "höst-b"])),
+        arch=draw(st.sampled_from(["x86_64", "i386", "aarch64"])),
+        syscall=draw(st.sampled_from(["execve", "execveat"])),
+        success=argv is not None,
+        exit=0 if argv is not None else -draw(st.sampled_from([2, 13, 8])),
+        pid=draw(ids), ppid=draw(ids), uid=draw(ids), euid=draw(ids), suid=draw(ids), fsuid=draw(ids),
+        gid=draw(ids), egid=draw(ids), sgid=draw(ids), fsgid=draw(ids),
+        auid=draw(st.one_of(st.none(), ids)), ses=draw(st.one_of(st.none(), ids)),
+        tty=draw(texts), comm=draw(texts), exe=draw(texts), cwd=draw(texts), path=draw(texts),
+        argc=None if argv is None else len(argv), argv=argv, key=draw(texts), proctitle=draw(texts),
+    )  # fmt: skip
+
+
+def distinct(events: list[ExecEvent]) -> list[ExecEvent]:
+    """``events`` without repeated identities (node, time, serial), first kept."""
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+def replicate(events: list[ExecEvent], copies: int, shift: timedelta = timedelta(hours=1)) -> list[ExecEvent]:
+    """``copies`` rounds of ``events``, each shifted in time (and serial) so identities stay distinct."""
+    return [
+        replace(e, time=e.time + shift * i, serial=e.serial + i * 10_000_000)
+        for i in range(copies)
+        for e in events
+    ]
