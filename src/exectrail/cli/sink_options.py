@@ -1,0 +1,101 @@
+"""``--sink``/``--spool``/``--spool-max``/``--host-name``/``--sink-wait`` for commands that forward.
+
+Usage in a command::
+
+    @sink_options
+    def cmd(..., **params):
+        with open_sinks(params) as sinks:      # pops the sink options from params
+            for event in events:
+                sinks.submit(event)
+        if sinks.failed: ...                   # events dropped or left in the spool
+
+On leaving the ``with`` block the sinks get ``--sink-wait`` seconds to deliver (none after an
+exception), the rest stays in the spool, and one summary line per sink goes to stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import click
+
+from exectrail.cli.common import echo_err
+from exectrail.model import ExecEvent
+from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkSet, SinkSummary, parse_size, summary_line
+from exectrail.sinks.url import parse_seconds
+
+F = TypeVar("F", bound=Callable[..., Any])
+SINK_PARAMS = ("sinks", "spool", "spool_max", "host_name", "sink_wait")
+
+
+def sink_options(func: F) -> F:
+    """Add the forwarding options to a click command; read them with :func:`open_sinks`."""
+    options = [
+        click.option("--sink", "sinks", multiple=True, metavar="URL",
+                     help="Forward events (repeatable): syslog+tcp://HOST:PORT, "
+                          "syslog+tls://HOST:PORT?ca=FILE, syslog+udp://HOST:PORT, "
+                          "clickhouse+http://HOST:8123/DB?table=T, jsonl:///PATH, sqlite:///PATH."),
+        click.option("--spool", default=DEFAULT_SPOOL_DIR, show_default=True, metavar="DIR",
+                     help="Where events wait while a receiver is down or slow."),
+        click.option("--spool-max", default="1G", show_default=True, metavar="SIZE",
+                     help="Spool size limit per sink; beyond it events are dropped and counted."),
+        click.option("--host-name", metavar="NAME",
+                     help="Host name sent with each event [default: hostname]."),
+        click.option("--sink-wait", default="10", show_default=True, metavar="SECONDS",
+                     help="At the end, how long to wait for receivers before leaving events in the spool."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class SinkRun:
+    """The sinks of one command run (a no-op without ``--sink``)."""
+
+    def __init__(self, sinks: SinkSet | None, wait: float) -> None:
+        self.sinks = sinks
+        self.wait = wait
+        self.summaries: list[SinkSummary] = []
+
+    def submit(self, event: ExecEvent) -> None:
+        if self.sinks is not None:
+            self.sinks.submit(event)
+
+    def submit_message(self, body: dict[str, Any]) -> None:
+        """Forward an alarm, heartbeat… (see :meth:`SinkSet.submit_message`)."""
+        if self.sinks is not None:
+            self.sinks.submit_message(body)
+
+    @property
+    def failed(self) -> bool:
+        """True when some event was dropped or is still waiting in a spool."""
+        return any(s.dropped or s.pending for s in self.summaries)
+
+    def __enter__(self) -> SinkRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.sinks is None:
+            return
+        sinks, self.sinks = self.sinks, None
+        self.summaries = sinks.close(self.wait if exc_type is None else 0.0)
+        for summary in self.summaries:
+            echo_err(f"exectrail: {summary_line(summary)}")
+
+
+def open_sinks(params: dict[str, Any]) -> SinkRun:
+    """Pop the options of :func:`sink_options` from ``params`` and open the sinks."""
+    p = {name: params.pop(name, None) for name in SINK_PARAMS}
+    wait = 0.0 if p["sink_wait"] in (None, "0") else parse_seconds(str(p["sink_wait"]), "--sink-wait")
+    if not p["sinks"]:
+        return SinkRun(None, wait)
+    spool_max = parse_size(str(p["spool_max"] or "1G"), "--spool-max")
+    sinks = SinkSet.from_urls(p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"])
+    return SinkRun(sinks, wait)
+
+
+__all__ = ["SinkRun", "open_sinks", "sink_options"]

@@ -1,0 +1,149 @@
+"""ClickHouse sink over plain HTTP (``http.client``): works with Debian's 18.16 server and newer.
+
+The table is created on first use (``CREATE TABLE IF NOT EXISTS``) as a ``ReplacingMergeTree``
+partitioned by month and ordered by ``(host, time, id)``, so rows delivered twice (at-least-once)
+collapse on merge; query with ``FINAL`` (or ``uniqExact(id)``) for exact counts before merges run.
+Exec events fill the columns; other message types (alarms, heartbeats) keep ``id``, ``host``,
+``type``, ``time`` and put their whole JSON in ``body``.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import orjson
+
+from exectrail.sinks.base import Message, SinkError
+from exectrail.sinks.syslog import describe_io_error
+from exectrail.sinks.url import SinkSpec
+
+COLUMNS = """
+    id String, host String, type String, time DateTime('UTC'), time_ms UInt16,
+    serial UInt64, node Nullable(String), arch String, syscall String, success UInt8, exit Int64,
+    pid UInt32, ppid UInt32, uid UInt32, euid UInt32, suid UInt32, fsuid UInt32,
+    gid UInt32, egid UInt32, sgid UInt32, fsgid UInt32, auid Nullable(UInt32), ses Nullable(UInt32),
+    tty Nullable(String), comm Nullable(String), exe Nullable(String), cwd Nullable(String),
+    path Nullable(String), argc Nullable(UInt32), argv Array(String), argv_hex Array(String),
+    key Nullable(String), proctitle Nullable(String), body String
+"""
+ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
+EXEC_FIELDS = (
+    "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid", "uid", "euid", "suid", "fsuid",
+    "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "key",
+    "proctitle",
+)  # fmt: skip
+RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+def split_time(value: object) -> tuple[int | str, int]:
+    """``2026-11-25T14:40:47.506Z`` → (``2026-11-25 14:40:47``, 506); other forms via fromisoformat."""
+    if isinstance(value, str):
+        if len(value) == 24 and value[10] == "T" and value[19] == "." and value[23] == "Z":
+            return f"{value[:10]} {value[11:19]}", int(value[20:23])
+        try:
+            parsed = datetime.fromisoformat(value)
+            return int(parsed.timestamp()), parsed.microsecond // 1000
+        except ValueError:
+            pass
+    return 0, 0
+
+
+def to_row(message: Message) -> dict[str, Any]:
+    """The JSONEachRow object for one message."""
+    body = message.body
+    when, ms = split_time(body.get("time"))
+    row: dict[str, Any] = {"id": message.id, "host": body.get("host") or "", "type": body.get("type") or "",
+                           "time": when, "time_ms": ms}  # fmt: skip
+    if row["type"] != "exec":
+        row["body"] = message.json.decode()
+        return row
+    for name in EXEC_FIELDS:
+        row[name] = body.get(name)
+    row["argv"] = body.get("argv") or []
+    row["argv_hex"] = body.get("argv_hex") or []
+    return row
+
+
+class ClickHouseSink:
+    """Inserts batches into ``DATABASE.TABLE`` with ``INSERT … FORMAT JSONEachRow``."""
+
+    lossy = False
+    # ClickHouse wants few, large inserts (each one is a new part to merge): at most ~1 per second.
+    tuning_hints: ClassVar[dict[str, Any]] = {"batch_events": 20_000, "batch_bytes": 16 << 20, "linger": 1.0}
+
+    def __init__(self, spec: SinkSpec) -> None:
+        self.name = spec.display
+        self._host, self._port = spec.host, spec.port
+        self._timeout = spec.timeout()
+        self.table = f"{spec.path or 'default'}.{spec.params.get('table', 'exec_events')}"
+        self._headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if spec.user is not None:
+            token = base64.b64encode(f"{spec.user}:{spec.password or ''}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._conn: http.client.HTTPConnection | None = None
+        self._table_ready = False
+
+    def create_table_sql(self) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {self.table} ({' '.join(COLUMNS.split())}) {ENGINE}"
+
+    def send(self, batch: Sequence[Message]) -> int:
+        if not self._table_ready:
+            self.query(self.create_table_sql())
+            self._table_ready = True
+        data = b"\n".join(orjson.dumps(to_row(m)) for m in batch)
+        self.query(f"INSERT INTO {self.table} FORMAT JSONEachRow", data, input_format_skip_unknown_fields=1)
+        return 0
+
+    def query(self, sql: str, data: bytes | None = None, **settings: object) -> bytes:
+        """Run one statement (``data`` is the INSERT payload); return the response body."""
+        params = dict(settings)
+        if data is None:
+            data = sql.encode()
+        else:
+            params["query"] = sql
+        target = "/?" + urlencode(params) if params else "/"
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            try:
+                status, reply = self._post(target, data)
+                break
+            except RETRYABLE as exc:  # an idle keep-alive connection the server closed: retry once
+                self.close()
+                if not reused or attempt == 2:
+                    raise SinkError(self._io_error(exc)) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise SinkError(self._io_error(exc)) from None
+        if status != 200:
+            first = reply.decode("utf-8", "replace").strip().splitlines()
+            raise SinkError(f"ClickHouse refused ({status}): {first[0] if first else 'no reason given'}")
+        return reply
+
+    def _post(self, target: str, data: bytes) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        self._conn.request("POST", target, body=data, headers=self._headers)
+        response = self._conn.getresponse()
+        return response.status, response.read()
+
+    def _io_error(self, exc: BaseException) -> str:
+        where = f"{self._host}:{self._port}"
+        if isinstance(exc, socket.gaierror):
+            return f"cannot resolve host {self._host!r} ({exc.strerror})"
+        if isinstance(exc, http.client.RemoteDisconnected):
+            return f"ClickHouse at {where} closed the connection without answering"
+        return f"ClickHouse at {where}: {describe_io_error(exc, self._timeout)}"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+__all__ = ["ClickHouseSink", "split_time", "to_row"]

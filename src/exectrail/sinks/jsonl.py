@@ -1,0 +1,89 @@
+"""``jsonl:///PATH``: append one JSON object per line, fsync per batch, rotate by size.
+
+``max_size`` (default 100M) starts a new file once the current one would grow past it; the old ones
+become ``PATH.1`` … ``PATH.<keep>`` (default keep=5; the oldest is deleted). A failed write is cut
+back to the last complete batch so the file never holds half a line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from exectrail.errors import UsageError
+from exectrail.sinks.base import Message, SinkError
+from exectrail.sinks.url import SinkSpec, parse_size
+
+
+class JsonlSink:
+    """Appends messages to a local file."""
+
+    lossy = False
+
+    def __init__(self, spec: SinkSpec) -> None:
+        self.name = spec.display
+        self.path = Path(spec.path)
+        self.max_size = parse_size(spec.params.get("max_size", "100M"), "max_size")
+        try:
+            self.keep = int(spec.params.get("keep", "5"))
+        except ValueError:
+            self.keep = -1
+        if self.keep < 0:
+            raise UsageError(f"--sink {spec.display}: keep wants a whole number of old files")
+        self._fd: int | None = None
+        self._size = 0
+
+    def _open(self) -> int:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._size = os.fstat(self._fd).st_size
+            except OSError as exc:
+                raise SinkError(f"cannot open {self.path}: {exc.strerror}") from None
+        return self._fd
+
+    def send(self, batch: Sequence[Message]) -> int:
+        data = b"".join(m.json + b"\n" for m in batch)
+        fd = self._open()
+        if self._size and self.max_size and self._size + len(data) > self.max_size:
+            self._rotate()
+            fd = self._open()
+        start = self._size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            self.close()
+            raise SinkError(f"cannot write {self.path}: {exc.strerror}") from None
+        self._size = start + len(data)
+        return 0
+
+    def _rotate(self) -> None:
+        self.close()
+        try:
+            if self.keep == 0:
+                self.path.unlink(missing_ok=True)
+                return
+            Path(f"{self.path}.{self.keep}").unlink(missing_ok=True)
+            for n in range(self.keep - 1, 0, -1):
+                old = Path(f"{self.path}.{n}")
+                if old.exists():
+                    old.rename(f"{self.path}.{n + 1}")
+            self.path.rename(f"{self.path}.1")
+        except OSError as exc:
+            raise SinkError(f"cannot rotate {self.path}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+__all__ = ["JsonlSink"]

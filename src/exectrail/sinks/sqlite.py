@@ -1,0 +1,127 @@
+"""``sqlite:///PATH``: forwarding into the exectrail store (:mod:`exectrail.store`).
+
+Each batch is one store transaction (``StoreWriter.flush``); the store drops events it already
+holds (node, timestamp, serial), so a batch sent twice stores each event once. Messages that come
+back from the spool are rebuilt from their JSON: argv is exact (``argv_hex``), but a comm, exe,
+cwd, path, key or proctitle with non-UTF-8 bytes holds U+FFFD there, as in every JSON output.
+Alarms go to the store's alarms table (:func:`~exectrail.interference.alarmstore.store_alarms`, which
+also drops those already stored); heartbeats are accepted and not stored (a local store has no use
+for them); any other message type is refused and counted as dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from exectrail.model import Alarm, ExecEvent
+from exectrail.sinks.base import Message, Sink, SinkError
+from exectrail.sinks.url import SinkSpec
+
+
+def event_from_body(body: dict[str, Any]) -> ExecEvent:
+    """The :class:`ExecEvent` of a forwarded exec event's JSON."""
+    argv: tuple[bytes, ...] | None = None
+    if body.get("argv") is not None:
+        hexes = body.get("argv_hex")
+        argv = tuple(bytes.fromhex(h) for h in hexes) if hexes else tuple(a.encode() for a in body["argv"])
+    names = ExecEvent.__dataclass_fields__
+    values: dict[str, Any] = {name: body.get(name) for name in names if name not in ("time", "argv")}
+    return ExecEvent(time=datetime.fromisoformat(body["time"].replace("Z", "+00:00")), argv=argv, **values)
+
+
+def alarm_from_body(body: dict[str, Any]) -> Alarm:
+    """The :class:`Alarm` of a forwarded alarm's JSON (``alarm_message_body``)."""
+    details = body.get("details") or {}
+    evidence = body.get("evidence") or []
+    if not isinstance(details, dict) or not isinstance(evidence, list):
+        raise ValueError("alarm details must be an object and evidence a list")
+    return Alarm(
+        kind=str(body["kind"]),
+        time=datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")),
+        summary=str(body.get("summary", "")),
+        certainty=str(body.get("certainty", "certain")),
+        host=body.get("host"),
+        details=details,
+        evidence=tuple(str(line) for line in evidence),
+    )
+
+
+IGNORED_TYPES = frozenset({"heartbeat"})
+
+
+class SqliteSink:
+    """Exec events and alarms into the store at ``PATH`` (created when missing)."""
+
+    lossy = False
+    refused_reason = "the store does not take this message type"
+
+    def __init__(self, spec: SinkSpec) -> None:
+        self.name = spec.display
+        self.path = Path(spec.path)
+        self._store: Any = None
+        self._writer: Any = None
+
+    def _open(self) -> Any:
+        from exectrail.store import EventStore
+
+        if self._writer is None:
+            self._store = EventStore(self.path)
+            self._writer = self._store.writer(batch_size=1 << 30)
+        return self._writer
+
+    def send(self, batch: Sequence[Message]) -> int:
+        from exectrail.interference.alarmstore import store_alarms
+        from exectrail.store import StoreError
+
+        refused = 0
+        alarms: list[Alarm] = []
+        try:
+            writer = self._open()
+            for message in batch:
+                event = message.event
+                kind = message.body.get("type")
+                if event is None and kind == "exec":
+                    event = event_from_body(message.body)
+                if event is not None:
+                    writer.add(event)
+                elif kind == "alarm":
+                    try:
+                        alarms.append(alarm_from_body(message.body))
+                    except (KeyError, TypeError, ValueError):
+                        refused += 1  # malformed: retrying cannot help
+                elif kind not in IGNORED_TYPES:
+                    refused += 1
+            writer.flush()
+            if alarms:
+                store_alarms(self._store, alarms)
+        except StoreError as exc:
+            self.close()
+            raise SinkError(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SinkError(f"a spooled event or alarm cannot be rebuilt: {exc}") from None
+        return refused
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None
+        if self._store is not None:
+            with contextlib.suppress(Exception):  # closing must not raise; the next send reopens
+                self._store.close()
+            self._store = None
+
+
+def open_sqlite_sink(spec: SinkSpec) -> Sink:
+    """The store as a sink, or a one-line error while the store package is not available."""
+    try:
+        import exectrail.store  # noqa: F401
+    except ImportError as exc:
+        raise SinkError(f"--sink {spec.display}: the sqlite sink is not available ({exc})") from None
+    return SqliteSink(spec)
+
+
+__all__ = ["SqliteSink", "alarm_from_body", "event_from_body", "open_sqlite_sink"]

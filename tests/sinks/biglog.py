@@ -1,0 +1,42 @@
+"""Large audit logs made of real captured events: the committed logs repeated with shifted serials.
+
+Each copy adds ``copy * SHIFT`` to every serial (``msg=audit(SEC.MS:SERIAL)``), so every event keeps
+its real records and argv but gets a new identity; timestamps stay as captured.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SOURCES = ("interleaved_concurrent.log", "workload_enriched.log")
+SHIFT = 10_000_000
+_SERIAL = re.compile(rb"(msg=audit\(\d+\.\d+:)(\d+)\)")
+
+
+def source_lines(names: tuple[str, ...] = SOURCES) -> list[bytes]:
+    lines: list[bytes] = []
+    for name in names:
+        path = DATA / name
+        data = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+        lines.extend(data.splitlines(keepends=True))
+    return lines
+
+
+def write_big_log(path: Path, min_lines: int, names: tuple[str, ...] = SOURCES) -> int:
+    """Write at least ``min_lines`` lines of shifted copies; return the number of lines written."""
+    lines = source_lines(names)
+    written = copy = 0
+    with open(path, "wb") as out:
+        while written < min_lines:
+            offset = copy * SHIFT
+
+            def shift(m: re.Match[bytes], offset: int = offset) -> bytes:
+                return m.group(1) + str(int(m.group(2)) + offset).encode() + b")"
+
+            out.write(b"".join(_SERIAL.sub(shift, line, count=1) for line in lines))
+            written += len(lines)
+            copy += 1
+    return written

@@ -1,0 +1,34 @@
+"""What a forwarded event must look like at the receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exectrail.model import ExecEvent
+from exectrail.output.fields import event_to_dict
+
+
+def expected_body(event: ExecEvent, host: str) -> dict[str, Any]:
+    body = event_to_dict(event)
+    body["host"] = host
+    body["id"] = event.event_id
+    return body
+
+
+def argv_bytes(body: dict[str, Any]) -> tuple[bytes, ...] | None:
+    """The exact argv bytes a receiver can rebuild from the JSON (``argv_hex`` when not UTF-8)."""
+    if body.get("argv") is None:
+        return None
+    if body.get("argv_hex"):
+        return tuple(bytes.fromhex(h) for h in body["argv_hex"])
+    return tuple(a.encode("utf-8") for a in body["argv"])
+
+
+def first_occurrences(ids: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for i in ids:
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+    return out
