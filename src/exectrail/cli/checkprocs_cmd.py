@@ -1,0 +1,129 @@
+"""``exectrail check-procs``: running processes whose exec is missing from the trail, and
+processes running deleted or scratch-directory executables."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import click
+
+from exectrail.cli.alarm_output import alarm_summary, emit_alarms
+from exectrail.cli.common import echo_err, format_option, resolve_format
+from exectrail.cli.review_cmd import input_paths, progress_bar
+from exectrail.errors import UsageError
+from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
+from exectrail.interference.records import iso
+from exectrail.interference.source import scan_logs
+from exectrail.model import Alarm
+from exectrail.parse.logfile import ReadStats
+from exectrail.timeparse import parse_time
+
+EXIT_INPUT_PROBLEMS = 1
+EXIT_ALARMS = 3
+
+
+def index_from_store(path: str) -> ExecIndex:
+    """Successful exec events of the store at ``path``."""
+    from exectrail.store import EventStore
+    from exectrail.store.codec import load_text
+    from exectrail.store.db import sqlite_errors
+
+    index = ExecIndex()
+    with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
+        for pid, exe, when in store.conn.execute("SELECT pid, exe, time_ms FROM events WHERE success = 1"):
+            index.add(pid, load_text(exe), when)
+    return index
+
+
+def _ancestors(pid: int) -> frozenset[int]:
+    """This process and its ancestors (their execs may not have reached the log yet)."""
+    found = set()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            pid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return frozenset(found)
+
+
+@click.command("check-procs")
+@click.argument("files", nargs=-1)
+@click.option("--db", "db", type=click.Path(dir_okay=False), help="Take the exec events from this store.")
+@click.option(
+    "--since", help="Monitoring began at this time [default: the exec rules added, or the first exec event]."
+)
+@click.option("--until", help="The trail is complete up to this time [default: its last exec event].")
+@click.option("--host-name", "host", help="Host name put on the alarms [default: hostname].")
+@format_option
+def check_procs(
+    files: tuple[str, ...],
+    db: str | None,
+    since: str | None,
+    until: str | None,
+    host: str | None,
+    fmt: str | None,
+    **params: Any,
+) -> None:
+    """Compare the running processes with the exec events of the trail.
+
+    Reports processes started while the trail was recorded whose executable differs from their
+    parent's but whose exec is not in the trail (events lost, or an exec path the rules miss), and
+    processes running a deleted executable or one from memfd:, /dev/shm, /tmp or /var/tmp. FILE as
+    for review (default: /var/log/audit/audit.log and its rotations). Needs root to see every
+    process. Exit status: 0 nothing found, 3 alarms, 1 input problems.
+    """
+    problems: list[str] = []
+    began: int | None = None
+    if db is not None:
+        if files:
+            raise UsageError("give log files or --db, not both")
+        index = index_from_store(db)
+    else:
+        paths = input_paths(files)
+        stats = ReadStats()
+        bar, callback = progress_bar(paths)
+        with bar:
+            _alarms, events, audit = scan_logs(
+                paths, stats=stats, progress=callback, keep_events=True, line_checks=False
+            )
+        index = ExecIndex.from_events(events)
+        began = audit.auditor.monitoring_since_ms()
+        problems = list(stats.problems)
+    since_ms = int(parse_time(since).timestamp() * 1000) if since else began
+    until_ms = int(parse_time(until).timestamp() * 1000) if until else None
+    if index.first_ms is None and since_ms is None:
+        echo_err("exectrail: the trail holds no exec event: nothing to compare the processes with")
+    result = check_processes(
+        running_processes(), index, since_ms, until_ms, host or socket.gethostname(), _ancestors(os.getpid())
+    )
+    emit_alarms(result.alarms, resolve_format(fmt), verbose=False)
+    echo_err(_summary(result.alarms, index, result.checked, result.forks, result.matched, result.after))
+    for problem in problems:
+        echo_err(f"exectrail: {problem}")
+    if problems:
+        raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
+    if result.alarms:
+        raise click.exceptions.Exit(EXIT_ALARMS)
+
+
+def _summary(
+    alarms: list[Alarm], index: ExecIndex, checked: int, forks: int, matched: int, after: int
+) -> str:
+    span = "no exec events"
+    if index.first_ms is not None and index.last_ms is not None:
+        first, last = iso(ms_datetime(index.first_ms)), iso(ms_datetime(index.last_ms))
+        span = f"{index.events} exec events from {first} to {last}"
+    return (
+        f"exectrail: {checked} processes started while the trail was recorded ({span}): {matched} with their "
+        f"exec in the trail, {forks} forks without exec; {after} started after the trail ends (not checked); "
+        f"{alarm_summary(alarms)}"
+    )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(check_procs)

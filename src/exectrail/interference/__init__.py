@@ -1,0 +1,33 @@
+"""Interference with the audit trail: found after the fact in logs, live while capturing, and by
+comparing the running processes with the trail.
+
+* :func:`scan_logs` / :class:`LogAudit` -- alarms from audit log files (``exectrail alarms``,
+  ``exectrail review``); :class:`TrailAuditor` is the record-level engine behind them.
+* :class:`LiveMonitor` with :class:`StatusReading` -- the hook for ``exectrail watch``: record
+  groups and kernel status readings in, alarms out.
+* :func:`check_processes` -- ``exectrail check-procs``.
+* :mod:`~exectrail.interference.kinds` -- the alarm kinds; :mod:`~exectrail.interference.alarmstore`
+  -- alarms in the store and in forwarded messages.
+"""
+
+from __future__ import annotations
+
+from exectrail.interference import kinds
+from exectrail.interference.live import LiveMonitor, Repair, StatusReading
+from exectrail.interference.procs import ExecIndex, check_processes, running_processes
+from exectrail.interference.source import LogAudit, scan_logs
+from exectrail.interference.trail import Settings, TrailAuditor
+
+__all__ = [
+    "ExecIndex",
+    "LiveMonitor",
+    "LogAudit",
+    "Repair",
+    "Settings",
+    "StatusReading",
+    "TrailAuditor",
+    "check_processes",
+    "kinds",
+    "running_processes",
+    "scan_logs",
+]
