@@ -1,6 +1,6 @@
 """Exec storm: what auditing costs, and whether every exec is captured.
 
-    python bench/storm.py [--n 50000] [--workers 2] [--only none auditd daemon multicast]
+    python bench/storm.py [--n 50000] [--workers 2] [--only none auditd daemon multicast] [--store]
 
 N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here with gcc), in one run:
 
@@ -8,6 +8,9 @@ N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here w
 * ``auditd``: the procmon rules + a private auditd (ENRICHED log, backlog 8192);
 * ``daemon``: the procmon rules + ``exectrail watch --mode daemon --format jsonl --output FILE``;
 * ``multicast``: the procmon rules + auditd + ``exectrail watch --mode multicast`` writing JSONL.
+
+``watch`` runs with ``--no-store`` (the figures are capture's); ``--store`` makes it also write every
+event to a fresh event store, as it does by default, to show what storing costs.
 
 For each: execs/s, the collectors' CPU seconds during the storm (until their output has caught up),
 execs captured vs execs done (counted by parent pid in the JSONL / the audit log), and the kernel
@@ -42,6 +45,8 @@ from exectrail.kernelstate import KernelState  # noqa: E402
 from exectrail.netlink.client import AuditClient  # noqa: E402
 
 SCENARIOS = ("none", "auditd", "daemon", "multicast")
+#: extra ``watch`` options: no store unless ``--store`` (then main() points it at the work dir)
+WATCH_ARGS = ["--no-store"]
 BACKLOG = 8192
 TRUE = "/bin/true"
 STORM_C = r"""
@@ -144,7 +149,7 @@ class Watch:
     def __init__(self, workdir: Path, mode: str) -> None:
         self.out = workdir / f"watch-{mode}.jsonl"
         cmd = [sys.executable, "-m", "exectrail.cli.main", "watch", "--mode", mode, "--format", "jsonl"]
-        cmd += ["--output", str(self.out), "--backlog", str(BACKLOG)]
+        cmd += ["--output", str(self.out), "--backlog", str(BACKLOG), *WATCH_ARGS]
         self.err = workdir / f"watch-{mode}.err"
         with self.err.open("wb") as err:
             self.proc = subprocess.Popen(cmd, stderr=err, cwd=ROOT)
@@ -242,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50_000, help="execs per scenario (default 50000)")
     parser.add_argument("--workers", type=int, default=2, help="concurrent exec loops (default 2)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--store", action="store_true", help="watch also stores every event (--db)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("storm.py needs root", file=sys.stderr)
@@ -250,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="exectrail-storm-") as tmp:
         workdir = Path(tmp)
         helper = build_helper(workdir)
+        if args.store:
+            WATCH_ARGS[:] = ["--db", str(workdir / "storm.db")]
         print(f"{args.n} fork+exec of {TRUE} from {args.workers} workers per scenario; backlog {BACKLOG}")
         for name in args.only:
             result = RUNNERS[name](helper, args.n, args.workers, workdir)

@@ -38,7 +38,15 @@ class Terminated(SystemExit):
 
 
 def pid_alive(pid: int) -> bool:
-    return pid > 0 and os.path.exists(f"/proc/{pid}")
+    """A running process (a zombie - dead, not reaped yet - is not: it cannot receive anything)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 @dataclass(frozen=True, slots=True)

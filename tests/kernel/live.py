@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from exectrail.netlink.client import AuditClient
-from tests.kernel.conftest import EXECTRAIL, refuse
+from tests.kernel.conftest import EXECTRAIL, LIVE, refuse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,13 +108,20 @@ def running_auditd(workdir: Path, plugins: dict[str, str] | None = None) -> Iter
 
 
 class WatchProcess:
-    """``exectrail watch --format jsonl --output FILE [args]`` in the background."""
+    """``exectrail watch --format jsonl --output FILE [args]`` in the background; its journal in
+    ``workdir/state``, its store (unless ``--db``/``--no-store`` is given) ``workdir/events.db``."""
 
     def __init__(self, workdir: Path, *args: str) -> None:
         self.out = workdir / "watch.jsonl"
-        self.env = {**os.environ, "EXECTRAIL_STATE_DIR": str(workdir / "state")}
+        self.db = workdir / "events.db"
+        self.env = {
+            **os.environ,
+            "EXECTRAIL_STATE_DIR": str(workdir / "state"),
+            "EXECTRAIL_DB": str(self.db),
+        }
         cmd = [*EXECTRAIL, "watch", "--format", "jsonl", "--output", str(self.out), *args]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=self.env)
+        LIVE.append(self.proc)
         self.stderr: list[str] = []
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()

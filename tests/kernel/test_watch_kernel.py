@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from exectrail.store import EventStore
 from tests.kernel.conftest import EXECTRAIL, Kernel, auditctl, exectrail, observe
 from tests.kernel.live import WatchProcess, auditd_pid, run_workload, running_auditd, wait_for_exec_marker
 from tests.support.workload.compare import compare_all_json
@@ -114,7 +115,8 @@ def test_plugin_mode_fed_by_auditd(kernel: Kernel, tmp_path: Path) -> None:
     wrapper.write_text(
         "#!/bin/sh\n"
         f"cd {Path(__file__).resolve().parents[2]}\n"
-        f'exec {sys.executable} -m exectrail.cli.main "$@" --output {out} 2>>{tmp_path}/plugin.err\n'
+        f'exec {sys.executable} -m exectrail.cli.main "$@" --output {out} --db {tmp_path}/plugin.db '
+        f"2>>{tmp_path}/plugin.err\n"
     )
     wrapper.chmod(0o750)
     conf = shipped_plugin_conf().replace("path = /usr/local/bin/exectrail", f"path = {wrapper}")
@@ -126,7 +128,10 @@ def test_plugin_mode_fed_by_auditd(kernel: Kernel, tmp_path: Path) -> None:
         wait_for_exec_marker(out)
         auditd.stop()
     objects = [json.loads(line) for line in out.read_text(errors="surrogateescape").splitlines()]
-    assert compare_all_json(manifest, [o for o in objects if o["type"] == "exec"]) == []
+    events = [o for o in objects if o["type"] == "exec"]
+    assert compare_all_json(manifest, events) == []
+    with EventStore(tmp_path / "plugin.db", readonly=True) as store:  # every event stored too
+        assert store.count() == len(events)
     err = (tmp_path / "plugin.err").read_text()
     assert "watching in plugin mode" in err and "Traceback" not in err
 
@@ -160,7 +165,7 @@ def _run(cmd: list[str]) -> str:
 
 def test_daemon_mode_refused_beside_auditd(kernel: Kernel, tmp_path: Path) -> None:
     with running_auditd(tmp_path / "auditd") as auditd:
-        result = exectrail("watch", "--mode", "daemon", "--duration", "1", check=False)
+        result = exectrail("watch", "--mode", "daemon", "--duration", "1", "--no-store", check=False)
         assert result.returncode == 2
         assert result.stderr.splitlines()[-1] == (
             f"exectrail: another audit daemon is registered (pid {auditd.proc.pid}, auditd): "

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from exectrail.capture import journal as journal_mod
-from exectrail.capture.session import Capture, Monitor
+from exectrail.capture.monitor import KernelMonitor
+from exectrail.capture.session import Capture
 from exectrail.capture.sources import NetlinkSource, PluginSource
 from exectrail.capture.watch import Limits, Watch
 from exectrail.filters import EventFilter
@@ -141,7 +142,7 @@ def exec_records(serial: int, comm: bytes = b"ls") -> list[Record]:
 def run_watch(
     batches: list[list[Record]], limits: Limits, event_filter: EventFilter | None = None
 ) -> tuple[Any, ListWriter]:
-    monitor = Monitor(None, "daemon", lambda a: None)
+    monitor = KernelMonitor(None, "daemon", lambda a: None)
     capture = Capture("daemon", ListSource(batches), monitor)
     writer = ListWriter()
     builder = EventBuilder(Diagnostics())
@@ -173,16 +174,22 @@ class FakeStatusClient:
     def get_status(self) -> AuditStatus:
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
+    def list_rules(self) -> list[bytes]:
+        return []
+
 
 def test_monitor_reports_lost_and_a_vanished_daemon() -> None:
     alarms: list[Alarm] = []
     client = FakeStatusClient(
-        [AuditStatus(lost=5, pid=1), AuditStatus(lost=9, pid=0), AuditStatus(lost=9, pid=0)]
+        [AuditStatus(lost=5, pid=1), AuditStatus(lost=9, pid=1), AuditStatus(lost=9, pid=0)]
     )
-    monitor = Monitor(client, "multicast", alarms.append, interval=0)  # type: ignore[arg-type]
+    monitor = KernelMonitor(client, "multicast", alarms.append, interval=0)  # type: ignore[arg-type]
     monitor.start()
     monitor.tick()
+    assert [a.kind for a in alarms] == ["events-lost"]  # at once
     monitor.tick()
+    assert len(alarms) == 1  # the daemon's departure waits for a record that would explain it
+    monitor.finish()  # … and is due when the capture ends
     assert [a.kind for a in alarms] == ["events-lost", "collector-stopped"]
     assert monitor.lost == 4 and alarms[0].details["lost"] == 4
 

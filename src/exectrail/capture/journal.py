@@ -1,10 +1,12 @@
 """Crash recovery for ``watch``: a journal of its kernel changes, kept on disk while it runs.
 
 Each running watch writes ``$EXECTRAIL_STATE_DIR/watch.PID.json`` (default ``/run/exectrail``)
-after every change it makes (rules added, status fields set, daemon registration) and removes it
-on a clean exit. A journal whose process is gone therefore marks an unclean exit (SIGKILL, OOM,
-power): the next ``watch`` or ``exectrail status --repair`` undoes what it left behind, where the
-kernel still shows our values.
+when it starts and after every change it makes (rules added, status fields set, daemon
+registration), touches it every few seconds while it runs (its mtime is the last sign of life), and
+removes it on a clean exit: the file's absence is the clean-stop mark. A journal whose process is
+gone therefore marks an unclean exit (SIGKILL, OOM, crash; ``/run`` is emptied by a reboot):
+:func:`unclean_exits` says what it left in the kernel, and the next ``watch`` or ``exectrail status
+--repair`` undoes it, where the kernel still shows our values.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from exectrail.kernelstate import KernelGuard, KernelState, pid_alive
 from exectrail.netlink.client import AuditClient
+from exectrail.rules.model import Rule
 
 
 def state_dir() -> Path:
@@ -95,6 +98,11 @@ class JournalFile:
         tmp.write_text(json.dumps(journal.to_json()))
         os.replace(tmp, self.path)
 
+    def touch(self) -> None:
+        """A sign of life: the file's mtime tells a later run until when this watch was capturing."""
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+
     def close(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -119,6 +127,66 @@ def stale_journals() -> list[tuple[Path, Journal]]:
             continue
         if journal.pid != os.getpid() and not _is_watch_process(journal.pid):
             out.append((path, journal))
+    return out
+
+
+@dataclass(frozen=True)
+class UncleanExit:
+    """A stale journal, when its watch was last alive, and what of it the kernel still shows."""
+
+    path: Path
+    journal: Journal
+    last_alive: float  # the journal's mtime (epoch seconds)
+    left: tuple[str, ...]  # what is still in effect, in words
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_alive))
+        left = (
+            "; still in the kernel: " + ", ".join(self.left) if self.left else "; nothing left in the kernel"
+        )
+        return f"{self.journal.describe()}; last alive {when}{left}"
+
+    def to_json(self) -> dict[str, object]:
+        j = self.journal
+        return {
+            "pid": j.pid,
+            "mode": j.mode,
+            "started": j.started,
+            "last_alive": self.last_alive,
+            "rules": len(j.added_rules),
+            "status": {name: list(values) for name, values in j.status_set.items()},
+            "registered": j.registered,
+            "left": list(self.left),
+            "summary": self.describe(),
+        }
+
+
+def still_in_effect(client: AuditClient, journal: Journal) -> tuple[str, ...]:
+    """What the journal's watch changed that the kernel still shows (leftover rules, settings, pid)."""
+    status = client.get_status()
+    loaded = [Rule.from_bytes(blob) for blob in client.list_rules()]
+    out = []
+    rules = sum(Rule.from_bytes(blob) in loaded for blob in journal.added_rules)
+    if rules:
+        out.append(f"{rules} rule(s) it added")
+    for name, (old, new) in journal.status_set.items():
+        if int(getattr(status, name)) == new != old:
+            out.append(f"{name}={new} (was {old})")
+    if journal.registered and status.pid == journal.pid:
+        out.append(f"audit pid {journal.pid} (process gone)")
+    return tuple(out)
+
+
+def unclean_exits(client: AuditClient | None) -> list[UncleanExit]:
+    """Every stale journal with its last sign of life and (given a client) what is still in effect."""
+    out = []
+    for path, journal in stale_journals():
+        try:
+            alive = path.stat().st_mtime
+        except OSError:
+            alive = journal.started
+        left = still_in_effect(client, journal) if client is not None else ()
+        out.append(UncleanExit(path, journal, alive, left))
     return out
 
 

@@ -5,21 +5,25 @@ enable audit; ``multicast``: join the read-only log group beside a running audit
 absent); ``plugin``: read auditd's plugin stream on stdin and touch nothing; ``auto``: multicast
 when a live audit daemon is registered, daemon otherwise. Every kernel change goes through a
 :class:`~exectrail.kernelstate.KernelGuard` whose journal is kept on disk
-(:mod:`exectrail.capture.journal`) and undone on exit.
+(:mod:`exectrail.capture.journal`) and undone on exit. What an earlier watch left behind when it
+was killed is reported as an alarm and undone first; a :class:`~exectrail.capture.monitor.KernelMonitor`
+watches the kernel while the capture runs.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from exectrail.capture.journal import JournalFile, repair, stale_journals
+from exectrail.capture.journal import JournalFile, UncleanExit, repair, unclean_exits
+from exectrail.capture.monitor import KernelMonitor
 from exectrail.capture.sources import LiveSource, NetlinkSource, PluginSource
 from exectrail.errors import KernelAuditError, UsageError
+from exectrail.interference import kinds
+from exectrail.interference.records import format_duration
 from exectrail.kernelstate import KernelGuard, pid_alive, process_name
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.netlink.client import DEFAULT_RCVBUF, AuditClient
@@ -31,72 +35,18 @@ DEFAULT_BACKLOG = 8192
 
 
 @dataclass
-class Monitor:
-    """Polls the audit status: the ``lost`` counter, and the audit daemon in multicast mode."""
-
-    client: AuditClient | None
-    mode: str
-    alarm: Callable[[Alarm], None]
-    interval: float = 1.0
-    lost_start: int = 0
-    lost_current: int = 0
-    lost: int = 0
-    daemon_pid: int = 0
-    daemon_gone: bool = False
-    _next: float = 0.0
-
-    def start(self) -> None:
-        if self.client is None:
-            return
-        status = self.client.get_status()
-        self.lost_start = self.lost_current = status.lost
-        if self.mode == "multicast":
-            self.daemon_pid = status.pid
-
-    def tick(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.client is None or (now < self._next and not force):
-            return
-        self._next = now + self.interval
-        status = self.client.get_status()
-        if status.lost > self.lost_current:
-            new = status.lost - self.lost_current
-            self.lost_current = status.lost
-            self.lost = self.lost_current - self.lost_start
-            self._alarm(
-                "events-lost",
-                f"{new} events lost by the kernel (total {self.lost} since start)",
-                lost=new,
-                lost_total=self.lost,
-            )
-        watching = self.mode == "multicast" and not self.daemon_gone and self.daemon_pid
-        if watching and (status.pid != self.daemon_pid or not pid_alive(self.daemon_pid)):
-            self.daemon_gone = True
-            now_text = f"now pid {status.pid}" if status.pid and pid_alive(status.pid) else "none registered"
-            self._alarm(
-                "collector-stopped",
-                f"the audit daemon (pid {self.daemon_pid}) stopped ({now_text}): it no longer records; "
-                "exectrail keeps receiving the multicast copy",
-                pid=self.daemon_pid,
-                now_pid=status.pid,
-            )
-
-    def _alarm(self, kind: str, summary: str, **details: object) -> None:
-        self.alarm(Alarm(kind, datetime.now(UTC), summary, CERTAIN, details=dict(details)))
-
-
-@dataclass
 class Capture:
     """A running capture: where records come from, who watches the kernel, what to undo."""
 
     mode: str
     source: LiveSource
-    monitor: Monitor
+    monitor: KernelMonitor
     guard: KernelGuard | None = None
     notes: list[str] = field(default_factory=list)  # what was set up / repaired / restored
 
     def stop_rules(self) -> None:
-        """First step of a clean stop: delete the rules we added (then drain, then :meth:`undo`)."""
+        """First step of a clean stop: delete the rules we added (then drain, then undo the rest)."""
+        self.monitor.stopping(len(self.guard.added) if self.guard is not None else 0)
         if self.guard is not None:
             self.notes.extend(self.guard.undo_rules())
 
@@ -120,12 +70,48 @@ def _install_rules(guard: KernelGuard, spec: ProcmonSpec) -> str:
     return f"installed {added} procmon rule(s) (key {spec.key}) until exit"
 
 
-def _repair_stale(client: AuditClient, notes: list[str], notify: Callable[[str, str], None]) -> None:
-    for path, journal in stale_journals():
-        notify("unclean-exit", journal.describe() + ": repairing")
-        notes.extend(repair(client, path, journal))
+def unclean_exit_alarm(unclean: UncleanExit, repaired: list[str]) -> Alarm:
+    """The alarm for a watch that died without cleaning up: a blind spot from its last sign of life."""
+    journal = unclean.journal
+    since = datetime.fromtimestamp(unclean.last_alive, UTC)
+    blind_ms = max(0, int((datetime.now(UTC) - since).total_seconds() * 1000))
+    summary = (
+        f"exectrail watch pid {journal.pid} ({journal.mode} mode) did not exit cleanly (killed or "
+        f"crashed): nothing was captured from its last sign of life until now ({format_duration(blind_ms)})"
+    )
+    if repaired:
+        summary += "; undone what it left: " + ", ".join(repaired)
+    details: dict[str, object] = {
+        "pid": journal.pid,
+        "mode": journal.mode,
+        "started": datetime.fromtimestamp(journal.started, UTC).isoformat(),
+        "left": list(unclean.left),
+        "repaired": repaired,
+        "blind_ms": blind_ms,
+    }
+    return Alarm(kinds.COLLECTOR_KILLED, since, summary, CERTAIN, None, details, (unclean.describe(),))
+
+
+def _repair_stale(
+    client: AuditClient, notes: list[str], notify: Callable[[str, str], None], alarm: Callable[[Alarm], None]
+) -> None:
+    for unclean in unclean_exits(client):
+        done = repair(client, unclean.path, unclean.journal)
+        notes.extend(done)
+        alarm(unclean_exit_alarm(unclean, done))
     status = client.get_status()
     if status.pid and not pid_alive(status.pid):
+        alarm(
+            Alarm(
+                kinds.COLLECTOR_KILLED,
+                datetime.now(UTC),
+                f"the registered audit daemon (pid {status.pid}) is gone without unregistering: "
+                "it was killed or crashed, and nothing was recorded since",
+                CERTAIN,
+                details={"pid": status.pid},
+                evidence=(f"status: pid={status.pid} (no such process) enabled={status.enabled}",),
+            )
+        )
         notify("stale-pid", f"audit pid {status.pid} is registered but that process is gone: taking over")
 
 
@@ -139,33 +125,48 @@ def live_capture(
     alarm: Callable[[Alarm], None],
     backlog: int | None = None,
     install_rules: bool = True,
+    repair_rules: bool = False,
 ) -> Iterator[Capture]:
-    """Set up the capture for ``requested`` mode, yield it, and put the kernel back afterwards."""
+    """Set up the capture for ``requested`` mode, yield it, and put the kernel back afterwards.
+
+    ``repair_rules`` (``watch --repair``): reinstall the procmon rules and re-enable audit whenever
+    someone removes them while the capture runs.
+    """
     if requested not in MODES:
         raise UsageError(f"unknown mode {requested!r} (one of {', '.join(MODES)})")
     with ExitStack() as stack:
         if requested == "plugin":
-            yield _plugin_capture(stack, diagnostics, alarm)
+            yield _plugin_capture(stack, diagnostics, alarm, notify, spec.key)
             return
         control = stack.enter_context(AuditClient())
         status = control.get_status()
         if status.enabled == 2:
             raise KernelAuditError("the audit configuration is immutable (enabled=2): watch cannot set it up")
         notes: list[str] = []
-        _repair_stale(control, notes, notify)
+        _repair_stale(control, notes, notify, alarm)
         mode = choose_mode(requested, control)
         reader = stack.enter_context(AuditClient(rcvbuf=DEFAULT_RCVBUF))
         journal = JournalFile(mode)
         guard = KernelGuard.start(control)
         guard.on_change = journal.write
         try:
+            journal.write(guard)  # from now on a kill of this process leaves a stale journal
             _set_up(mode, guard, reader, spec, notes, backlog, install_rules)
-            monitor = Monitor(control, mode, alarm)
+            monitor = KernelMonitor(
+                control,
+                mode,
+                alarm,
+                key=spec.key,
+                notify=notify,
+                guard=guard,
+                spec=spec,
+                repair=repair_rules,
+                alive=journal.touch,
+            )
             monitor.start()
-            if mode == "multicast" and monitor.daemon_pid:
-                notes.append(
-                    f"beside audit daemon pid {monitor.daemon_pid} ({process_name(monitor.daemon_pid)})"
-                )
+            daemon_pid = control.get_status().pid
+            if mode == "multicast" and daemon_pid:
+                notes.append(f"beside audit daemon pid {daemon_pid} ({process_name(daemon_pid)})")
             capture = Capture(mode, NetlinkSource(reader, diagnostics, notify), monitor, guard, notes)
             try:
                 yield capture
@@ -205,13 +206,19 @@ def _set_up(
         guard.set_status(enabled=1)
 
 
-def _plugin_capture(stack: ExitStack, diagnostics: Diagnostics, alarm: Callable[[Alarm], None]) -> Capture:
+def _plugin_capture(
+    stack: ExitStack,
+    diagnostics: Diagnostics,
+    alarm: Callable[[Alarm], None],
+    notify: Callable[[str, str], None],
+    key: str,
+) -> Capture:
     client: AuditClient | None = None
     try:
         client = stack.enter_context(AuditClient())
         client.get_status()
     except KernelAuditError:
         client = None  # reading the status needs privileges; the stream itself does not
-    monitor = Monitor(client, "plugin", alarm)
+    monitor = KernelMonitor(client, "plugin", alarm, key=key, notify=notify)
     monitor.start()
     return Capture("plugin", PluginSource(sys.stdin.buffer, diagnostics), monitor)

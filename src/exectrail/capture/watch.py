@@ -1,5 +1,6 @@
 """The live loop: records → assembler (EOE closes events) → filter → writer, until told to stop.
 
+Every event also goes to ``record`` (the store and the sinks), whether the filter shows it or not.
 Stops on ``stop`` (set by a signal handler), ``--count``, ``--duration`` or the end of the source.
 A clean stop first deletes the rules it added, then drains what the kernel still sends, then
 builds what is left open, so nothing captured before the stop is dropped.
@@ -52,6 +53,7 @@ class Watch:
         limits: Limits,
         stop: threading.Event,
         on_idle: Callable[[], None] | None = None,
+        record: Callable[[ExecEvent], None] | None = None,
     ) -> None:
         self.capture = capture
         self.builder = builder
@@ -60,6 +62,7 @@ class Watch:
         self.limits = limits
         self.stop = stop
         self.on_idle = on_idle
+        self.record = record
         self.totals = Totals()
         self._flushed = 0.0
 
@@ -101,9 +104,11 @@ class Watch:
         return False
 
     def _emit(self, events: list[ExecEvent]) -> bool:
-        count = self.limits.count
+        count, record = self.limits.count, self.record
         for event in events:
             self.totals.events += 1
+            if record is not None:
+                record(event)
             if self.filter.matches(event):
                 self.writer.write(event)
                 self.totals.shown += 1
@@ -133,5 +138,5 @@ class Watch:
                     return
             if now - quiet_since >= DRAIN_QUIET_SECONDS or now - start >= DRAIN_MAX_SECONDS:
                 break
-        self.capture.monitor.tick(force=True)
         self._emit(self.builder.flush())
+        self.capture.monitor.finish()

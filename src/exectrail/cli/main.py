@@ -13,6 +13,10 @@ from exectrail.cli.common import ExectrailGroup
 # Modules that define commands, each exposing ``register(group)``. Keep this list sorted by workflow.
 COMMAND_MODULES = [
     "exectrail.cli.review_cmd",
+    "exectrail.cli.alarms_cmd",
+    "exectrail.cli.checkprocs_cmd",
+    "exectrail.cli.store_cmds",
+    "exectrail.cli.query_cmds",
     "exectrail.cli.rules_cmd",
     "exectrail.cli.status_cmd",
     "exectrail.cli.watch_cmd",

@@ -9,11 +9,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
+from exectrail.cli.alarm_output import AlarmPrinter
 from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
+from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.interference.source import LogAudit
 from exectrail.model import Diagnostics
 from exectrail.output.writers import make_writer
-from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, total_size
-from exectrail.pipeline import EventBuilder, read_exec_events
+from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, read_records, total_size
+from exectrail.pipeline import EventBuilder, exec_events
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 EXIT_INPUT_PROBLEMS = 1
@@ -65,35 +68,52 @@ def report_diagnostics(diagnostics: Diagnostics, verbose: bool) -> None:
 @click.argument("files", nargs=-1)
 @filter_options
 @format_option
+@sink_options
 @click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
-def review(files: tuple[str, ...], fmt: str | None, verbose: bool, **params: Any) -> None:
+@click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
+def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bool, **params: Any) -> None:
     """Show exec events from audit logs.
 
     FILE may be plain or gzip-compressed, or - for stdin. Without FILE: /var/log/audit/audit.log and
-    its rotations (audit.log.N), oldest first.
+    its rotations (audit.log.N), oldest first. Interference with the trail found on the way (audit
+    disabled, rules deleted, auditd stopped, lines edited …, see 'exectrail alarms') is shown as
+    alarms among the events.
     """
     event_filter = build_filter(params)
     paths = input_paths(files)
     writer = make_writer(resolve_format(fmt))
-    diagnostics = Diagnostics()
+    audit = None if no_alarms else LogAudit()
+    diagnostics = audit.diagnostics if audit is not None else Diagnostics()
     stats = ReadStats()
-    builder = EventBuilder(diagnostics)
+    builder = audit.builder() if audit is not None else EventBuilder(diagnostics)
     shown = read = 0
     bar, callback = progress_bar(paths)
+    sinks = open_sinks(params)
+    alarms = AlarmPrinter(writer, sinks, event_filter)
+    if audit is not None:
+        records = audit.records(paths, stats, callback)
+    else:
+        records = read_records(paths, diagnostics, stats, callback)
     try:
-        with bar:
-            for event in read_exec_events(paths, diagnostics, stats, callback, builder):
+        with bar, sinks:
+            for event in exec_events(records, diagnostics, builder):
                 read += 1
                 if event_filter.matches(event):
                     writer.write(event)
+                    sinks.submit(event)
                     shown += 1
+                if audit is not None:
+                    alarms.show(audit.take())
+            if audit is not None:
+                alarms.show(audit.take() + audit.finish())
     finally:
         writer.close()
-    echo_err(summary_line(shown, read, stats, diagnostics, builder.assembler.stats.incomplete))
+    line = summary_line(shown, read, stats, diagnostics, builder.assembler.stats.incomplete)
+    echo_err(line if audit is None else f"{line}; {alarms.summary()}")
     report_diagnostics(diagnostics, verbose)
     for problem in stats.problems:
         echo_err(f"exectrail: {problem}")
-    if stats.problems:
+    if stats.problems or sinks.failed:
         raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
 
 

@@ -1,4 +1,5 @@
-"""``exectrail status``: the kernel audit state, the procmon rules, and what looks wrong."""
+"""``exectrail status``: the kernel audit state, the procmon rules, an unclean exit of an earlier
+``watch``, the forwarding sinks (backlog, last error), and what looks wrong."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 import click
 
 from exectrail.capture.journal import repair as journal_repair
-from exectrail.capture.journal import stale_journals
+from exectrail.capture.journal import unclean_exits
 from exectrail.cli.kernel_common import key_option, reports_errors
 from exectrail.cli.rules_cmd import current_rules
 from exectrail.kernelstate import describe, pid_alive
 from exectrail.netlink.client import AuditClient
+from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status
 
 FAILURE_NAMES = {0: "silent", 1: "printk", 2: "panic"}
 ENABLED_NAMES = {0: "disabled", 1: "enabled", 2: "enabled, immutable"}
@@ -42,10 +44,40 @@ def _table(report: dict[str, Any]) -> str:
         ("rules", str(report["rules"])),
         ("procmon rules", procmon_text),
     ]
+    rows += [(f"sink {n + 1}", _sink_text(sink)) for n, sink in enumerate(report["sinks"])]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines.extend(f"warning: {w}" for w in report["warnings"])
     return "\n".join(lines)
+
+
+def _sink_text(sink: dict[str, Any]) -> str:
+    """``jsonl:///x: running (pid 12), backlog 0, 120 delivered, 0 dropped, last error: …``."""
+    state = f"running (pid {sink.get('pid')})" if sink.get("running") else "not running"
+    text = (
+        f"{sink.get('sink')}: {state}, backlog {sink.get('backlog', 0)} "
+        f"({sink.get('spool_events', 0)} in the spool), {sink.get('delivered', 0)} delivered, "
+        f"{sink.get('dropped', 0)} dropped"
+    )
+    if sink.get("last_error"):
+        text += f", last error: {sink['last_error']} ({sink.get('last_error_time')})"
+    return text
+
+
+def sink_warnings(sinks: list[dict[str, Any]]) -> list[str]:
+    """Sinks with events waiting (a stopped forwarder leaves them for the next run) or dropped."""
+    out = []
+    for sink in sinks:
+        if sink.get("dropped"):
+            out.append(f"sink {sink.get('sink')}: {sink['dropped']} events DROPPED (spool full)")
+        if not sink.get("running") and sink.get("backlog"):
+            out.append(
+                f"sink {sink.get('sink')}: {sink['backlog']} events wait in {sink.get('spool_path')} "
+                "(sent by the next run with this --sink)"
+            )
+        elif sink.get("running") and sink.get("last_error") and sink.get("backlog"):
+            out.append(f"sink {sink.get('sink')}: receiver failing: {sink['last_error']}")
+    return out
 
 
 @click.command("status")
@@ -63,32 +95,33 @@ def _table(report: dict[str, Any]) -> str:
     is_flag=True,
     help="Undo what a killed 'exectrail watch' left behind and unregister a stale audit pid.",
 )
+@click.option(
+    "--spool",
+    default=DEFAULT_SPOOL_DIR,
+    show_default=True,
+    metavar="DIR",
+    help="The sinks' spool directory (as given to watch/review/import --spool).",
+)
 @reports_errors
-def status(fmt: str, key: str, repair: bool) -> None:
-    """Show the kernel audit state: enabled, failure mode, audit daemon, backlog, lost, rules."""
+def status(fmt: str, key: str, repair: bool, spool: str) -> None:
+    """Show the kernel audit state: enabled, failure mode, audit daemon, backlog, lost, rules;
+    an earlier watch that did not exit cleanly; each sink's backlog and last error."""
     with AuditClient() as client:
-        journals = stale_journals()
+        unclean = unclean_exits(client)
         if repair:
-            for path, journal in journals:
-                done = journal_repair(client, path, journal)
-                click.echo(f"exectrail: repaired after watch pid {journal.pid}: {'; '.join(done)}", err=True)
-            journals = []
+            for found in unclean:
+                done = "; ".join(journal_repair(client, found.path, found.journal)) or "nothing left"
+                click.echo(f"exectrail: repaired after watch pid {found.journal.pid}: {done}", err=True)
+            unclean = []
             st = client.get_status()
             if st.pid and not pid_alive(st.pid):
                 client.unregister_daemon()
                 click.echo(f"exectrail: unregistered stale audit pid {st.pid}", err=True)
         report = describe(client.get_status(), current_rules(client), key)
-    report["unclean_exits"] = [
-        {
-            "pid": j.pid,
-            "mode": j.mode,
-            "rules": len(j.added_rules),
-            "status": j.status_set,
-            "summary": j.describe(),
-        }
-        for _, j in journals
-    ]
-    report["warnings"] += [f"{j.describe()}: 'exectrail status --repair' undoes it" for _, j in journals]
+    report["unclean_exits"] = [found.to_json() for found in unclean]
+    report["warnings"] += [f"{found.describe()}: 'exectrail status --repair' undoes it" for found in unclean]
+    report["sinks"] = read_sink_status(spool)
+    report["warnings"] += sink_warnings(report["sinks"])
     if fmt == "json":
         click.echo(json.dumps(report))
     else:

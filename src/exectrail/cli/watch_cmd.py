@@ -1,4 +1,10 @@
-"""``exectrail watch``: live exec events from the kernel (or auditd's plugin stream)."""
+"""``exectrail watch``: live exec events from the kernel (or auditd's plugin stream).
+
+Events are shown (filters apply), stored (``--db``, on by default; every event) and forwarded
+(``--sink``; every event); interference with the audit trail is reported as alarms on all of them
+(see :mod:`exectrail.capture.monitor`), ``--repair`` puts the rules back and re-enables audit, and
+``--heartbeat`` tells the sinks the collector is alive.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -15,16 +22,23 @@ from typing import IO, Any
 import click
 
 from exectrail.capture.session import MODES, Capture, live_capture
+from exectrail.capture.storefeed import StoreFeeder
 from exectrail.capture.watch import Limits, Totals, Watch
 from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
 from exectrail.cli.kernel_common import build_spec, reports_errors, spec_options
+from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.store_cmds import db_option
+from exectrail.cli.watch_outputs import DEFAULT_HEARTBEAT, WatchOutputs
 from exectrail.errors import KernelAuditError, UsageError
-from exectrail.model import Alarm, Diagnostics
-from exectrail.output.writers import make_writer
+from exectrail.filters import EventFilter
+from exectrail.interference import kinds
+from exectrail.model import Diagnostics
+from exectrail.output.writers import EventWriter, make_writer
 from exectrail.pipeline import EventBuilder
+from exectrail.rules.procmon import ProcmonSpec
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"
-EXIT_LOST = 1  # the capture ran but the kernel (or the socket) dropped events
+EXIT_LOST = 1  # the capture ran but the kernel (or the socket) dropped events, or storing failed
 
 
 class ReopenableFile(io.RawIOBase):
@@ -78,7 +92,7 @@ def stop_on_signals(mode: str, stop: threading.Event, reopen: threading.Event) -
             signal.signal(sig, handler)
 
 
-def summary(capture: Capture, totals: Totals, diagnostics: Diagnostics) -> str:
+def summary(capture: Capture, totals: Totals, diagnostics: Diagnostics, outputs: WatchOutputs) -> str:
     source, monitor = capture.source, capture.monitor
     lost = (
         f"{monitor.lost} events lost by the kernel"
@@ -91,7 +105,21 @@ def summary(capture: Capture, totals: Totals, diagnostics: Diagnostics) -> str:
     )
     if source.overruns:
         line += f"; {source.overruns} socket overruns (records dropped, number unknown)"
+    alarms = len(outputs.alarms)
+    line += f"; {alarms} alarm{'s' if alarms != 1 else ''}"
+    if monitor.repairs:
+        line += f", {monitor.repairs} repair{'s' if monitor.repairs != 1 else ''}"
     return line + f"; diagnostics: {diagnostics.summary()}"
+
+
+def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
+    """The store watch writes to (None with ``--no-store``, which overrides ``EXECTRAIL_DB``)."""
+    if no_store:
+        source = click.get_current_context().get_parameter_source("db")
+        if db is not None and source == click.core.ParameterSource.COMMANDLINE:
+            raise UsageError("--db and --no-store contradict each other")
+        return None
+    return StoreFeeder(db, lambda text: echo_err(f"exectrail: {text}"))
 
 
 @click.command("watch")
@@ -119,9 +147,27 @@ def summary(capture: Capture, totals: Totals, diagnostics: Diagnostics) -> str:
     help=f"Append events to this file (jsonl or csv) [plugin mode: {PLUGIN_OUTPUT}].",
 )
 @click.option("--no-rules", is_flag=True, help="Do not install the procmon rules when they are absent.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Reinstall the procmon rules and re-enable audit whenever someone removes them "
+    "(an alarm each time; what is re-added is removed on exit like the rest).",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_HEARTBEAT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Send a heartbeat (counters) to every --sink this often, so receivers can tell silence "
+    "from a dead collector; 0: none.",
+)
+@db_option
+@click.option("--no-store", is_flag=True, help="Do not store events and alarms in the event store.")
 @spec_options("--rule-key")
 @filter_options
 @format_option
+@sink_options
 @reports_errors
 def watch(
     mode: str,
@@ -130,6 +176,10 @@ def watch(
     backlog: int | None,
     output: str | None,
     no_rules: bool,
+    repair: bool,
+    heartbeat: float,
+    db: Path | None,
+    no_store: bool,
     key: str,
     no_execveat: bool,
     fields: tuple[str, ...],
@@ -140,8 +190,11 @@ def watch(
     """Show exec events live until Ctrl-C/SIGTERM, --duration or --count.
 
     Installs the procmon rules if absent, and on exit puts back everything it changed (rules,
-    enabled, backlog, audit daemon registration). Events the kernel drops are reported at once
-    and in the summary; the exit status is then 1.
+    enabled, backlog, audit daemon registration). Every exec event (not only those the filters
+    show) and every alarm go to the event store (--db; --no-store to skip) and to each --sink.
+    Interference is reported at once as an alarm: audit disabled, rules deleted, failure mode,
+    backlog or audit pid changed, the audit daemon stopping, events lost by the kernel, an
+    earlier watch killed. Exit status 1 when events were lost or could not be stored/forwarded.
     """
     event_filter = build_filter(params)
     spec = build_spec(key, no_execveat, fields, exclude_exes)
@@ -150,22 +203,61 @@ def watch(
     fmt = fmt or ("jsonl" if output else resolve_format(None))
     if output and fmt == "table":
         raise UsageError("--output writes jsonl or csv, not table")
-    stop, reopen = threading.Event(), threading.Event()
+    store = open_store(db, no_store)
+    try:
+        sinks = open_sinks(params)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     stream = ReopenableFile(output) if output else None
     writer = make_writer(fmt, stream)  # type: ignore[arg-type]
+    outputs = WatchOutputs(writer, store, sinks, heartbeat)
+    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair)
+    try:
+        capture, totals, diagnostics = _run(run, writer, stream, outputs)
+    finally:
+        writer.close()
+        if stream is not None:
+            stream.close()
+        stored = outputs.close_store()
+    echo_err(summary(capture, totals, diagnostics, outputs))
+    if stored is not None:
+        echo_err(f"exectrail: {stored}")
+    if capture.notes:
+        echo_err("exectrail: restored: " + "; ".join(capture.notes))
+    if totals.reason.startswith("error"):
+        raise KernelAuditError(f"capture failed: {totals.reason[len('error: ') :]}")
+    lost = any(a.kind == kinds.EVENTS_LOST for a in outputs.alarms)
+    if lost or capture.source.overruns or outputs.failed:
+        raise click.exceptions.Exit(EXIT_LOST)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What to capture and how (from the command line)."""
+
+    mode: str
+    spec: ProcmonSpec
+    event_filter: EventFilter
+    limits: Limits
+    backlog: int | None
+    install_rules: bool
+    repair: bool
+
+
+def _run(
+    run: Run, writer: EventWriter, stream: ReopenableFile | None, outputs: WatchOutputs
+) -> tuple[Capture, Totals, Diagnostics]:
+    """Set up the capture, run the loop until it stops, put the kernel back; then the sinks drain."""
+    stop, reopen = threading.Event(), threading.Event()
     diagnostics = Diagnostics()
-    lost_or_dropped = False
 
     def notify(kind: str, message: str) -> None:
         echo_err(f"exectrail: {message}")
 
-    def alarm(event: Alarm) -> None:
-        nonlocal lost_or_dropped
-        lost_or_dropped |= event.kind == "events-lost"
-        echo_err(f"exectrail: ALARM {event.kind}: {event.summary}")
-        writer.write_alarm(event)
-
     def on_idle() -> None:
+        outputs.idle()
         if stream is None:
             sys.stdout.flush()  # csv and table write through to stdout's buffer
             return
@@ -174,38 +266,36 @@ def watch(
             reopen.clear()
             stream.reopen()
 
-    try:
-        with (
-            stop_on_signals(mode, stop, reopen),
-            live_capture(
-                mode,
-                spec,
-                diagnostics,
-                notify=notify,
-                alarm=alarm,
-                backlog=backlog,
-                install_rules=not no_rules,
-            ) as capture,
-        ):
-            for note in capture.notes:
-                echo_err(f"exectrail: {note}")
-            capture.notes.clear()
-            echo_err(f"exectrail: watching in {capture.mode} mode (Ctrl-C to stop)")
-            limits = Limits(count, duration)
-            totals = Watch(
-                capture, EventBuilder(diagnostics), event_filter, writer, limits, stop, on_idle
-            ).run()
-    finally:
-        writer.close()
-        if stream is not None:
-            stream.close()
-    echo_err(summary(capture, totals, diagnostics))
-    if capture.notes:
-        echo_err("exectrail: restored: " + "; ".join(capture.notes))
-    if totals.reason.startswith("error"):
-        raise KernelAuditError(f"capture failed: {totals.reason[len('error: ') :]}")
-    if lost_or_dropped or capture.source.overruns:
-        raise click.exceptions.Exit(EXIT_LOST)
+    with (
+        outputs.sinks,
+        stop_on_signals(run.mode, stop, reopen),
+        live_capture(
+            run.mode,
+            run.spec,
+            diagnostics,
+            notify=notify,
+            alarm=outputs.alarm,
+            backlog=run.backlog,
+            install_rules=run.install_rules,
+            repair_rules=run.repair,
+        ) as capture,
+    ):
+        for note in capture.notes:
+            echo_err(f"exectrail: {note}")
+        capture.notes.clear()
+        echo_err(f"exectrail: watching in {capture.mode} mode (Ctrl-C to stop)")
+        builder = EventBuilder(diagnostics, on_group=capture.monitor.group)
+        loop = Watch(capture, builder, run.event_filter, writer, run.limits, stop, on_idle, outputs.record)
+
+        def counters() -> dict[str, int]:
+            t = loop.totals
+            lost = capture.monitor.lost
+            return {"records": capture.source.records, "events": t.events, "shown": t.shown, "lost": lost}
+
+        outputs.start(capture.mode, counters)
+        totals = loop.run()
+        outputs.stopped()
+    return capture, totals, diagnostics
 
 
 def register(group: click.Group) -> None:
