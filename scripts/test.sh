@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-APT_PACKAGES=(auditd python3-audit gcc gcc-multilib libc6-dev-i386 rsyslog rsyslog-gnutls gnutls-bin
+APT_PACKAGES=(auditd python3-audit gcc gcc-multilib libc6-dev-i386 rsyslog rsyslog-gnutls gnutls-bin openssl
               clickhouse-server clickhouse-client)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
