@@ -24,6 +24,7 @@ import pytest
 from exectrail.errors import KernelAuditError
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
+from tests.support.ci import skip_or_fail
 from tests.support.kernel_lock import kernel_lock
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -36,9 +37,7 @@ EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 
 def refuse(reason: str) -> NoReturn:
     """Skip locally, fail in CI: a CI run must prove the kernel tests ran."""
-    if IN_CI:
-        pytest.fail(f"kernel test could not run in CI: {reason}")
-    pytest.skip(reason)
+    skip_or_fail(f"kernel: {reason}")
 
 
 def run(args: list[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,7 @@ import exectrail
 from exectrail.model import Diagnostics
 from exectrail.pipeline import read_exec_events
 from tests.support.auditd_harness import RESTORED_FIELDS, KernelUnavailable, usability_problem
+from tests.support.ci import skip_or_fail
 from tests.support.workload.compare import compare_all, compare_all_json
 from tests.support.workload.record import Recording, record_workload
 from tests.support.workload.run import build_helpers
@@ -33,9 +34,7 @@ FORMATS = {"ENRICHED": None, "RAW": "exectrail-live"}  # log_format -> node name
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"kernel test cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    skip_or_fail(f"kernel: {reason}")
 
 
 def _precondition() -> None:

@@ -5,7 +5,6 @@ Outside CI a missing server skips its tests; with ``CI=true`` it fails them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +13,14 @@ import pytest
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from tests.sinks.servers import ClickHouse, Rsyslog, ServerUnavailable
+from tests.support.ci import skip_or_fail
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LOGS = ("workload_enriched.log", "workload_raw_node.log.gz", "interleaved_concurrent.log")
 
 
 def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"server needed in CI: {reason}")
-    pytest.skip(reason)
+    skip_or_fail(f"server: {reason}")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from exectrail.errors import ExectrailError
 from exectrail.sinks import Message, SinkError, SinkSet, Tuning, read_sink_status
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import Spool
+from tests.support.ci import skip_or_fail
 
 FAST = Tuning(batch_events=10, retry_initial=0.01, retry_max=0.05, linger=0.01, state_interval=0.0)
 
@@ -147,14 +148,14 @@ def test_unusable_spool_directory_is_one_clear_error(tmp_path: Path) -> None:
 def tiny_fs(tmp_path: Path) -> Path:
     """A 64 KB tmpfs: a real 'No space left on device' (needs root)."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_or_fail("mounting a tmpfs needs root")
     mount = tmp_path / "tiny"
     mount.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
 

@@ -16,6 +16,7 @@ from exectrail.store import EventStore, StoreFullError, schema
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
 from exectrail.store.verify import verify
 from tests.store.conftest import LOGS, read_events, run
+from tests.support.ci import skip_or_fail
 
 COMMANDS = [("search",), ("verify",), ("report",), ("timeline",), ("tree", "1"), ("import", str(LOGS[0]))]
 
@@ -109,13 +110,13 @@ def test_disk_full_through_the_api(db: Path, real_events: list[ExecEvent]) -> No
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs, unmounted afterwards."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
+        skip_or_fail("mounting a tmpfs needs root")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mnt)],
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield mnt
     finally:

@@ -26,6 +26,7 @@ from exectrail.query.tree import ProcessNode, process_tree
 from exectrail.store import EventStore
 from tests.store.conftest import run
 from tests.support.auditd_harness import HarnessError, auditd_capture, usability_problem
+from tests.support.ci import skip_or_fail
 
 pytestmark = pytest.mark.kernel
 LOGIN_UID = 1000
@@ -71,9 +72,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         time.sleep(2)  # another test's capture holds the kernel: wait for it, do not skip
         problem = usability_problem()
     if problem:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"kernel test cannot run in CI: {problem}")
-        pytest.skip(problem)
+        skip_or_fail(f"kernel: {problem}")
     base = tmp_path_factory.mktemp("live-tree")
     work = base / "w"
     work.mkdir()
@@ -91,7 +90,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
             capture.sync()
         log = capture.log_path
     except HarnessError as exc:
-        pytest.skip(f"kernel audit capture not possible: {exc}")
+        skip_or_fail(f"kernel audit capture not possible: {exc}")
     finally:
         tty = os.ttyname(slave)
         os.close(slave)
