@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.kernel.conftest import EXECTRAIL, Kernel, auditctl, observe, run
-from tests.kernel.live import WatchProcess, read_jsonl, running_auditd, wait_for_exec_marker
+from tests.kernel.live import Auditd, WatchProcess, read_jsonl, running_auditd, wait_for_exec_marker
 
 pytestmark = pytest.mark.kernel
 GRACE = 3.5  # longer than the monitor's poll (1 s) plus its grace (2 s): a duplicate would show
@@ -134,6 +134,39 @@ def test_stalled_consumer_makes_lost_rise(kernel: Kernel, tmp_path: Path) -> Non
     assert {a["kind"] for a in alarms} == {"events-lost"}
     assert sum(a["details"]["lost"] for a in alarms) == lost
     assert f"{lost} events lost by the kernel" in text
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_audit_pid_changes_to_a_second_auditd(kernel: Kernel, tmp_path: Path, stop: int) -> None:
+    """auditd A (its own conf dir) stopped or killed, auditd B (another conf dir, another log) takes
+    the registration: watch (multicast) raises one alarm for A going and one for B taking over."""
+    first = Auditd(tmp_path / "auditd-a")
+    try:
+        watch = WatchProcess(tmp_path, "--mode", "multicast")
+        first.stop(stop)
+        with running_auditd(tmp_path / "auditd-b") as second:
+            watch.wait_stderr("ALARM audit-pid-changed")
+            watch.wait_stderr("ALARM collector-stopped")
+            time.sleep(GRACE)
+            wait_for_exec_marker(watch.out)
+            stop_clean(watch)
+    finally:
+        first.stop()
+    a, b = first.proc.pid, second.proc.pid
+    alarms = {alarm["kind"]: alarm for alarm in alarms_of(watch.objects())}
+    assert len(alarms) == len(alarms_of(watch.objects())) == 2, alarms  # one of each, no duplicate
+    stopped, changed = alarms["collector-stopped"], alarms["audit-pid-changed"]
+    assert f"(pid {a})" in stopped["summary"] and stopped["certainty"] == "certain"
+    assert changed["certainty"] == "certain" and str(b) in changed["summary"]
+    if stop == signal.SIGTERM:  # A unregistered itself: its record, then B registering seen by polling
+        assert stopped["details"]["pid"] == a and "unregistered itself" in stopped["summary"]
+    # after the fact: A's log then B's is auditd stopped and started again, with the blind spot
+    logs = [str(tmp_path / d / "audit.log") for d in ("auditd-a", "auditd-b")]
+    found = run([*EXECTRAIL, "alarms", "--format", "jsonl", *logs], check=False)
+    assert found.returncode == 3, found.stderr
+    kind = "collector-stopped" if stop == signal.SIGTERM else "collector-killed"
+    [blind] = [x for x in read_lines(found.stdout) if x["kind"] == kind and x["details"].get("restarted")]
+    assert any("type=DAEMON_START " in line and f" pid={b} " in line for line in blind["evidence"])
 
 
 # -- --repair -------------------------------------------------------------------------------------

@@ -179,7 +179,8 @@ class LiveMonitor:
         out = self._flush_burst()
         alarm = _daemon_unregistered(change) or setting_alarm(change)
         if alarm is not None and change.setting is not None:
-            self._announce(FIELD_OF_SETTING[change.setting])
+            name = FIELD_OF_SETTING[change.setting]
+            self._announce(_pid_name(change.new) if name == "pid" else name)
             if alarm.kind == kinds.AUDIT_DISABLED:
                 alarm = _repairable(alarm)
             out.append(alarm)
@@ -320,8 +321,18 @@ class LiveMonitor:
                         pid=old.pid,
                     )
             elif new.pid and new.pid not in self.own_pids:
+                if old.pid and old.pid_alive and not was_ours:
+                    # the kernel lets no daemon replace a live registered one: the old one
+                    # unregistered (its record says so) or died between two polls
+                    alarm(
+                        "pid",
+                        kinds.COLLECTOR_STOPPED,
+                        f"the audit daemon (pid {old.pid}) is gone (unregistered or died): "
+                        f"pid {new.pid} registered in its place",
+                        pid=old.pid,
+                    )
                 alarm(
-                    "pid",
+                    _pid_name(new.pid),
                     kinds.AUDIT_PID_CHANGED,
                     f"the audit daemon pid changed from {old.pid or 'none'} to {new.pid}",
                     old_pid=old.pid,
@@ -347,6 +358,13 @@ class LiveMonitor:
                 alarm.evidence,
             )
         return alarm
+
+
+def _pid_name(new_pid: int | None) -> str:
+    """The name a change of the audit pid to ``new_pid`` is announced and compared under: the
+    daemon going (``pid``) and another one registering (``pid:N``) are two facts, so the record of
+    an auditd stopping does not hide a different daemon taking over after it."""
+    return f"pid:{new_pid}" if new_pid else "pid"
 
 
 def _daemon_unregistered(change: Change) -> Alarm | None:
