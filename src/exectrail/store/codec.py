@@ -13,7 +13,7 @@ import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from exectrail.model import ExecEvent
+from exectrail.model import ExecEvent, new_exec_event
 
 #: Stored columns of one event, in table order (``seq``, ``digest`` and ``chain`` come on top).
 COLUMNS = (
@@ -116,7 +116,7 @@ def event_to_row(e: ExecEvent) -> Row:
 
 def row_to_event(r: Row) -> ExecEvent:
     """An :class:`ExecEvent` from a row in :data:`COLUMNS` order."""
-    return ExecEvent(
+    return new_exec_event(
         ms_to_time(r[0]), r[1], load_text(r[2]), r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9],
         r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], load_text(r[19]),
         load_text(r[20]), load_text(r[21]), load_text(r[22]), load_text(r[23]), r[24],
