@@ -29,6 +29,7 @@ from typing import NoReturn
 
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
+from tests.support.auditd_harness import auditd_conf
 from tests.support.ci import skip_or_fail
 from tests.support.kernel_lock import kernel_lock
 
@@ -39,40 +40,6 @@ PROCMON_RULES: tuple[tuple[str, ...], ...] = (
     ("always,exit", "-F", "arch=b32", "-S", "execve,execveat", "-k", "procmon"),
 )
 TRUE = "/usr/bin/true"
-
-CONF = """\
-local_events = yes
-write_logs = yes
-log_file = {log_file}
-log_group = root
-log_format = {log_format}
-flush = INCREMENTAL_ASYNC
-freq = 20
-max_log_file = {max_log_file}
-num_logs = {num_logs}
-priority_boost = 4
-name_format = NONE
-max_log_file_action = {max_log_file_action}
-space_left = 2
-space_left_action = IGNORE
-verify_email = no
-action_mail_acct = root
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-use_libwrap = no
-tcp_listen_queue = 5
-tcp_max_per_addr = 1
-tcp_client_max_idle = 0
-transport = TCP
-distribute_network = no
-q_depth = 90000
-overflow_action = IGNORE
-max_restarts = 10
-plugin_dir = {plugin_dir}
-end_of_event_timeout = 2
-"""
 
 
 def refuse(reason: str) -> NoReturn:
@@ -135,13 +102,14 @@ class Auditd:
         plugin_dir.mkdir(mode=0o750)
         conf = self.confdir / "auditd.conf"
         conf.write_text(
-            CONF.format(
-                log_file=self.log_path,
+            auditd_conf(
+                self.log_path,
+                plugin_dir,
                 log_format=self.log_format,
+                freq=20,
                 max_log_file=self.max_log_file,
                 num_logs=self.num_logs,
                 max_log_file_action=self.max_log_file_action,
-                plugin_dir=plugin_dir,
             )
         )
         conf.chmod(0o640)

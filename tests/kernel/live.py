@@ -21,32 +21,9 @@ from typing import Any
 
 from exectrail.netlink.client import AuditClient
 from tests.kernel.conftest import EXECTRAIL, LIVE, refuse
+from tests.support.auditd_harness import auditd_conf
 
 REPO = Path(__file__).resolve().parents[2]
-
-AUDITD_CONF = """\
-log_file = {log}
-log_format = RAW
-log_group = root
-write_logs = yes
-flush = INCREMENTAL_ASYNC
-freq = 50
-max_log_file = 1024
-max_log_file_action = IGNORE
-num_logs = 2
-space_left = 2
-space_left_action = IGNORE
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-name_format = NONE
-q_depth = 90000
-overflow_action = IGNORE
-max_restarts = 3
-plugin_dir = {plugin_dir}
-end_of_event_timeout = 2
-"""
 
 
 def auditd_pid() -> int:
@@ -70,7 +47,7 @@ class Auditd:
             (plugin_dir / name).write_text(text)
             (plugin_dir / name).chmod(0o640)
         conf = confdir / "auditd.conf"
-        conf.write_text(AUDITD_CONF.format(log=self.log, plugin_dir=plugin_dir))
+        conf.write_text(auditd_conf(self.log, plugin_dir, log_format="RAW", max_restarts=3))
         conf.chmod(0o640)
         self.output = workdir / "auditd.out"
         with self.output.open("wb") as out:

@@ -112,40 +112,24 @@ def usability_problem(*, check_daemon: bool = True) -> str | None:
     return None
 
 
-AUDITD_CONF = """\
-local_events = yes
-write_logs = yes
-log_file = {log_file}
-log_group = root
-log_format = {log_format}
-flush = {flush}
-freq = 50
-max_log_file = {max_log_file_mb}
-num_logs = 2
-priority_boost = 4
-name_format = {name_format}
-{name_line}
-max_log_file_action = IGNORE
-space_left = 2
-space_left_action = IGNORE
-verify_email = no
-action_mail_acct = root
-admin_space_left = 1
-admin_space_left_action = IGNORE
-disk_full_action = IGNORE
-disk_error_action = IGNORE
-use_libwrap = no
-tcp_listen_queue = 5
-tcp_max_per_addr = 1
-tcp_client_max_idle = 0
-transport = TCP
-distribute_network = no
-q_depth = 90000
-overflow_action = IGNORE
-max_restarts = 10
-plugin_dir = {plugin_dir}
-end_of_event_timeout = 2
-"""
+#: auditd.conf for a private, test-only auditd: no disk action may halt or suspend it.
+AUDITD_DEFAULTS: dict[str, str] = {
+    "local_events": "yes", "write_logs": "yes", "log_group": "root", "log_format": "ENRICHED",
+    "flush": "INCREMENTAL_ASYNC", "freq": "50", "max_log_file": "1024", "num_logs": "2",
+    "priority_boost": "4", "name_format": "NONE", "max_log_file_action": "IGNORE", "space_left": "2",
+    "space_left_action": "IGNORE", "verify_email": "no", "action_mail_acct": "root",
+    "admin_space_left": "1", "admin_space_left_action": "IGNORE", "disk_full_action": "IGNORE",
+    "disk_error_action": "IGNORE", "use_libwrap": "no", "tcp_listen_queue": "5", "tcp_max_per_addr": "1",
+    "tcp_client_max_idle": "0", "transport": "TCP", "distribute_network": "no", "q_depth": "90000",
+    "overflow_action": "IGNORE", "max_restarts": "10", "end_of_event_timeout": "2",
+}  # fmt: skip
+
+
+def auditd_conf(log_file: Path, plugin_dir: Path, **settings: object) -> str:
+    """The text of an auditd.conf: :data:`AUDITD_DEFAULTS` with ``settings`` on top."""
+    conf = {**AUDITD_DEFAULTS, "log_file": str(log_file), "plugin_dir": str(plugin_dir)}
+    conf.update((name, str(value)) for name, value in settings.items())
+    return "".join(f"{name} = {value}\n" for name, value in conf.items())
 
 
 @dataclass
@@ -198,16 +182,9 @@ def _write_conf(confdir: Path, log_path: Path, log_format: str, node: str | None
     plugin_dir = confdir / "plugins.d"
     plugin_dir.mkdir(mode=0o750)
     conf = confdir / "auditd.conf"
+    naming = {"name_format": "USER", "name": node} if node else {}
     conf.write_text(
-        AUDITD_CONF.format(
-            log_file=log_path,
-            log_format=log_format,
-            flush="INCREMENTAL_ASYNC",
-            max_log_file_mb=max_log_mb,
-            name_format="USER" if node else "NONE",
-            name_line=f"name = {node}" if node else "",
-            plugin_dir=plugin_dir,
-        )
+        auditd_conf(log_path, plugin_dir, log_format=log_format, max_log_file=max_log_mb, **naming)
     )
     conf.chmod(0o640)
     return conf
