@@ -13,10 +13,13 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +292,35 @@ class ClickHouse:
 
 def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+@contextmanager
+def hung_listener(rcvbuf: int | None = None) -> Iterator[int]:
+    """A TCP listener on 127.0.0.1 that accepts connections and never reads or answers (a hung
+    receiver); yields its port. ``rcvbuf`` shrinks the receive buffer so a sender blocks sooner."""
+    server = socket.socket()
+    if rcvbuf is not None:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()

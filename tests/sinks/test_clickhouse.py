@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from exectrail.model import ExecEvent
 from exectrail.output.fields import clean_text
 from exectrail.sinks import SinkSet, SinkSummary, Tuning
 from tests.sinks.checks import argv_bytes
-from tests.sinks.servers import ClickHouse
+from tests.sinks.servers import ClickHouse, hung_listener
 
 pytestmark = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
@@ -98,30 +96,9 @@ def test_clickhouse_error_is_reported_and_nothing_is_lost(
 
 @pytest.fixture
 def mute_http() -> Iterator[int]:
-    """Accepts HTTP connections, reads the request, never answers (a hung server)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(server.getsockname()[1])
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    """Accepts HTTP connections and never answers (a hung server)."""
+    with hung_listener() as port:
+        yield port
 
 
 def test_hanging_server_times_out(mute_http: int, real_events: list[ExecEvent], tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.sinks import SinkError, SinkSet, SinkSummary, Tuning
 from tests.sinks.checks import argv_bytes, expected_body
-from tests.sinks.servers import Rsyslog, free_port
+from tests.sinks.servers import Rsyslog, free_port, hung_listener
 
 pytestmark = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
@@ -102,29 +102,8 @@ def test_unreachable_receiver_is_named_and_nothing_is_lost(
 @pytest.fixture
 def silent_receiver() -> Iterator[int]:
     """A TCP listener that accepts connections and never reads (a hung collector)."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield int(server.getsockname()[1])
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    with hung_listener(rcvbuf=4096) as port:
+        yield port
 
 
 def test_hanging_receiver_times_out_and_keeps_events(
