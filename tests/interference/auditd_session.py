@@ -29,7 +29,7 @@ from typing import NoReturn
 
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
-from tests.support.auditd_harness import auditd_conf
+from tests.support.auditd_harness import auditd_conf, terminate
 from tests.support.ci import skip_or_fail
 from tests.support.kernel_lock import kernel_lock
 
@@ -156,13 +156,8 @@ class Auditd:
 
     def stop(self) -> None:
         """SIGTERM (auditd writes DAEMON_END) and wait."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
     def kill(self) -> None:

@@ -24,6 +24,7 @@ import pytest
 from exectrail.errors import KernelAuditError
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
+from tests.support.auditd_harness import terminate
 from tests.support.ci import skip_or_fail
 from tests.support.kernel_lock import kernel_lock
 
@@ -69,14 +70,7 @@ def observe() -> dict[str, Any]:
 def stop_live_processes() -> None:
     """SIGTERM (then SIGKILL) every process of :data:`LIVE` still running, and reap it."""
     while LIVE:
-        proc = LIVE.pop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        terminate(LIVE.pop(), timeout=30)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tests.support.kernel_lock import kernel_lock
 
@@ -216,11 +217,12 @@ def _wait_registered(proc: subprocess.Popen[bytes], log_path: Path, workdir: Pat
         time.sleep(0.05)
 
 
-def _stop_auditd(proc: subprocess.Popen[bytes]) -> None:
+def terminate(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """SIGTERM ``proc`` (auditd then writes DAEMON_END), wait, SIGKILL if it will not go; reap it."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
@@ -359,7 +361,7 @@ def _teardown(capture: Capture, proc: subprocess.Popen[bytes] | None, *, flush: 
     for rule in reversed(capture.added_rules):
         step(f"auditctl -d {' '.join(rule)}", functools.partial(auditctl, "-d", *rule))
     if proc is not None:
-        step("stopping auditd", lambda: _stop_auditd(proc))
+        step("stopping auditd", lambda: terminate(proc))
         with suppress(HarnessError):
             capture.wait_for(b"DAEMON_END", timeout=5)
     step("restore", lambda: errors.extend(_restore(capture.status_before)))
