@@ -1,4 +1,8 @@
-"""Syslog sinks against a real rsyslog on 127.0.0.1 (TCP, TLS, UDP) and against broken receivers."""
+"""Syslog sinks against a real rsyslog on 127.0.0.1 (TCP, TLS, UDP) and against broken receivers.
+
+Only the tests that need rsyslog carry the ``server`` marker; those against a plain Python socket
+listener (refused, hung, reset) run everywhere.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from exectrail.sinks import SinkError, SinkSet, SinkSummary, Tuning
 from tests.sinks.checks import argv_bytes, expected_body
 from tests.sinks.servers import Rsyslog, free_port, hung_listener
 
-pytestmark = pytest.mark.server
+server = pytest.mark.server  # needs the real rsyslog
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
 
 
@@ -40,6 +44,7 @@ def check_exact(rsyslog: Rsyslog, host: str, events: list[ExecEvent]) -> None:
         assert argv_bytes(body) == event.argv
 
 
+@server
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
 def test_every_real_event_arrives_once_byte_exact(
     live_rsyslog: Rsyslog, real_events: list[ExecEvent], tmp_path: Path, transport: str
@@ -54,6 +59,7 @@ def test_every_real_event_arrives_once_byte_exact(
     check_exact(live_rsyslog, host, real_events)
 
 
+@server
 def test_wrong_ca_keeps_everything_then_right_ca_delivers_in_order(
     live_rsyslog: Rsyslog, real_events: list[ExecEvent], tmp_path: Path
 ) -> None:
@@ -70,6 +76,7 @@ def test_wrong_ca_keeps_everything_then_right_ca_delivers_in_order(
     check_exact(live_rsyslog, "wrong-ca", events)
 
 
+@server
 def test_wrong_server_name_is_rejected(
     live_rsyslog: Rsyslog, real_events: list[ExecEvent], tmp_path: Path
 ) -> None:
@@ -116,6 +123,7 @@ def test_hanging_receiver_times_out_and_keeps_events(
     assert summary.last_error and "timed out after 1 s" in summary.last_error
 
 
+@server
 def test_udp_delivers_small_events_and_counts_oversized_ones(
     live_rsyslog: Rsyslog, real_events: list[ExecEvent], tmp_path: Path
 ) -> None:
