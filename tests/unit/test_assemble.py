@@ -22,23 +22,45 @@ def test_interleaved_events_with_serial_going_down() -> None:
     assert sorted((e.pid, e.argv) for e in events) == [(10, (b"cat", b"x")), (11, (b"ls", b"-l"))]
 
 
-def test_eoe_closes_and_idle_events_are_evicted_as_incomplete() -> None:
-    asm = Assembler(idle_seconds=2)
+def test_eoe_closes_and_events_idle_by_arrival_are_evicted_as_incomplete() -> None:
+    asm = Assembler(idle_records=3)
     syscall = parse_line(log_lines("100.000", 1, [b"true"])[0])
     assert asm.feed(syscall) == []
-    assert len(asm) == 1
-    # a record of an event 3 seconds later makes the first one idle
-    later = parse_line(b'type=CWD msg=audit(103.000:2): cwd="/"\n')
-    closed = asm.feed(later)
-    assert closed == [[syscall]]
+    # records of other events, even with an older time, leave it open until three came after it
+    others = [parse_line(b'type=CWD msg=audit(50.000:%d): cwd="/"\n' % n) for n in (2, 3, 4)]
+    assert asm.feed(others[0]) == [] and asm.feed(others[1]) == []
+    assert asm.feed(others[2]) == [[syscall]]
     assert asm.stats.incomplete == 1
-    eoe = Record("EOE", b"103.000:2", b"")
-    assert asm.feed(eoe) == [[later]]
-    assert len(asm) == 0
+    assert asm.feed(Record("EOE", b"50.000:3", b"")) == [[others[1]]]
+    assert asm.stats.incomplete == 1 and len(asm) == 2
+
+
+def test_an_event_that_keeps_receiving_records_stays_open() -> None:
+    asm = Assembler(idle_records=3)
+    mine = [parse_line(line) for line in log_lines("100.000", 1, [b"true"])]
+    closed = []
+    for n, record in enumerate(mine):  # two records of other events between each of its own
+        closed += asm.feed(record)
+        for k in range(2):
+            closed += asm.feed(parse_line(b'type=CWD msg=audit(1.000:%d): cwd="/"\n' % (10 + 2 * n + k)))
+    assert mine in closed and asm.stats.incomplete == len(closed) - 1
+
+
+def test_expire_closes_what_stopped_arriving_by_the_wall_clock() -> None:
+    asm = Assembler(idle_seconds=2)
+    syscall = parse_line(log_lines("9999999.000", 1, [b"true"])[0])  # a future time changes nothing
+    asm.feed(syscall)
+    assert asm.expire(1000.0) == [] and asm.expire(1001.5) == []
+    late = parse_line(log_lines("9999999.000", 2, [b"true"])[0])
+    asm.feed(late)  # arrives at 1001.5
+    assert asm.expire(1002.0) == [[syscall]]
+    assert asm.expire(1003.0) == []
+    assert asm.expire(1004.0) == [[late]]
+    assert len(asm) == 0 and asm.stats.incomplete == 2
 
 
 def test_open_events_are_bounded() -> None:
-    asm = Assembler(idle_seconds=3600, max_open=100)
+    asm = Assembler(idle_records=10**6, max_open=100)
     for serial in range(1000):
         asm.feed(parse_line(b'type=CWD msg=audit(100.000:%d): cwd="/"\n' % serial))
     assert len(asm) <= 100

@@ -1,12 +1,17 @@
 """Grouping records into events by ``(node, timestamp, serial)``.
 
 Records of concurrent events interleave and the serial can go down between neighbouring lines, so
-adjacency means nothing: an event is the set of records that share a key. An event closes
+adjacency means nothing: an event is the set of records that share a key. Whether an event is
+complete is decided by what has *arrived* for it, never by its own timestamp (the clock can step
+back, an event can carry a future time, and a process stopped inside execve delivers its records
+late). An event closes
 
 * on EOE (netlink streams have it; auditd's files do not),
 * on PROCTITLE, which the kernel always writes last at syscall exit,
 * at once for standalone user-space and daemon records (one record each),
-* when it has been idle: a record of an event more than ``idle_seconds`` newer has been seen,
+* when it has been idle by arrival: ``idle_records`` records of other events came after its last
+  one (real interleaved logs keep an event's records within 150 records of each other), or, live,
+  none of its records arrived for ``idle_seconds`` of wall-clock time (:meth:`Assembler.expire`),
 * when more than ``max_open`` events are open (oldest first), or at end of input (:meth:`flush`).
 
 Events closed the last three ways are counted as incomplete. Memory stays bounded on an endless
@@ -15,14 +20,19 @@ stream by ``max_open``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from exectrail.model import Record
 from exectrail.parse.types import RECORD_TYPES
 
 STANDALONE_TYPES = frozenset(name for num, name in RECORD_TYPES.items() if 1100 <= num < 1300)
 CLOSING_TYPES = frozenset({"PROCTITLE"})
+IDLE_RECORDS = 5000
+IDLE_SECONDS = 2.0
+MAX_OPEN = 4096
 
 Group = list[Record]
 _NONE: list[Group] = []
@@ -37,30 +47,31 @@ class AssemblyStats:
     evicted: int = 0
 
 
-# An open event: (seconds of its timestamp, its records so far). A tuple, not a class: one is
-# made per event, and feed() is the hottest function of a log read.
-_Open = tuple[int, Group]
-
-
-def _seconds(key: bytes) -> int:
-    return int(key[: key.index(b".")])
+# An open event: [number of the last record fed to it, its records so far]. A list, not a class:
+# one is made per event, and feed() is the hottest function of a log read.
+_Open = list[Any]  # [int, Group]
 
 
 class Assembler:
     """Feed records in arrival order; closed events come back as lists of records."""
 
-    def __init__(self, idle_seconds: int = 2, max_open: int = 4096) -> None:
+    def __init__(
+        self, idle_records: int = IDLE_RECORDS, idle_seconds: float = IDLE_SECONDS, max_open: int = MAX_OPEN
+    ) -> None:
+        self.idle_records = idle_records
         self.idle_seconds = idle_seconds
         self.max_open = max_open
         self.stats = AssemblyStats()
         self._open: dict[Hashable, _Open] = {}
-        self._clock = 0
+        self._fed = 0  # records fed so far: the arrival clock
+        self._marks: deque[tuple[float, int]] = deque()  # (wall-clock seconds, records fed then)
 
     def __len__(self) -> int:
         return len(self._open)
 
     def feed(self, record: Record) -> list[Group]:
         """Add one record; return the events that are now complete (usually none or one)."""
+        self._fed = fed = self._fed + 1
         node = record.node
         key: Hashable = record.key if node is None else (node, record.key)
         rtype = record.type
@@ -74,28 +85,35 @@ class Assembler:
             if rtype in CLOSING_TYPES:
                 del open_[key]
                 return self._close(entry[1], complete=True)
+            entry[0] = fed
             return _NONE
         if rtype == "EOE":
             return _NONE
-        seconds = _seconds(record.key)
         if rtype in CLOSING_TYPES or rtype in STANDALONE_TYPES:
             closed = self._close([record], complete=True)
         else:
-            open_[key] = (seconds, [record])
+            open_[key] = [fed, [record]]
             closed = _NONE
-        if seconds > self._clock:
-            self._clock = seconds
         # _evict's first test, inline: usually the oldest open event is neither idle nor one too many
         oldest = open_[next(iter(open_))] if open_ else None
-        if oldest is None or (oldest[0] >= self._clock - self.idle_seconds and len(open_) <= self.max_open):
+        if oldest is None or (oldest[0] > fed - self.idle_records and len(open_) <= self.max_open):
             return closed
         return self._evict(closed)
 
-    def expire(self, now_seconds: int) -> list[Group]:
-        """Close events idle by the wall clock ``now_seconds`` (for quiet live streams)."""
-        if now_seconds > self._clock:
-            self._clock = now_seconds
-        return self._evict(_NONE)
+    def expire(self, now_seconds: float) -> list[Group]:
+        """Close events none of whose records arrived in the last ``idle_seconds`` of the wall
+        clock ``now_seconds`` (live sources call this when quiet)."""
+        marks = self._marks
+        if not marks or marks[-1][1] != self._fed:
+            marks.append((now_seconds, self._fed))
+        horizon = now_seconds - self.idle_seconds
+        arrived_before = 0  # records fed at least idle_seconds ago
+        while marks and marks[0][0] <= horizon:
+            arrived_before = marks.popleft()[1]
+        if arrived_before:
+            marks.appendleft((horizon, arrived_before))
+        idle = [key for key, (last, _) in self._open.items() if last <= arrived_before]
+        return [self._close(self._open.pop(key)[1], complete=False)[0] for key in idle]
 
     def flush(self) -> list[Group]:
         """End of input: close every open event (as incomplete)."""
@@ -105,13 +123,13 @@ class Assembler:
 
     def _evict(self, closed: list[Group]) -> list[Group]:
         open_ = self._open
-        horizon = self._clock - self.idle_seconds
+        horizon = self._fed - self.idle_records
         evicted: list[Group] = []
         while open_:
             first_key = next(iter(open_))
-            seconds, records = open_[first_key]
+            last, records = open_[first_key]
             over = len(open_) > self.max_open
-            if seconds >= horizon and not over:
+            if last > horizon and not over:
                 break
             del open_[first_key]
             if over:
