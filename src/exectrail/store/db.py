@@ -11,15 +11,19 @@ import contextlib
 import functools
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from exectrail import safefs
 from exectrail.errors import ExectrailError, InputError
 from exectrail.store import schema
 from exectrail.store.lock import BUSY_TIMEOUT_S
 from exectrail.store.reader import register_functions
 
+#: files SQLite keeps next to a store (checked before SQLite opens them; it gives them the store's mode)
+SIBLINGS = ("-wal", "-shm", "-journal")
 #: TEXT that is not valid UTF-8 (never written by exectrail) reads as str with surrogates, not an error
 TEXT_FACTORY = functools.partial(bytes.decode, encoding="utf-8", errors="surrogateescape")
 
@@ -68,22 +72,55 @@ def sqlite_errors(path: Path) -> Iterator[None]:
         raise store_error(path, exc) from exc
 
 
-def _create_file(path: Path) -> None:
-    """An empty file with mode 0600 (its -wal/-shm files inherit the mode); parents 0700."""
+def _secure_files(path: Path, create: bool) -> Path:
+    """Check (or create, 0600) the store and check its -wal/-shm/-journal the way :mod:`exectrail.safefs`
+    says; return the store's real path. SQLite follows symbolic links when it opens those, so links
+    are refused here, and the directory that holds them must be writable by nobody else."""
+    directory = safefs.secure_dir(path.parent, create=create)
+    real = directory / path.name
+    with safefs.open_dir(directory) as dir_fd:
+        try:
+            os.close(safefs.open_in(dir_fd, real, path.name, os.O_RDONLY))
+        except FileNotFoundError:
+            if not create:
+                raise InputError(
+                    f"{path}: no exectrail store here (create one with exectrail import or watch)"
+                ) from None
+            with contextlib.suppress(FileExistsError):
+                os.close(safefs.open_in(dir_fd, real, path.name, os.O_RDWR, exclusive=True))
+            os.close(safefs.open_in(dir_fd, real, path.name, os.O_RDONLY))
+        for suffix in SIBLINGS:  # SQLite makes them (with the store's mode) in this private directory
+            name = path.name + suffix
+            with contextlib.suppress(FileNotFoundError):
+                os.close(safefs.open_in(dir_fd, directory / name, name, os.O_RDONLY))
+    return real
+
+
+def _secured(path: Path, create: bool) -> Path:
+    """:func:`_secure_files` with OS errors as one line."""
+    verb = "create" if create and not os.path.lexists(path) else "open"
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+        return _secure_files(path, create)
     except OSError as exc:
-        raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
-    os.close(fd)
+        raise StoreError(f"cannot {verb} {exc.filename or path}: {exc.strerror or exc}") from None
+
+
+def _refuse_linked_siblings(path: Path) -> None:
+    """A reader: SQLite may create -shm (and truncate it) next to the store; never through a link."""
+    real = path.resolve()
+    for suffix in SIBLINGS:
+        sibling = real.with_name(real.name + suffix)
+        with contextlib.suppress(OSError):
+            if stat.S_ISLNK(os.lstat(sibling).st_mode):
+                raise safefs.UnsafePathError(f"{sibling}: is a symbolic link; refused")
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if not readonly:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        return conn
+        with safefs.private_umask():
+            return sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
     uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
     conn = sqlite3.connect(
         uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -122,21 +159,24 @@ def open_connection(path: Path, *, create: bool, readonly: bool) -> sqlite3.Conn
     :class:`InputError`. A reader (``readonly``) connection migrates an old store through a
     short-lived writing connection first.
     """
-    if not path.exists():
-        if not create:
-            raise InputError(f"{path}: no exectrail store here (create one with exectrail import or watch)")
-        _create_file(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
+    if readonly:
+        if not path.exists():
+            raise InputError(f"{path}: no exectrail store here (create one with exectrail import or watch)")
+        _refuse_linked_siblings(path)
+        target = path
+    else:
+        target = _secured(path, create)
     with sqlite_errors(path):
-        conn = _connect(path, readonly)
+        conn = _connect(target, readonly)
         try:
             version = _check(path, conn)
             if version == 0 and readonly:
                 raise InputError(f"{path}: empty file, not an exectrail store")
             if version < schema.LATEST:
                 if readonly:
-                    with contextlib.closing(_connect(path, readonly=False)) as writer:
+                    with contextlib.closing(_connect(_secured(path, False), readonly=False)) as writer:
                         _prepare_writer(writer)
                         schema.migrate(writer)
                 else:
