@@ -100,7 +100,7 @@ class Replay:
                 e.time + dt, e.serial + serial, e.node, e.arch, e.syscall, e.success, e.exit,
                 self.pid(e.pid, r), self.pid(e.ppid, r), e.uid, e.euid, e.suid, e.fsuid, e.gid, e.egid,
                 e.sgid, e.fsgid, e.auid, e.ses, e.tty, e.comm, e.exe, e.cwd, e.path, e.argc, e.argv, e.key,
-                e.proctitle,
+                e.proctitle, e.incomplete,
             )  # fmt: skip
 
     def write_log(self, source: Path, target: Path, rounds: int) -> None:

@@ -76,25 +76,27 @@ class ExecEvent:
 
     Text fields that the kernel logs as quoted-or-hex (comm, exe, cwd, path, key) are decoded with
     ``surrogateescape`` so that non-UTF-8 bytes survive exactly; ``argv`` keeps the raw bytes.
+    The SYSCALL-derived fields (arch … fsgid) are None when that record was missing or a value could
+    not be decoded; ``incomplete`` is True when records of the event are known to be missing.
     """
 
     time: datetime
     serial: int
     node: str | None
-    arch: str
-    syscall: str
-    success: bool
-    exit: int
-    pid: int
-    ppid: int
-    uid: int
-    euid: int
-    suid: int
-    fsuid: int
-    gid: int
-    egid: int
-    sgid: int
-    fsgid: int
+    arch: str | None
+    syscall: str | None
+    success: bool | None
+    exit: int | None
+    pid: int | None
+    ppid: int | None
+    uid: int | None
+    euid: int | None
+    suid: int | None
+    fsuid: int | None
+    gid: int | None
+    egid: int | None
+    sgid: int | None
+    fsgid: int | None
     auid: int | None
     ses: int | None
     tty: str | None
@@ -106,6 +108,7 @@ class ExecEvent:
     argv: tuple[bytes, ...] | None
     key: str | None
     proctitle: str | None
+    incomplete: bool
 
     @property
     def event_id(self) -> str:

@@ -39,13 +39,19 @@ def _rows(path: Path) -> list[tuple[int, bytes, bytes]]:
 def test_digest_is_stable() -> None:
     """The canonical form is a format: changing it would make every existing store look edited."""
     row = (1764081647506, 42, None, "x86_64", "execve", 1, 0, 100, 1, 0, 0, 0, 0, 0, 0, 0, 0, None, None,
-           None, "ls", "/usr/bin/ls", "/root", b"/tmp/\xff", 2, b"ls\0-l\0", "procmon", "ls -l")  # fmt: skip
+           None, "ls", "/usr/bin/ls", "/root", b"/tmp/\xff", 2, b"ls\0-l\0", "procmon", "ls -l",
+           0)  # fmt: skip
     assert codec.COLUMNS[23] == "path" and len(row) == len(codec.COLUMNS)
+    # incomplete=0 is left out: the digest of schema 2, before that column existed
     assert digest(row).hex() == "7edcbfa04b301cdb48d7590ed403cebfb531eba78d2b437694e3d888fe570998"
     # the documented form, built independently of orjson
-    plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row]
+    plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row[:-1]]
     text = json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()
     assert digest(row) == hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
+    incomplete = (*row[:-1], 1)
+    text = json.dumps([*plain, 1], separators=(",", ":"), ensure_ascii=False).encode()
+    assert digest(incomplete) == hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
+    assert digest(incomplete).hex() == "1ad4240494bdacd394e44b083f02347725c1b38f51b9eef68d9929706501ef29"
 
 
 def test_head_format_round_trips() -> None:

@@ -162,6 +162,7 @@ def _exec_event(
         argv,
         key,
         title,
+        False,
     )
 
 
@@ -213,7 +214,7 @@ def _kernel_exec_event(
     exit_code = int(exit_raw) if exit_raw is not None else 0
     cwd, path, title = _record_texts(cwd_rec, path_rec, title_rec)
     return new_exec_event(time, serial, syscall_rec.node, arch, syscall, success == b"yes", exit_code,
-                          int(pid), int(ppid), *ids, cwd, path, argc, argv, key, title)  # fmt: skip
+                          int(pid), int(ppid), *ids, cwd, path, argc, argv, key, title, False)  # fmt: skip
 
 
 def _bad_key(key_text: bytes) -> None:

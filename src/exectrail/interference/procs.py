@@ -125,7 +125,7 @@ class ExecIndex:
     def from_events(cls, events: Iterable[ExecEvent]) -> ExecIndex:
         index = cls()
         for event in events:
-            if event.success:
+            if event.success and event.pid is not None:
                 index.add(event.pid, event.exe, event.epoch_ms)
         return index
 

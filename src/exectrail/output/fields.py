@@ -11,7 +11,7 @@ from exectrail.model import Alarm, ExecEvent
 COLUMNS = (
     "type", "time", "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid",
     "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty",
-    "comm", "exe", "cwd", "path", "argc", "argv", "argv_hex", "key", "proctitle",
+    "comm", "exe", "cwd", "path", "argc", "argv", "argv_hex", "key", "proctitle", "incomplete",
 )  # fmt: skip
 
 
@@ -102,6 +102,7 @@ def event_to_dict(event: ExecEvent) -> dict[str, Any]:
         out["argv_hex"] = argv_hex
     out["key"] = clean_text(event.key)
     out["proctitle"] = clean_text(event.proctitle)
+    out["incomplete"] = event.incomplete
     return out
 
 

@@ -93,6 +93,11 @@ class CsvWriter:
             self._stream.detach()  # leave the caller's binary stream open
 
 
+def _number(value: int | None) -> str:
+    """A table cell for a number that may be unknown (``-``)."""
+    return "-" if value is None else str(value)
+
+
 class TableWriter:
     """A rich table sized to the terminal, printed row by row so live capture can stream."""
 
@@ -116,15 +121,15 @@ class TableWriter:
         table = self._table(header=not self._header_done)
         self._header_done = True
         cmd = Text(display_command_line(event))
-        if not event.success:
+        if event.success is False:
             cmd.stylize("red")
         table.add_row(
             format_time(event)[:-1].replace("T", " "),
-            str(event.pid),
-            str(event.ppid),
-            str(event.uid),
-            "-" if event.auid is None else str(event.auid),
-            "ok" if event.success else str(event.exit),
+            _number(event.pid),
+            _number(event.ppid),
+            _number(event.uid),
+            _number(event.auid),
+            "ok" if event.success else _number(event.exit),
             cmd,
         )
         self._console.print(table)

@@ -90,8 +90,10 @@ def user_name(uid: int | None) -> str | None:
         return None
 
 
-def errno_name(exit_code: int) -> str:
-    """``ENOENT`` for -2; the number itself when unknown."""
+def errno_name(exit_code: int | None) -> str:
+    """``ENOENT`` for -2; the number itself when unknown (``unknown error`` when not recorded)."""
+    if exit_code is None:
+        return "unknown error"
     return errno.errorcode.get(-exit_code, str(exit_code))
 
 
@@ -170,7 +172,9 @@ class _Reporter:
             f"GROUP BY e.path, e.exit ORDER BY 3 DESC LIMIT {self.top}",
             "e.success = 0",
         )
-        hours = self.rows("e.time_ms / 3600000, count(*), sum(1 - e.success)", "GROUP BY 1 ORDER BY 1")
+        hours = self.rows(
+            "e.time_ms / 3600000, count(*), ifnull(sum(1 - e.success), 0)", "GROUP BY 1 ORDER BY 1"
+        )
         return Report(
             total=int(total or 0),
             failed=int(failed or 0),

@@ -67,7 +67,9 @@ def sessions(conn: sqlite3.Connection, event_filter: EventFilter) -> list[Sessio
     where = filter_sql(event_filter)
     sql = (
         "SELECT e.ses, e.auid, group_concat(DISTINCT e.tty), min(e.time_ms), max(e.time_ms), count(*), "
-        "sum(1 - e.success) FROM events e" + where.sql() + " GROUP BY e.ses, e.auid ORDER BY min(e.time_ms)"
+        "ifnull(sum(1 - e.success), 0) FROM events e"
+        + where.sql()
+        + " GROUP BY e.ses, e.auid ORDER BY min(e.time_ms)"
     )
     out = []
     for ses, auid, ttys, first, last, count, failed in conn.execute(sql, where.params):

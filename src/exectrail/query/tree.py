@@ -78,7 +78,7 @@ class _Finder:
 
     def same_process(self, earlier: ExecEvent, later: ExecEvent) -> bool:
         """Are two consecutive execs of one pid the same process (no ppid change, no pid reuse)?"""
-        if earlier.ppid != later.ppid:
+        if earlier.ppid != later.ppid or later.pid is None:  # both were found by pid: never None
             return False
         return not self.maybe_reused(later.pid, time_to_ms(earlier.time), time_to_ms(later.time))
 
@@ -165,6 +165,8 @@ def _ancestors(finder: _Finder, node: ProcessNode) -> list[ProcessNode]:
     seen = {(node.pid, node.start)}
     while node.execs and len(out) < MAX_ANCESTORS:
         ppid, born = node.execs[0].ppid, time_to_ms(node.execs[0].time)
+        if ppid is None:  # an incomplete event: its parent is unknown
+            break
         parent = finder.process_at(ppid, born) or ProcessNode(ppid)
         if (parent.pid, parent.start) in seen:
             break

@@ -25,18 +25,20 @@ from exectrail.sinks.url import SinkSpec
 
 COLUMNS = """
     id String, host String, type String, time DateTime('UTC'), time_ms UInt16,
-    serial UInt64, node Nullable(String), arch String, syscall String, success UInt8, exit Int64,
-    pid UInt32, ppid UInt32, uid UInt32, euid UInt32, suid UInt32, fsuid UInt32,
-    gid UInt32, egid UInt32, sgid UInt32, fsgid UInt32, auid Nullable(UInt32), ses Nullable(UInt32),
+    serial UInt64, node Nullable(String), arch Nullable(String), syscall Nullable(String),
+    success Nullable(UInt8), exit Nullable(Int64),
+    pid Nullable(UInt32), ppid Nullable(UInt32), uid Nullable(UInt32), euid Nullable(UInt32),
+    suid Nullable(UInt32), fsuid Nullable(UInt32), gid Nullable(UInt32), egid Nullable(UInt32),
+    sgid Nullable(UInt32), fsgid Nullable(UInt32), auid Nullable(UInt32), ses Nullable(UInt32),
     tty Nullable(String), comm Nullable(String), exe Nullable(String), cwd Nullable(String),
     path Nullable(String), argc Nullable(UInt32), argv Array(String), argv_hex Array(String),
-    key Nullable(String), proctitle Nullable(String), body String
+    key Nullable(String), proctitle Nullable(String), incomplete UInt8, body String
 """
 ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
 EXEC_FIELDS = (
     "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid", "uid", "euid", "suid", "fsuid",
     "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "key",
-    "proctitle",
+    "proctitle", "incomplete",
 )  # fmt: skip
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 

@@ -30,6 +30,7 @@ def event_from_body(body: dict[str, Any]) -> ExecEvent:
         argv = tuple(bytes.fromhex(h) for h in hexes) if hexes else tuple(a.encode() for a in body["argv"])
     names = ExecEvent.__dataclass_fields__
     values: dict[str, Any] = {name: body.get(name) for name in names if name not in ("time", "argv")}
+    values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
     return ExecEvent(time=datetime.fromisoformat(body["time"].replace("Z", "+00:00")), argv=argv, **values)
 
 

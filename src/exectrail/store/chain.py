@@ -4,8 +4,9 @@ Every row carries two SHA-256 values:
 
 * ``digest`` = SHA-256 of the row's canonical form: the UTF-8 bytes of the compact JSON array of
   its stored column values in :data:`~exectrail.store.codec.COLUMNS` order (integers, strings,
-  ``null``; BLOB values as ``{"hex": "…"}``), prefixed with ``exectrail-event-v1\\n``. It says
-  whether the row's content is what was written.
+  ``null``; BLOB values as ``{"hex": "…"}``), prefixed with ``exectrail-event-v1\\n``, with the
+  last column, ``incomplete``, left out when it is 0 (see :func:`~exectrail.store.codec.hashed_columns`).
+  It says whether the row's content is what was written.
 * ``chain`` = SHA-256(previous row's ``chain`` ‖ ``digest``); the row with ``seq`` 1 follows
   :data:`GENESIS` (32 zero bytes). It says whether the rows are the ones written, in that order.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from exectrail.store.codec import Row
+from exectrail.store.codec import Row, hashed_columns
 
 GENESIS = bytes(32)
 CANONICAL_PREFIX = b"exectrail-event-v1\n"
@@ -36,11 +37,12 @@ def _blob(value: Any) -> Any:
 
 def canonical(row: Row) -> bytes:
     """The canonical bytes of a stored row (see the module docstring)."""
-    return CANONICAL_PREFIX + orjson.dumps(row, default=_blob)
+    return CANONICAL_PREFIX + orjson.dumps(hashed_columns(row), default=_blob)
 
 
 def digest(row: Row) -> bytes:
     """SHA-256 of :func:`canonical`."""
+    row = hashed_columns(row)
     try:
         return _sha256(CANONICAL_PREFIX + orjson.dumps(row, default=_blob)).digest()
     except orjson.JSONEncodeError:

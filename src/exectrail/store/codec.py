@@ -19,10 +19,11 @@ from exectrail.model import ExecEvent, new_exec_event
 COLUMNS = (
     "time_ms", "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid",
     "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty",
-    "comm", "exe", "cwd", "path", "argc", "argv", "key", "proctitle",
+    "comm", "exe", "cwd", "path", "argc", "argv", "key", "proctitle", "incomplete",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
+_SUCCESS = {True: 1, False: 0, None: None}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEN = struct.Struct(">I")
 _LENGTH_PREFIXED = b"\x01"
@@ -101,7 +102,7 @@ def event_to_row(e: ExecEvent) -> Row:
     t = store_text  # the common case (ASCII or None) without a call:
     tty, comm, exe, cwd, path, key, title = e.tty, e.comm, e.exe, e.cwd, e.path, e.key, e.proctitle
     return (
-        time_to_ms(e.time), e.serial, t(e.node), e.arch, e.syscall, 1 if e.success else 0,
+        time_to_ms(e.time), e.serial, t(e.node), t(e.arch), t(e.syscall), _SUCCESS[e.success],
         e.exit, e.pid, e.ppid, e.uid, e.euid, e.suid, e.fsuid, e.gid, e.egid, e.sgid, e.fsgid, e.auid, e.ses,
         tty if tty is None or tty.isascii() else t(tty),
         comm if comm is None or comm.isascii() else t(comm),
@@ -111,16 +112,25 @@ def event_to_row(e: ExecEvent) -> Row:
         e.argc, pack_argv(e.argv),
         key if key is None or key.isascii() else t(key),
         title if title is None or title.isascii() else t(title),
+        1 if e.incomplete else 0,
     )  # fmt: skip
+
+
+def hashed_columns(row: Row) -> Row:
+    """The stored values a row's digest covers: all of them, but ``incomplete`` only when it is set,
+    so that rows stored before that column existed (schema 2) keep their digest."""
+    last = row[-1]
+    return row[:-1] if type(last) is int and last == 0 else row
 
 
 def row_to_event(r: Row) -> ExecEvent:
     """An :class:`ExecEvent` from a row in :data:`COLUMNS` order."""
     return new_exec_event(
-        ms_to_time(r[0]), r[1], load_text(r[2]), r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9],
+        ms_to_time(r[0]), r[1], load_text(r[2]), load_text(r[3]), load_text(r[4]),
+        None if r[5] is None else bool(r[5]), r[6], r[7], r[8], r[9],
         r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], load_text(r[19]),
         load_text(r[20]), load_text(r[21]), load_text(r[22]), load_text(r[23]), r[24],
-        unpack_argv(r[25]), load_text(r[26]), load_text(r[27]),
+        unpack_argv(r[25]), load_text(r[26]), load_text(r[27]), bool(r[28]),
     )  # fmt: skip
 
 

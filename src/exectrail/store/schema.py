@@ -28,32 +28,55 @@ class Migration:
 
 
 _TEXT = {"node", "arch", "syscall", "tty", "comm", "exe", "cwd", "path", "key", "proctitle"}
-_NULLABLE = {"node", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "argv", "key", "proctitle"}
+#: Columns that may be NULL in schema 1 (the others got NOT NULL, which schema 3 lifts).
+_NULLABLE_V1 = {
+    "node",
+    "auid",
+    "ses",
+    "tty",
+    "comm",
+    "exe",
+    "cwd",
+    "path",
+    "argc",
+    "argv",
+    "key",
+    "proctitle",
+}
+#: Columns that stay NOT NULL from schema 3 on.
+_REQUIRED = {"time_ms", "serial", "incomplete"}
 
 
-def _column(name: str) -> str:
+def _column(name: str, nullable: set[str] | None = None) -> str:
     kind = "BLOB" if name == "argv" else "TEXT" if name in _TEXT else "INTEGER"
-    return f"{name} {kind}" + ("" if name in _NULLABLE else " NOT NULL")
+    null = name not in _REQUIRED if nullable is None else name in nullable
+    return f"{name} {kind}" + ("" if null else " NOT NULL") + (" DEFAULT 0" if name == "incomplete" else "")
 
 
-_EVENTS = (
-    "CREATE TABLE events (\n  seq INTEGER PRIMARY KEY,\n  "
-    + ",\n  ".join(_column(c) for c in COLUMNS)
-    + ",\n  digest BLOB NOT NULL,\n  chain BLOB NOT NULL\n)"
+def _events_table(name: str, columns: Sequence[str], nullable: set[str] | None = None) -> str:
+    body = ",\n  ".join(_column(c, nullable) for c in columns)
+    tail = "digest BLOB NOT NULL,\n  chain BLOB NOT NULL"
+    return f"CREATE TABLE {name} (\n  seq INTEGER PRIMARY KEY,\n  {body},\n  {tail}\n)"
+
+
+_V1_COLUMNS = COLUMNS[: COLUMNS.index("incomplete")]  # schema 1 and 2: every column but ``incomplete``
+_INDEXES = (
+    "CREATE UNIQUE INDEX events_identity ON events(time_ms, serial, ifnull(node, ''))",
+    "CREATE INDEX events_pid ON events(pid, time_ms)",
+    "CREATE INDEX events_ppid ON events(ppid, time_ms)",
+    "CREATE INDEX events_ses ON events(ses, time_ms)",
+    "CREATE INDEX events_auid ON events(auid, time_ms)",
+    "CREATE INDEX events_exe ON events(exe, time_ms)",
 )
+_V1_LIST = ", ".join(_V1_COLUMNS)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "exec events, hash chain, indexes, full-text search over command lines",
         (
-            _EVENTS,
-            "CREATE UNIQUE INDEX events_identity ON events(time_ms, serial, ifnull(node, ''))",
-            "CREATE INDEX events_pid ON events(pid, time_ms)",
-            "CREATE INDEX events_ppid ON events(ppid, time_ms)",
-            "CREATE INDEX events_ses ON events(ses, time_ms)",
-            "CREATE INDEX events_auid ON events(auid, time_ms)",
-            "CREATE INDEX events_exe ON events(exe, time_ms)",
+            _events_table("events", _V1_COLUMNS, _NULLABLE_V1),
+            *_INDEXES,
             "CREATE VIRTUAL TABLE events_fts USING fts5(cmdline, content='', columnsize=0)",
         ),
     ),
@@ -67,6 +90,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "  digest BLOB NOT NULL,\n  chain BLOB NOT NULL\n)",
             "CREATE UNIQUE INDEX alarms_identity ON alarms(identity)",
             "CREATE INDEX alarms_time ON alarms(time_ms)",
+        ),
+    ),
+    Migration(
+        3,
+        "events from incomplete groups: SYSCALL fields nullable, an 'incomplete' flag",
+        (  # SQLite cannot drop NOT NULL in place: rebuild the table, keeping seq, digest and chain
+            _events_table("events_v3", COLUMNS),
+            f"INSERT INTO events_v3 (seq, {_V1_LIST}, incomplete, digest, chain) "
+            f"SELECT seq, {_V1_LIST}, 0, digest, chain FROM events ORDER BY seq",
+            "DROP TABLE events",
+            "ALTER TABLE events_v3 RENAME TO events",
+            *_INDEXES,
         ),
     ),
 )
