@@ -152,7 +152,7 @@ def tiny_fs(tmp_path: Path) -> Path:
     mount = tmp_path / "tiny"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode:
         skip_or_fail(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -170,7 +170,9 @@ def test_full_disk_drops_are_counted_and_announced(tiny_fs: Path) -> None:
     assert any(
         "No space left on device" in w and f"{forwarder.dropped} events dropped" in w for w in warnings
     )
-    assert all(p.name.endswith(".batch") or p.name in ("lock", "state.json") for p in tiny_fs.iterdir())
+    assert all(
+        p.name.endswith(".batch") or p.name in ("lock", "state.json", "hmac.key") for p in tiny_fs.iterdir()
+    )
     sink.down = None
     run(sink, tiny_fs, [])
     assert len(sink.received) == 2000 - forwarder.dropped

@@ -1,6 +1,7 @@
 """Crash recovery for ``watch``: a journal of its kernel changes, kept on disk while it runs.
 
-Each running watch writes ``$EXECTRAIL_STATE_DIR/watch.PID.json`` (default ``/run/exectrail``)
+Each running watch writes ``$EXECTRAIL_STATE_DIR/watch.PID.json`` (default ``/run/exectrail``, a
+directory of mode 0700 checked like every file exectrail writes: see :mod:`exectrail.safefs`)
 when it starts and after every change it makes (rules added, status fields set, daemon
 registration), touches it every few seconds while it runs (its mtime is the last sign of life), and
 removes it on a clean exit: the file's absence is the clean-stop mark. A journal whose process is
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from exectrail import safefs
 from exectrail.kernelstate import KernelGuard, KernelState, pid_alive
 from exectrail.netlink.client import AuditClient
 from exectrail.rules.model import Rule
@@ -93,10 +95,8 @@ class JournalFile:
             dict(guard.status_set),
             guard.registered is not None,
         )
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(journal.to_json()))
-        os.replace(tmp, self.path)
+        directory = safefs.secure_dir(self.path.parent)  # 0700, owned by us, or refused
+        safefs.write_replace(directory, self.path.name, json.dumps(journal.to_json()).encode())
 
     def touch(self) -> None:
         """A sign of life: the file's mtime tells a later run until when this watch was capturing."""
@@ -119,10 +119,17 @@ def _is_watch_process(pid: int) -> bool:
 
 def stale_journals() -> list[tuple[Path, Journal]]:
     """Journals left by watch processes that are gone (unreadable files count as stale too)."""
-    out = []
-    for path in sorted(state_dir().glob("watch.*.json")):
+    out: list[tuple[Path, Journal]] = []
+    try:  # a repair acts on what the journals say: only trust a directory nobody else can write
+        directory = safefs.secure_dir(state_dir(), create=False)
+    except FileNotFoundError:
+        return out
+    for path in sorted(directory.glob("watch.*.json")):
         try:
-            journal = Journal.from_json(json.loads(path.read_text()))
+            with safefs.open_dir(directory) as dir_fd:
+                fd = safefs.open_in(dir_fd, path, path.name, os.O_RDONLY)
+            with os.fdopen(fd, "rb") as fh:
+                journal = Journal.from_json(json.loads(fh.read()))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
         if journal.pid != os.getpid() and not _is_watch_process(journal.pid):

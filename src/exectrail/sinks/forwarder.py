@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exectrail.sinks.base import Message, Sink, SinkError
-from exectrail.sinks.spool import Spool, SpoolEntry, SpoolFull, unlink
+from exectrail.sinks.spool import Spool, SpoolEntry, SpoolFull, SpoolRejected, unlink
 from exectrail.sinks.status import now_iso, write_state
 
 Warn = Callable[[str], None]
@@ -80,6 +80,7 @@ class Forwarder:
         self._draining = self._stop = self._stop_spiller = self._closed = False
         self._notes: list[str] = []
         self.accepted = self.delivered = self.dropped = self.failures = 0
+        self.rejected: list[str] = []  # spool files not written by this spool: never forwarded
         self.last_error: str | None = None
         self.last_error_time: str | None = None
         self.last_delivery_time: str | None = None
@@ -90,6 +91,8 @@ class Forwarder:
         if spool.events:
             self._notes.append(f"sink {sink.name}: {spool.events} events left from an earlier run are "
                                f"sent first (spool {spool.directory})")  # fmt: skip
+        for reason in spool.rejected:
+            self._reject(reason)
         self._sender = threading.Thread(target=self._run, name=f"exectrail-send:{sink.name}", daemon=True)
         self._spiller = threading.Thread(
             target=self._spill_loop, name=f"exectrail-spill:{sink.name}", daemon=True
@@ -123,6 +126,10 @@ class Forwarder:
         if now - self._drop_warned_at >= self.tuning.drop_warn_interval:
             self._drop_warned_at, self._dropped_at_warn = now, self.dropped
             self._notes.append(f"sink {self.sink.name}: {reason}: {self.dropped} events dropped so far")
+
+    def _reject(self, reason: str) -> None:
+        self.rejected.append(reason)
+        self._notes.append(f"sink {self.sink.name}: spool file rejected: {reason}")
 
     def _emit(self) -> None:
         with self._cond:
@@ -235,7 +242,14 @@ class Forwarder:
                     return None, True
                 if not self._cond.wait(self.tuning.linger if self._open else self.tuning.state_interval):
                     return None, False
-        messages, bad = self.spool.read(entry)  # only the sender removes spool entries: safe unlocked
+        try:
+            messages, bad = self.spool.read(entry)  # only the sender removes spool entries: safe unlocked
+        except SpoolRejected as exc:
+            with self._cond:
+                self.spool.forget(entry)
+                self._reject(str(exc))
+            self._emit()
+            return None, False
         with self._cond:
             if bad:
                 self._drop(bad, f"unreadable lines in spool file {entry.path}")
@@ -353,6 +367,7 @@ class Forwarder:
             "spool_max": self.spool.max_bytes,
             "accepted": self.accepted, "delivered": self.delivered, "dropped": self.dropped,
             "failures": self.failures, "failing": self._failing_since is not None,
+            "spool_rejected": len(self.rejected), "spool_rejected_files": self.rejected[-10:],
             "last_error": self.last_error, "last_error_time": self.last_error_time,
             "last_delivery_time": self.last_delivery_time, "closed": self._closed,
         }  # fmt: skip

@@ -1,27 +1,49 @@
-"""A sink's disk spool: a directory of batch files replayed oldest first.
+"""A sink's disk spool: a directory of batch files replayed oldest first, each signed by exectrail.
 
-Layout of ``SPOOL_DIR/<sink-slug>/``: ``<seq>-<count>.batch`` (one JSON message per line; ``seq``
-orders batches, ``count`` is the number of messages so the backlog is known without reading),
+Layout of ``SPOOL_DIR/<sink-slug>/`` (mode 0700, checked like every file exectrail writes, see
+:mod:`exectrail.safefs`): ``<seq>-<count>.batch`` (a header line, then one JSON message per line;
+``seq`` orders batches, ``count`` is the number of messages so the backlog is known without
+reading), ``hmac.key`` (32 random bytes, mode 0600, made with ``O_EXCL`` on first use),
 ``state.json`` (status for ``exectrail status``) and ``lock`` (one process per spool). Files are
 written to a temporary name, fsynced and renamed, so a crash never leaves half a batch.
+
+The header is ``#exectrail-batch v1 hmac-sha256=<hex>``: an HMAC-SHA256, keyed by ``hmac.key``, over
+the batch's name (``<seq>-<count>``) and its lines. A batch without a valid one, and any other file
+in the directory, was not written by this spool: it is reported (:attr:`Spool.rejected`, then the
+forwarder's warning and status), never forwarded, and left where it is as evidence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
+import hashlib
+import hmac
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from exectrail import safefs
 from exectrail.sinks.base import Message, SinkError
 
 _BATCH = re.compile(r"(\d{16})-(\d+)\.batch\Z")
+KEY_FILE = "hmac.key"
+KEY_BYTES = 32
+LOCK_FILE = "lock"
+HEADER = b"#exectrail-batch v1 hmac-sha256="
+HEADER_BYTES = len(HEADER) + 64 + 1
+_OURS = {LOCK_FILE, KEY_FILE, "state.json"}
 
 
 class SpoolFull(Exception):
     """Writing the batch would exceed ``--spool-max``."""
+
+
+class SpoolRejected(Exception):
+    """A batch file that this spool did not write (no valid HMAC); the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,37 +54,107 @@ class SpoolEntry:
     path: Path
 
 
+def batch_mac(key: bytes, stem: str, data: bytes) -> str:
+    """The hex HMAC-SHA256 of a batch's name (``<seq>-<count>``) and its message lines."""
+    mac = hmac.new(key, b"exectrail-batch v1\n" + stem.encode() + b"\n", hashlib.sha256)
+    mac.update(data)
+    return mac.hexdigest()
+
+
 class Spool:
-    """The spool directory of one sink (``max_bytes`` caps the total size of its batch files)."""
+    """The spool directory of one sink (``max_bytes`` caps the total size of its batch files).
+
+    ``rejected`` lists, in words, the files found there that are not this spool's own batches.
+    """
 
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self._lock_fd = -1
+        self._lock_fd = self._dir_fd = -1
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._lock_fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            real = safefs.secure_dir(directory)
+            self._dir_fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._lock_fd = safefs.open_in(self._dir_fd, directory / LOCK_FILE, LOCK_FILE,
+                                           os.O_RDWR | os.O_CREAT)  # fmt: skip
         except OSError as exc:
+            self.close()
             raise SinkError(
                 f"cannot use spool directory {directory}: {exc.strerror} (choose one with --spool)"
             ) from None
+        except BaseException:
+            self.close()
+            raise
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            os.close(self._lock_fd)
+            self.close()
             raise SinkError(f"spool directory {directory} is in use by another exectrail process "
                             "(give this one its own --spool)") from None  # fmt: skip
-        self.entries: list[SpoolEntry] = []
-        for path in directory.iterdir():
-            m = _BATCH.match(path.name)
-            if m:
-                self.entries.append(SpoolEntry(int(m[1]), int(m[2]), path.stat().st_size, path))
-            elif path.name.endswith(".tmp"):
-                path.unlink(missing_ok=True)
+        try:
+            self._key = self._load_key()
+            self.entries: list[SpoolEntry] = []
+            self.rejected: list[str] = []
+            self._scan()
+        except OSError as exc:
+            self.close()
+            raise SinkError(f"cannot use spool directory {directory}: {exc.strerror}") from None
+        except BaseException:
+            self.close()
+            raise
         self.entries.sort(key=lambda e: e.seq)
         self.bytes = sum(e.size for e in self.entries)
         self.events = sum(e.count for e in self.entries)
         self._next_seq = self.entries[-1].seq + 1 if self.entries else 1
+
+    def _load_key(self) -> bytes:
+        """The spool's HMAC key, made (32 random bytes, 0600, ``O_EXCL``) when there is none yet."""
+        path = self.directory / KEY_FILE
+        try:
+            fd = safefs.open_in(self._dir_fd, path, KEY_FILE, os.O_RDONLY)
+        except FileNotFoundError:
+            key = os.urandom(KEY_BYTES)
+            tmp = f".{KEY_FILE}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=self._dir_fd)
+            fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
+            try:
+                _write_all(fd, key)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, KEY_FILE, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd, follow_symlinks=False)
+            os.unlink(tmp, dir_fd=self._dir_fd)
+            return key
+        with os.fdopen(fd, "rb") as fh:
+            if stat.S_IMODE(os.fstat(fh.fileno()).st_mode) & 0o077:
+                raise safefs.UnsafePathError(f"{path}: the spool key is readable by others; refused "
+                                             "(anyone who reads it can forge spooled events)")  # fmt: skip
+            key = fh.read(KEY_BYTES + 1)
+        if len(key) != KEY_BYTES:
+            raise safefs.UnsafePathError(
+                f"{path}: not a spool key ({len(key)} bytes, not {KEY_BYTES}); move it away to start a "
+                "new one (the batches signed by the old key are then refused)"
+            )
+        return key
+
+    def _scan(self) -> None:
+        for name in sorted(os.listdir(self._dir_fd)):
+            if name in _OURS:
+                continue
+            st = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            mine = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+            m = _BATCH.match(name)
+            if m and mine:
+                self.entries.append(SpoolEntry(int(m[1]), int(m[2]), st.st_size, self.directory / name))
+            elif name.endswith(".tmp") and mine:
+                os.unlink(name, dir_fd=self._dir_fd)  # a crash of this spool's writer left it
+            else:
+                what = "a batch name, but not a regular file of this user" if m else "not a spool file"
+                self.reject(self.directory / name, what)
+
+    def reject(self, path: Path, reason: str) -> None:
+        """Note a file that is not forwarded (it stays in place as evidence)."""
+        self.rejected.append(f"{path}: {reason}; not forwarded, left in place")
 
     def next_seq(self) -> int:
         """A new sequence number (memory batches take one too, so spilled batches keep their place)."""
@@ -80,7 +172,7 @@ class Spool:
     def write_file(self, seq: int, messages: list[Message], room: int) -> SpoolEntry:
         """Write the longest beginning of ``messages`` that fits in ``room`` bytes to a batch file
         (not yet counted: see :meth:`add`). Raise :class:`SpoolFull` or ``OSError``."""
-        size = count = 0
+        size, count = HEADER_BYTES, 0
         for message in messages:
             if size + len(message.json) + 1 > room:
                 break
@@ -90,22 +182,26 @@ class Spool:
             raise SpoolFull
         messages = messages[:count]
         data = b"".join(m.json + b"\n" for m in messages)
-        path = self.directory / f"{seq:016d}-{len(messages)}.batch"
-        tmp = path.with_suffix(".tmp")
+        stem = f"{seq:016d}-{len(messages)}"
+        data = HEADER + batch_mac(self._key, stem, data).encode() + b"\n" + data
+        name, tmp = f"{stem}.batch", f"{stem}.tmp"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
+            except FileExistsError:  # left by a write that failed: ours, the directory is private
+                os.unlink(tmp, dir_fd=self._dir_fd)
+                fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
+            try:
+                _write_all(fd, data)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
+            os.replace(tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=self._dir_fd)
             raise
-        return SpoolEntry(seq, len(messages), len(data), path)
+        return SpoolEntry(seq, len(messages), len(data), self.directory / name)
 
     def add(self, entry: SpoolEntry) -> None:
         """Count a written batch file in."""
@@ -119,14 +215,29 @@ class Spool:
         return self.entries[0] if self.entries else None
 
     def read(self, entry: SpoolEntry) -> tuple[list[Message], int]:
-        """The messages of a batch file and how many of its lines were unreadable."""
+        """The messages of a batch file and how many of its lines were unreadable; raise
+        :class:`SpoolRejected` when its HMAC is missing or wrong (the file was not written here)."""
         messages: list[Message] = []
         bad = 0
+        name = entry.path.name
         try:
-            data = entry.path.read_bytes()
+            fd = safefs.open_in(self._dir_fd, entry.path, name, os.O_RDONLY)
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read()
+        except safefs.UnsafePathError as exc:
+            raise SpoolRejected(f"{exc}; not forwarded, left in place") from None
         except OSError:
             return [], entry.count
-        for line in data.splitlines():
+        header, _, body = data.partition(b"\n")
+        stem = name.removesuffix(".batch")
+        if not header.startswith(HEADER):
+            raise SpoolRejected(f"{entry.path}: no exectrail signature; not forwarded, left in place")
+        if not hmac.compare_digest(header[len(HEADER) :], batch_mac(self._key, stem, body).encode()):
+            raise SpoolRejected(
+                f"{entry.path}: wrong signature (not written by this spool, or altered); "
+                "not forwarded, left in place"
+            )
+        for line in body.splitlines():
             try:
                 messages.append(Message.from_json(line))
             except ValueError:
@@ -151,9 +262,16 @@ class Spool:
         return next((e for e in self.entries if e.seq == seq), None)
 
     def close(self) -> None:
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        for fd in (self._lock_fd, self._dir_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._lock_fd = self._dir_fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def unlink(entry: SpoolEntry) -> None:
@@ -165,4 +283,4 @@ def unlink(entry: SpoolEntry) -> None:
             raise
 
 
-__all__ = ["Spool", "SpoolEntry", "SpoolFull", "unlink"]
+__all__ = ["Spool", "SpoolEntry", "SpoolFull", "SpoolRejected", "batch_mac", "unlink"]
