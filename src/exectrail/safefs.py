@@ -138,11 +138,17 @@ def open_in(dir_fd: int, display: str | Path, name: str, flags: int, *, exclusiv
     """
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_EXCL | os.O_CREAT if exclusive else 0)
     try:
+        if not exclusive:  # say why before a permission error can hide it
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    raise UnsafePathError(f"{display}: is a symbolic link; refused")
+                check_file(display, st)
         fd = os.open(name, flags, FILE_MODE, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the name is a symbolic link
             raise UnsafePathError(f"{display}: is a symbolic link; refused") from None
-        raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(display)) from None
     try:
         check_file(display, os.fstat(fd))
     except BaseException:

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from exectrail.safefs import UnsafePathError, write_replace
+
 STATE_FILE = "state.json"
 
 
@@ -31,13 +33,8 @@ def now_iso() -> str:
 
 def write_state(directory: Path, state: dict[str, Any]) -> None:
     """Replace the state file atomically; a failure to write it is not worth stopping delivery."""
-    tmp = directory / f".{STATE_FILE}.tmp"
-    try:
-        tmp.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
-        os.replace(tmp, directory / STATE_FILE)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError, UnsafePathError):  # write_replace cleans up after itself
+        write_replace(directory, STATE_FILE, orjson.dumps(state, option=orjson.OPT_INDENT_2))
 
 
 def _alive(pid: object) -> bool:
