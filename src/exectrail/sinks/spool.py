@@ -72,6 +72,7 @@ class Spool:
         self.max_bytes = max_bytes
         self._lock_fd = self._dir_fd = -1
         try:
+            safefs.secure_dir(directory.parent)  # --spool itself: nobody else may add to it either
             real = safefs.secure_dir(directory)
             self._dir_fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._lock_fd = safefs.open_in(self._dir_fd, directory / LOCK_FILE, LOCK_FILE,

@@ -1,0 +1,76 @@
+"""The spool only ever sends what it wrote, once: delivered batch files are deleted (a restart sends
+nothing again) and a batch without this spool's HMAC is never sent (issue 11, items 4 and 9)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from exectrail.sinks import Tuning
+from exectrail.sinks.forwarder import Forwarder
+from exectrail.sinks.spool import HEADER, Spool
+from tests.sinks.test_forwarder import FakeSink, HungSink, messages, run, wait_for
+
+
+def ids(start: int, stop: int) -> list[str]:
+    return [m.id for m in messages(stop - start, start=start)]
+
+
+def test_delivered_spool_files_are_deleted_and_a_restart_sends_nothing_again(tmp_path: Path) -> None:
+    sink = FakeSink()
+    sink.down = "connection refused"
+    run(sink, tmp_path, messages(120), wait=0.05)  # an outage: everything ends in the spool
+    spooled = sorted(tmp_path.glob("*.batch"))
+    assert sum(int(p.stem.split("-")[1]) for p in spooled) == 120 and sink.received == []
+    sink.down = None
+    forwarder, warnings = run(sink, tmp_path, messages(30, start=120))  # the next start
+    assert sink.received == ids(0, 150)
+    assert any("120 events left from an earlier run are sent first" in w for w in warnings)
+    assert list(tmp_path.glob("*.batch")) == [] and forwarder.spool.events == 0
+    forwarder, warnings = run(sink, tmp_path, [])  # and the one after: nothing is left to resend
+    assert sink.received == ids(0, 150), "events were sent a second time"
+    assert warnings == [] and forwarder.delivered == 0
+
+
+def test_batches_spilled_behind_a_hung_receiver_are_deleted_once_delivered(tmp_path: Path) -> None:
+    sink = HungSink()
+    tuning = Tuning(batch_events=10, memory_bytes=400, linger=0.01, state_interval=0.0)
+    forwarder = Forwarder(sink, Spool(tmp_path, 1 << 30), lambda _: None, tuning)
+    for message in messages(200, pad=20):
+        forwarder.put(message)
+    wait_for(lambda: len(list(tmp_path.glob("*.batch"))) >= 10, "batches to be spilled")
+    sink.release.set()
+    summary = forwarder.finish_close(time.monotonic() + 10)
+    assert (summary.delivered, summary.pending) == (200, 0) and sink.received == ids(0, 200)
+    assert list(tmp_path.glob("*.batch")) == []
+    run(sink, tmp_path, [])
+    assert sink.received == ids(0, 200)
+
+
+def test_a_batch_is_bound_to_its_name_its_content_and_its_spool_key(tmp_path: Path) -> None:
+    sink = FakeSink()
+    sink.down = "down"
+    run(sink, tmp_path / "a", messages(30), wait=0.05)
+    run(sink, tmp_path / "b", messages(1, start=900), wait=0.05)
+    first, second, _untouched = sorted((tmp_path / "a").glob("*.batch"))
+    assert first.read_bytes().startswith(HEADER)
+    # renamed: a replay of an old batch under a later sequence number
+    first.rename(tmp_path / "a" / "0000000000000099-10.batch")
+    # altered: one message changed
+    second.write_bytes(second.read_bytes().replace(b'"m000010"', b'"m000666"'))
+    # copied from another spool (another key)
+    [foreign] = (tmp_path / "b").glob("*.batch")
+    foreign.rename(tmp_path / "a" / "0000000000000050-1.batch")
+    sink.down = None
+    forwarder, warnings = run(sink, tmp_path / "a", [])
+    assert sink.received == ids(20, 30), "only the untouched batch is sent"
+    rejected = sorted(
+        w.split(": spool file rejected: ")[1].split(":")[0] for w in warnings if "rejected" in w
+    )
+    names = ("0000000000000099-10.batch", second.name, "0000000000000050-1.batch")
+    assert rejected == sorted(str(tmp_path / "a" / name) for name in names)
+    assert all(
+        "wrong signature (not written by this spool, or altered)" in w for w in warnings if "rejected" in w
+    )
+    assert len(forwarder.rejected) == 3 and forwarder.spool.events == 0
+    assert len(list((tmp_path / "a").glob("*.batch"))) == 3, "evidence stays in place"
