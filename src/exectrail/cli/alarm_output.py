@@ -9,6 +9,7 @@ from exectrail.cli.sink_options import SinkRun
 from exectrail.filters import EventFilter
 from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm
+from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import EventWriter, make_writer
 
 EVIDENCE_LINES = 3
@@ -27,7 +28,7 @@ def show_evidence(alarm: Alarm, lines: int | None) -> None:
     """Evidence lines under an alarm in table output (stdout, indented)."""
     shown = alarm.evidence if lines is None else alarm.evidence[:lines]
     for line in shown:
-        click.echo("    " + line.replace("\x1d", " ")[:400])
+        click.echo("    " + terminal_text(line.replace("\x1d", " "))[:400])
     if lines is not None and len(alarm.evidence) > lines:
         click.echo(f"    … {len(alarm.evidence) - lines} more (--format jsonl shows all)")
 

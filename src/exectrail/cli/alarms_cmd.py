@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from exectrail.cli.alarm_output import alarm_summary, emit_alarms
-from exectrail.cli.common import echo_err, format_option, resolve_format
+from exectrail.cli.common import Seconds, echo_err, format_option, resolve_format
 from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
 from exectrail.errors import UsageError
 from exectrail.interference.kinds import DESCRIPTIONS
@@ -30,7 +30,7 @@ EXIT_ALARMS = 3
 )
 @click.option(
     "--silent-gap",
-    type=click.FloatRange(min=1),
+    type=Seconds(1),
     default=300,
     show_default=True,
     metavar="SECONDS",
@@ -66,10 +66,10 @@ def alarms(
     if db is not None:
         if files:
             raise UsageError("give log files or --db, not both")
-        from exectrail.interference.alarmstore import read_alarms
+        from exectrail.interference.alarmstore import read_checked_alarms
 
-        found = read_alarms(db)
-        problems: list[str] = []
+        found, broken = read_checked_alarms(db)
+        problems: list[str] = [f"{db}: {broken}"] if broken else []
     else:
         found, problems = _scan(files, key, silent_gap, no_line_checks, verbose)
     if certain_only:

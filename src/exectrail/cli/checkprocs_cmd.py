@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from exectrail.cli.alarm_output import alarm_summary, emit_alarms
-from exectrail.cli.common import echo_err, format_option, resolve_format
+from exectrail.cli.common import HostName, echo_err, format_option, resolve_format
 from exectrail.cli.review_cmd import input_paths, progress_bar
 from exectrail.errors import UsageError
 from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
@@ -58,7 +58,7 @@ def _ancestors(pid: int) -> frozenset[int]:
     "--since", help="Monitoring began at this time [default: the exec rules added, or the first exec event]."
 )
 @click.option("--until", help="The trail is complete up to this time [default: its last exec event].")
-@click.option("--host-name", "host", help="Host name put on the alarms [default: hostname].")
+@click.option("--host-name", "host", type=HostName(), help="Host name put on the alarms [default: hostname].")
 @format_option
 def check_procs(
     files: tuple[str, ...],

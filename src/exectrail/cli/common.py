@@ -2,26 +2,57 @@
 
 from __future__ import annotations
 
+import fcntl
+import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
 from exectrail.errors import ExectrailError, UsageError
 from exectrail.filters import EventFilter
+from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import FORMATS, default_format
 from exectrail.timeparse import parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 INTERNAL_ERROR = 70
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a program stopped by a closed pipe
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C (``finally`` blocks run), reported as ``terminated``."""
 
 
 class ExectrailGroup(click.Group):
     """A click group whose commands report errors as one line, never a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """As click's, but a bad option or argument is one ``exectrail: …`` line (exit 2), and a
+        closed pipe or Ctrl-C while parsing ends like one during the command."""
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.ClickException as exc:
+            echo_err(f"exectrail: {usage_message(exc)}")
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            echo_err("exectrail: interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -29,31 +60,92 @@ class ExectrailGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except ExectrailError as exc:
-            click.echo(f"exectrail: {exc}", err=True)
+            echo_err(f"exectrail: {exc}")
             ctx.exit(exc.exit_code)
         except BrokenPipeError:
-            _silence_stdout()
-            ctx.exit(0)
+            silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
         except KeyboardInterrupt:
-            click.echo("exectrail: interrupted", err=True)
-            ctx.exit(130)
+            echo_err("exectrail: interrupted")
+            ctx.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            echo_err("exectrail: terminated")
+            ctx.exit(EXIT_TERMINATED)
         except Exception as exc:
             if os.environ.get("EXECTRAIL_DEBUG"):
                 traceback.print_exc()
-            click.echo(
-                f"exectrail: internal error: {type(exc).__name__}: {exc} (EXECTRAIL_DEBUG=1 shows details)",
-                err=True,
+            echo_err(
+                f"exectrail: internal error: {type(exc).__name__}: {exc} (EXECTRAIL_DEBUG=1 shows details)"
             )
             ctx.exit(INTERNAL_ERROR)
 
 
-def _silence_stdout() -> None:
-    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+def usage_message(exc: click.exceptions.ClickException) -> str:
+    """click's message on one line, with where to find help for a bad option or argument."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.exceptions.UsageError) and context is not None:
+        message += f" (see '{context.command_path} -h')"
+    return message
+
+
+def silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so that nothing more is written, and the
+    interpreter's final flush stays quiet."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
         pass
+
+
+def open_standard_streams() -> None:
+    """Reopen a closed stdin, stdout or stderr so that no file exectrail opens takes its place
+    (output meant for the terminal would be written into a store or a spool file).
+
+    A closed stdout (``exectrail … >&-``) becomes a pipe nobody reads: the first output ends the
+    command exactly as a closed pipe does (quietly, status 141), and commands that print nothing
+    on stdout (``import``, ``watch --output``) run as usual. stdin and stderr get /dev/null.
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if _usable(fd):
+            continue
+        if fd == 1:
+            read_end, write_end = os.pipe()
+            os.close(read_end)
+            replacement = write_end
+        else:
+            replacement = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+        if replacement != fd:
+            os.dup2(replacement, fd)
+            os.close(replacement)
+        setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
+def _usable(fd: int) -> bool:
+    """``fd`` is open, and open for writing if it is stdout or stderr."""
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError:
+        return False
+    return fd == 0 or flags & os.O_ACCMODE != os.O_RDONLY
+
+
+def raise_on_sigterm() -> None:
+    """From now on SIGTERM raises :class:`Terminated` in the main thread."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+MAX_ID = 2**32 - 1  # pids, uids, login uids and sessions are 32-bit in the audit records
+MAX_COUNT = 2**63 - 1  # counts and limits: what the store (SQLite) can compare with
+MAX_SECONDS = 1e9  # about 31 years: any longer wait or span is a mistake
 
 
 def _ints(values: Sequence[str], name: str, allow_unset: bool = False) -> frozenset[Any]:
@@ -61,14 +153,60 @@ def _ints(values: Sequence[str], name: str, allow_unset: bool = False) -> frozen
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if allow_unset and part in ("unset", "-1", "4294967295"):
+            if allow_unset and part in ("unset", "-1", str(MAX_ID)):
                 out.add(None)
                 continue
-            try:
-                out.add(int(part))
-            except ValueError:
-                raise UsageError(f"--{name} wants numbers, got {part!r}") from None
+            out.add(parse_id(part, f"--{name}"))
     return frozenset(out)
+
+
+def parse_id(text: str, what: str) -> int:
+    """A pid, uid or session number (0 to 2^32-1) given on the command line."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_ID:
+        raise UsageError(f"{what} wants numbers from 0 to {MAX_ID}, got {text!r}")
+    return number
+
+
+class Seconds(click.ParamType[float]):
+    """A finite number of seconds from ``minimum`` up to :data:`MAX_SECONDS` (no inf, no nan)."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+        if not self.minimum <= number <= MAX_SECONDS:  # also false for nan
+            self.fail(f"wants a number of seconds from {self.minimum:g} to {MAX_SECONDS:g}, got {value!r}")
+        return number
+
+
+def count_type(minimum: int = 1, maximum: int = MAX_COUNT) -> click.IntRange:
+    """An integer option with both bounds (a value past them is a usage error, not an overflow)."""
+    return click.IntRange(min=minimum, max=maximum)
+
+
+class HostName(click.ParamType[str]):
+    """A host name to put on events and alarms: 1 to 255 printable characters, no spaces."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not 0 < len(text) <= 255 or not text.isprintable() or " " in text or not text.isascii():
+            self.fail(f"wants a host name (1 to 255 printable ASCII characters, no spaces), got {text!r}")
+        return text
 
 
 def filter_options(func: F) -> F:
@@ -139,4 +277,10 @@ def stderr_is_terminal() -> bool:
 
 
 def echo_err(message: str) -> None:
-    click.echo(message, err=True)
+    """One message on stderr, control characters from the data escaped (see :func:`terminal_text`)."""
+    click.echo(terminal_text(message), err=True)
+
+
+def echo_lines(text: str) -> None:
+    """Lines of text on stdout, each line's control characters escaped."""
+    click.echo("\n".join(terminal_text(line) for line in text.split("\n")))

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from exectrail.cli.common import echo_err
 from exectrail.errors import ExectrailError
 from exectrail.rules.model import parse_field
 from exectrail.rules.procmon import DEFAULT_KEY, ProcmonSpec
@@ -23,7 +24,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ExectrailError as exc:
-            click.echo(f"exectrail: {exc}", err=True)
+            echo_err(f"exectrail: {exc}")
             click.get_current_context().exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

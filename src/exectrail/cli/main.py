@@ -8,7 +8,14 @@ import sys
 import click
 
 from exectrail import __version__
-from exectrail.cli.common import ExectrailGroup
+from exectrail.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    ExectrailGroup,
+    Terminated,
+    open_standard_streams,
+    raise_on_sigterm,
+)
 
 # Modules that define commands, each exposing ``register(group)``. Keep this list sorted by workflow.
 COMMAND_MODULES = [
@@ -35,11 +42,16 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Console entry point: run the CLI; never let a traceback reach the user."""
+    open_standard_streams()
+    raise_on_sigterm()
     try:
         cli.main(prog_name="exectrail", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("exectrail: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        click.echo("exectrail: terminated", err=True)
+        sys.exit(EXIT_TERMINATED)
 
 
 if __name__ == "__main__":

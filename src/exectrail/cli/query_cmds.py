@@ -8,10 +8,18 @@ from typing import Any
 
 import click
 
-from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
+from exectrail.cli.common import (
+    MAX_ID,
+    build_filter,
+    count_type,
+    echo_err,
+    filter_options,
+    format_option,
+    parse_id,
+    resolve_format,
+)
 from exectrail.cli.store_cmds import db_option
 from exectrail.cli.store_render import render_report, render_sessions, render_tree
-from exectrail.errors import UsageError
 from exectrail.output.writers import make_writer
 from exectrail.query.report import report as build_report
 from exectrail.query.search import SearchQuery
@@ -48,7 +56,7 @@ def _write_events(events: Any, fmt: str | None) -> int:
     metavar="WORDS",
     help="Words that must all occur in the command line (whole words, any case; word* for a prefix).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--limit", type=count_type(), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest events first.")
 @format_option
 def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_first: bool, fmt: str | None,
@@ -62,13 +70,13 @@ def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_fir
 
 
 @click.command()
-@click.argument("pid", type=click.IntRange(min=0))
+@click.argument("pid", type=click.IntRange(min=0, max=MAX_ID))
 @db_option
 @click.option(
     "--at", "at", metavar="TIME", help="The process that had PID at this time [default: the latest]."
 )
 @filter_options
-@click.option("--max-nodes", default=2000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-nodes", default=2000, show_default=True, type=count_type(),
               help="Stop listing descendants after this many processes.")  # fmt: skip
 @format_option
 def tree(pid: int, db: Path | None, at: str | None, max_nodes: int, fmt: str | None, **params: Any) -> None:
@@ -97,10 +105,7 @@ def _session(value: str | None) -> tuple[int | None, bool]:
         return None, False
     if value in ("unset", "-1", "4294967295"):
         return None, True
-    try:
-        return int(value), False
-    except ValueError:
-        raise UsageError(f"--session wants a number or 'unset', got {value!r}") from None
+    return parse_id(value, "--session"), False
 
 
 @click.command()
@@ -127,7 +132,7 @@ def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | N
 @click.command()
 @db_option
 @filter_options
-@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1), help="Rows per ranking.")
+@click.option("--top", default=10, show_default=True, type=count_type(), help="Rows per ranking.")
 @format_option
 def report(db: Path | None, top: int, fmt: str | None, **params: Any) -> None:
     """Summaries: top executables and users, failed execs by path and error, first-seen executables,

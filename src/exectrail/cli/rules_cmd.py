@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from exectrail.cli.common import echo_lines
 from exectrail.cli.kernel_common import build_spec, key_option, reports_errors, spec_options
 from exectrail.errors import KernelAuditError
 from exectrail.netlink.client import AuditClient
@@ -63,7 +64,7 @@ def show(key: str | None) -> None:
         rules = current_rules(client)
     if key is not None:
         rules = [r for r in rules if key in r.keys]
-    click.echo(rules_listing(rules))
+    echo_lines(rules_listing(rules))
 
 
 @rules_group.command("remove")
@@ -91,7 +92,7 @@ def snippet(key: str, no_execveat: bool, fields: tuple[str, ...], exclude_exes: 
         "every execve/execveat, 64-bit and 32-bit; load with: auditctl -R FILE, or augenrules --load",
         "exectrail watch raises the backlog itself; for auditd consider -b 8192 in 01-initialize.rules",
     ]
-    click.echo(rules_file(rules, header), nl=False)
+    echo_lines(rules_file(rules, header).removesuffix("\n"))
 
 
 def register(group: click.Group) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import click
 
-from exectrail.cli.common import echo_err
+from exectrail.cli.common import HostName, echo_err
 from exectrail.model import ExecEvent
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkSet, SinkSummary, parse_size, summary_line
 from exectrail.sinks.url import parse_seconds
@@ -41,7 +41,7 @@ def sink_options(func: F) -> F:
                      help="Where events wait while a receiver is down or slow."),
         click.option("--spool-max", default="1G", show_default=True, metavar="SIZE",
                      help="Spool size limit per sink; beyond it events are dropped and counted."),
-        click.option("--host-name", metavar="NAME",
+        click.option("--host-name", metavar="NAME", type=HostName(),
                      help="Host name sent with each event [default: hostname]."),
         click.option("--sink-wait", default="10", show_default=True, metavar="SECONDS",
                      help="At the end, how long to wait for receivers before leaving events in the spool."),

@@ -10,10 +10,12 @@ import click
 
 from exectrail.capture.journal import repair as journal_repair
 from exectrail.capture.journal import unclean_exits
+from exectrail.cli.common import echo_err
 from exectrail.cli.kernel_common import key_option, reports_errors
 from exectrail.cli.rules_cmd import current_rules
 from exectrail.kernelstate import describe, pid_alive
 from exectrail.netlink.client import AuditClient
+from exectrail.output.terminal import terminal_text
 from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status
 
 FAILURE_NAMES = {0: "silent", 1: "printk", 2: "panic"}
@@ -48,7 +50,7 @@ def _table(report: dict[str, Any]) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     lines.extend(f"warning: {w}" for w in report["warnings"])
-    return "\n".join(lines)
+    return "\n".join(terminal_text(line) for line in lines)
 
 
 def _sink_text(sink: dict[str, Any]) -> str:
@@ -111,12 +113,12 @@ def status(fmt: str, key: str, repair: bool, spool: str) -> None:
         if repair:
             for found in unclean:
                 done = "; ".join(journal_repair(client, found.path, found.journal)) or "nothing left"
-                click.echo(f"exectrail: repaired after watch pid {found.journal.pid}: {done}", err=True)
+                echo_err(f"exectrail: repaired after watch pid {found.journal.pid}: {done}")
             unclean = []
             st = client.get_status()
             if st.pid and not pid_alive(st.pid):
                 client.unregister_daemon()
-                click.echo(f"exectrail: unregistered stale audit pid {st.pid}", err=True)
+                echo_err(f"exectrail: unregistered stale audit pid {st.pid}")
         report = describe(client.get_status(), current_rules(client), key)
     report["unclean_exits"] = [found.to_json() for found in unclean]
     report["warnings"] += [f"{found.describe()}: 'exectrail status --repair' undoes it" for found in unclean]

@@ -16,20 +16,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from exectrail.cli.alarm_output import alarm_summary
-from exectrail.cli.common import echo_err
+from exectrail.cli.common import count_type, echo_err
 from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.errors import UsageError
 from exectrail.interference.alarmstore import alarm_message_body, store_alarms
 from exectrail.interference.background import AlarmScan
 from exectrail.model import CERTAIN, Alarm, Diagnostics
+from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
 from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
-from exectrail.store.chain import parse_head
+from exectrail.store.chain import parse_heads
 from exectrail.store.codec import row_to_event
 from exectrail.store.db import sqlite_errors
 from exectrail.store.ingest import LogReader
-from exectrail.store.verify import verify as verify_chain
+from exectrail.store.verify import store_heads, verify_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INPUT_PROBLEMS = 1
@@ -66,7 +67,7 @@ def import_summary(
 @sink_options
 @click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
 @click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
-@click.option("--batch-size", default=DEFAULT_BATCH, hidden=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=DEFAULT_BATCH, hidden=True, type=count_type(1, 10**6))
 def import_cmd(
     files: tuple[str, ...], db: Path | None, verbose: bool, no_alarms: bool, batch_size: int, **params: Any
 ) -> None:
@@ -146,25 +147,29 @@ def report_alarms(alarms: list[Alarm], new: int) -> None:
 @click.command()
 @db_option
 @click.option(
-    "--head", "head_only", is_flag=True, help="Only print the chain head (SEQ:HEX) to note elsewhere."
+    "--head", "head_only", is_flag=True, help="Only print the chain heads (events=SEQ:HEX,alarms=SEQ:HEX)."
 )
-@click.option("--expect", metavar="SEQ:HEX", help="Also check that row SEQ still carries this noted head.")
+@click.option(
+    "--expect", metavar="HEADS", help="Also check that the stored rows still carry these noted heads."
+)
 def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
-    """Check the store's hash chain: exit 0 when intact, 1 naming the first bad row.
+    """Check everything the store holds: exit 0 when intact, 1 naming what is wrong.
 
-    Names what happened to it: edited, deleted, inserted or reordered. Someone who rewrites the
-    chain itself is caught only against a head noted earlier: keep the output of
-    ``verify --head`` somewhere else and check it with ``--expect``.
+    The events' hash chain (naming the first bad row and what happened to it: edited, deleted,
+    inserted or reordered), the alarms' hash chain the same way, and the full-text search index
+    against the chained rows. Someone who rewrites a chain itself is caught only against heads noted
+    earlier: keep the output of ``verify --head`` somewhere else and check it with ``--expect``.
     """
     expected = None
     if expect is not None:
         try:
-            expected = parse_head(expect)
+            expected = parse_heads(expect)
         except ValueError as exc:
             raise UsageError(f"--expect: {exc}") from None
     with EventStore(db, readonly=True) as store:
         if head_only:
-            click.echo(store.head() or "empty")
+            with sqlite_errors(store.path):
+                click.echo(store_heads(store.conn))
             return
         total = store.count()
         console = Console(stderr=True)
@@ -176,15 +181,27 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
             task = progress.add_task("verify", total=total)
             callback = lambda n: progress.advance(task, n)  # noqa: E731
         with progress, sqlite_errors(store.path):
-            result = verify_chain(store.conn, expected, callback)
-    if result.problem is None:
-        noted = f"; row {expected[0]} carries the noted head" if expected else ""
-        click.echo(f"intact: {result.rows} events, head {result.head or 'none (empty store)'}{noted}")
+            verdict = verify_store(store.conn, expected, callback)
+    if verdict.ok:
+        noted = [
+            f"{what} {head[0]} carries the noted head"
+            for what, head in (("row", expected and expected.events), ("alarm", expected and expected.alarms))
+            if head
+        ]
+        click.echo(
+            f"intact: {verdict.events.rows} events, {verdict.alarms.rows} alarms, search index matches; "
+            f"head {verdict.heads if verdict.heads != 'empty' else 'none (empty store)'}"
+            + "".join(f"; {text}" for text in noted)
+        )
         return
-    problem = result.problem
-    click.echo(f"{problem.kind}: row {problem.seq}: {problem.detail}")
+    for problem in verdict.problems:
+        click.echo(terminal_text(f"{problem.kind}: {problem.place}: {problem.detail}"))
+    first = verdict.problems[0]
+    before = f" ({verdict.events.rows} rows before intact)" if first.table == "events" else ""
+    more = len(verdict.problems) - 1
     echo_err(
-        f"exectrail: {store.path}: hash chain broken at row {problem.seq} ({result.rows} rows before intact)"
+        f"exectrail: {store.path}: {first.summary}{before}"
+        + (f"; {more} more problem{'s' if more > 1 else ''} listed" if more else "")
     )
     raise click.exceptions.Exit(EXIT_TAMPERED)
 

@@ -18,6 +18,7 @@ from rich.tree import Tree
 
 from exectrail.model import ExecEvent
 from exectrail.output.fields import COLUMNS, clean_text, command_line, display_command_line, event_to_dict
+from exectrail.output.terminal import stdout_console, terminal_text
 from exectrail.query.report import Report, errno_name, user_name
 from exectrail.query.timeline import SessionSummary
 from exectrail.query.tree import ProcessNode, ProcessTree
@@ -35,7 +36,7 @@ def _user(uid: int | None) -> str:
     if uid is None:
         return "unset"
     name = user_name(uid)
-    return f"{uid}({name})" if name else str(uid)
+    return f"{uid}({terminal_text(name)})" if name else str(uid)
 
 
 def _jsonl(objects: Iterable[dict[str, Any]], stream: IO[bytes] | None = None) -> None:
@@ -57,7 +58,7 @@ def _csv(header: list[str], rows: Iterable[list[Any]], stream: IO[bytes] | None 
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return stdout_console()
 
 
 # ---- process trees -------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def _runs(execs: list[ExecEvent]) -> Iterator[list[ExecEvent]]:
 def _failed_run(run: list[ExecEvent]) -> Text:
     first, last = run[0], run[-1]
     line = Text(f"{_short(first.time)}  {_user(first.uid)}  ", style="dim")
-    paths = f"{clean_text(first.path)} … {clean_text(last.path)}"
+    paths = f"{terminal_text(clean_text(first.path) or '')} … {terminal_text(clean_text(last.path) or '')}"
     line.append(f"{len(run)} failed attempts ({errno_name(first.exit)}): {paths}", style="red")
     return line
 
@@ -201,7 +202,8 @@ def render_sessions(items: list[SessionSummary], fmt: str) -> None:
     for name in header:
         table.add_column(name, justify="right" if name in ("ses", "auid", "events", "failed") else "left")
     for s, row in zip(items, rows, strict=True):
-        table.add_row("unset" if s.ses is None else str(s.ses), _user(s.auid), row[2] or "", row[3],
+        table.add_row("unset" if s.ses is None else str(s.ses), Text(_user(s.auid)),
+                      Text(terminal_text(row[2] or "")), Text(terminal_text(row[3])),
                       _short(s.first), _short(s.last), str(s.events), str(s.failed))  # fmt: skip
     _console().print(table if items else Text("(no sessions)", style="dim"))
 
@@ -257,6 +259,8 @@ def render_report(report: Report, fmt: str) -> None:
             right = column in ("count", "users", "failed", "exit", "uid")
             table.add_column(column, justify="right" if right else "left", overflow="fold")
         for data in by_section[section]:
-            table.add_row(*("-" if data.get(c) is None else str(data[c]) for c in columns))
+            table.add_row(
+                *(Text("-" if data.get(c) is None else terminal_text(str(data[c]))) for c in columns)
+            )
         console.print()
         console.print(table if by_section[section] else Text(f"{title}: none", style="dim"))

@@ -24,7 +24,16 @@ import click
 from exectrail.capture.session import MODES, Capture, live_capture
 from exectrail.capture.storefeed import StoreFeeder
 from exectrail.capture.watch import Limits, Totals, Watch
-from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
+from exectrail.cli.common import (
+    MAX_ID,
+    Seconds,
+    build_filter,
+    count_type,
+    echo_err,
+    filter_options,
+    format_option,
+    resolve_format,
+)
 from exectrail.cli.kernel_common import build_spec, reports_errors, spec_options
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.cli.store_cmds import db_option
@@ -36,6 +45,7 @@ from exectrail.model import Diagnostics
 from exectrail.output.writers import EventWriter, make_writer
 from exectrail.pipeline import EventBuilder
 from exectrail.rules.procmon import ProcmonSpec
+from exectrail.safefs import open_append
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"
 EXIT_LOST = 1  # the capture ran but the kernel (or the socket) dropped events, or storing failed
@@ -47,8 +57,7 @@ class ReopenableFile(io.RawIOBase):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self._file: IO[bytes] = open_append(path)  # 0600, no symbolic link, checked directory
 
     def writable(self) -> bool:
         return True
@@ -61,7 +70,7 @@ class ReopenableFile(io.RawIOBase):
 
     def reopen(self) -> None:
         self._file.close()
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._file = open_append(self.path)
 
     def close(self) -> None:
         if not self.closed:
@@ -131,11 +140,11 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     help="daemon: be the audit daemon; multicast: listen beside auditd; plugin: read auditd's "
     "plugin stream on stdin; auto: multicast if an audit daemon runs, else daemon.",
 )
-@click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
-@click.option("--count", type=click.IntRange(min=1), help="Stop after this many events shown.")
+@click.option("--duration", type=Seconds(0), help="Stop after this many seconds.")
+@click.option("--count", type=count_type(), help="Stop after this many events shown.")
 @click.option(
     "--backlog",
-    type=click.IntRange(min=1),
+    type=count_type(1, MAX_ID),
     default=None,
     help="Kernel backlog limit to raise to [default: 8192 in daemon mode; unchanged otherwise].",
 )
@@ -155,7 +164,7 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
 )
 @click.option(
     "--heartbeat",
-    type=click.FloatRange(min=0),
+    type=Seconds(0),
     default=DEFAULT_HEARTBEAT,
     show_default=True,
     metavar="SECONDS",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exectrail.model import Alarm, ExecEvent
+from exectrail.output.terminal import terminal_text
 
 COLUMNS = (
     "type", "time", "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid",
@@ -113,19 +114,16 @@ def command_line(event: ExecEvent) -> str:
     return shlex.join(decode_argv(event.argv)[0])
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
-
-
 def _display_arg(arg: str) -> str:
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in arg):
-        return "$'" + arg.replace("\\", "\\\\").replace("'", "\\'").translate(_CONTROL) + "'"
-    return shlex.quote(arg)
+    if arg.isprintable():
+        return shlex.quote(arg)
+    return "$'" + terminal_text(arg).replace("'", "\\'") + "'"  # bash's $'…' reads the same escapes
 
 
 def display_command_line(event: ExecEvent) -> str:
     """The command line for a terminal: shell quoting, control characters as ``$'\\n'`` escapes."""
     if event.argv is None:
-        return clean_text(event.path) or ""
+        return terminal_text(clean_text(event.path) or "")
     return " ".join(_display_arg(arg) for arg in decode_argv(event.argv)[0])
 
 

@@ -25,6 +25,7 @@ from exectrail.output.fields import (
     event_to_dict,
     format_time,
 )
+from exectrail.output.terminal import stdout_console, terminal_text
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -136,7 +137,7 @@ class TableWriter:
 
     def write_alarm(self, alarm: Alarm) -> None:
         label = "ALARM" if alarm.certainty == "certain" else "SUSPICIOUS"
-        text = Text(f"{label} {alarm.kind}: {alarm.summary}", style="bold white on red")
+        text = Text(terminal_text(f"{label} {alarm.kind}: {alarm.summary}"), style="bold white on red")
         self._console.print(Text(alarm_to_dict(alarm)["time"][:-1].replace("T", " ") + "  "), text, sep="")
         self._alarms += 1
 
@@ -152,7 +153,7 @@ def make_writer(fmt: str, stream: IO[bytes] | None = None) -> EventWriter:
         return JsonlWriter(out)
     if fmt == "csv":
         return CsvWriter(io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True))
-    return TableWriter(Console(highlight=False, soft_wrap=False))
+    return TableWriter(stdout_console())
 
 
 def default_format() -> str:

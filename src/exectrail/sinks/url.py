@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ SCHEMES: dict[str, tuple[frozenset[str], int | None]] = {  # scheme -> (allowed 
     "sqlite": (frozenset(), None),
 }
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MAX_SIZE = 1 << 60  # an exabyte: past that a size is a typing error
+MAX_SECONDS = 1e6  # waits and timeouts beyond about 11 days are typing errors (and overflow waits)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -68,18 +71,20 @@ class SinkSpec:
 def parse_size(text: str, what: str = "size") -> int:
     """``1G``, ``500M``, ``64k``, ``1048576`` → bytes (binary units)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text)
-    if not m:
+    size = float(m.group(1)) * SIZE_UNITS[m.group(2).lower()] if m else math.nan
+    if not 0 <= size <= MAX_SIZE:  # also false for nan (no match) and inf (too many digits)
         raise UsageError(f"{what} wants a size such as 500M or 2G, got {text!r}")
-    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).lower()])
+    return int(size)
 
 
 def parse_seconds(text: str, what: str) -> float:
+    """A positive, finite number of seconds up to :data:`MAX_SECONDS` (``inf`` and ``nan`` refused)."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UsageError(f"{what} wants a positive number of seconds, got {text!r}")
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:  # also false for nan
+        raise UsageError(f"{what} wants a positive number of seconds up to {MAX_SECONDS:g}, got {text!r}")
     return value
 
 
@@ -92,7 +97,10 @@ def parse_sink_url(url: str) -> SinkSpec:
             f"--sink {url!r}: unknown kind; use one of {', '.join(SCHEMES)} (e.g. syslog+tcp://HOST:PORT)"
         )
     allowed, default_port = SCHEMES[scheme]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "[::1" (no closing bracket), "[zz]" (not an IPv6 address)
+        raise UsageError(f"--sink {redact(url)}: {_reason(exc)}") from None
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(params) - allowed)
     if unknown:
@@ -108,9 +116,13 @@ def parse_sink_url(url: str) -> SinkSpec:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as exc:
-        raise UsageError(f"--sink {redact(url)}: {exc}") from None
+        raise UsageError(f"--sink {redact(url)}: {_reason(exc)}") from None
     if not host:
         raise UsageError(f"--sink {redact(url)}: needs a host, e.g. {scheme}://127.0.0.1:{default_port}")
+    if not host.isascii() or not host.isprintable():
+        raise UsageError(f"--sink {redact(url)}: the host name must be printable ASCII (IDNA for others)")
+    if port == 0:
+        raise UsageError(f"--sink {redact(url)}: port 0 is not a port to send to")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     path = parts.path.strip("/")
@@ -120,7 +132,7 @@ def parse_sink_url(url: str) -> SinkSpec:
 
 
 def _check(spec: SinkSpec) -> None:
-    spec.timeout()
+    parse_seconds(spec.params.get("timeout", "10"), f"--sink {spec.display}: timeout")
     for name in ("ca", "cert", "key"):
         file = spec.params.get(name)
         if file is not None and not Path(file).is_file():
@@ -133,6 +145,16 @@ def _check(spec: SinkSpec) -> None:
         for what, name in (("database", database), ("table", table)):
             if not IDENTIFIER.match(name):
                 raise UsageError(f"--sink {spec.display}: {what} name {name!r} is not a plain identifier")
+
+
+def _reason(exc: ValueError) -> str:
+    """urllib's complaint about a URL, in words a user reads."""
+    text = str(exc)
+    if "Invalid IPv6 URL" in text:
+        return "an IPv6 address goes in brackets, e.g. [::1]:514"
+    if "IPv4 or IPv6" in text:
+        return "what is in brackets is not an IPv6 address"
+    return text
 
 
 def redact(url: str) -> str:
