@@ -9,6 +9,7 @@ scan runs in this process when the result is asked for, with the same results.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from exectrail.errors import ExectrailError
 from exectrail.interference.source import scan_logs
 from exectrail.interference.trail import Settings
+from exectrail.lifeline import die_with_parent
 from exectrail.model import Alarm
 
 
@@ -24,7 +26,8 @@ def _scan(paths: Sequence[str], settings: Settings) -> list[Alarm]:
     return alarms
 
 
-def _child(paths: Sequence[str], settings: Settings, conn: Connection) -> None:
+def _child(paths: Sequence[str], settings: Settings, conn: Connection, parent: int) -> None:
+    die_with_parent(parent)  # a kill -9 of `import` must not leave this scan running
     try:
         conn.send(("alarms", _scan(paths, settings)))
     except BaseException as exc:
@@ -46,7 +49,9 @@ class AlarmScan:
         if background and "fork" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
-            self._process = ctx.Process(target=_child, args=(self.paths, self.settings, send), daemon=True)
+            self._process = ctx.Process(
+                target=_child, args=(self.paths, self.settings, send, os.getpid()), daemon=True
+            )
             self._process.start()
             send.close()
             self._conn = receive

@@ -5,18 +5,20 @@ at once and needs nothing pickled to begin) runs :func:`~exectrail.pipeline.read
 turns each event into :func:`~exectrail.store.writer.prepare`'s picklable form and sends batches
 through a pipe; its diagnostics, read statistics and incomplete-event count come last. Where
 ``fork`` is unavailable, or when reading stdin, everything runs in this process instead, with the
-same results.
+same results. The helper dies with this process, even by SIGKILL (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
 from exectrail.errors import ExectrailError
+from exectrail.lifeline import die_with_parent
 from exectrail.model import Diagnostics
 from exectrail.parse.logfile import STDIN, ReadStats
 from exectrail.pipeline import EventBuilder, read_exec_events
@@ -43,7 +45,8 @@ def _produce(paths: list[str], send: Callable[[Any], None], progress: bool) -> N
     send(("done", diagnostics, stats, builder.assembler.stats.incomplete))
 
 
-def _child(paths: list[str], conn: Connection, progress: bool) -> None:
+def _child(paths: list[str], conn: Connection, progress: bool, parent: int) -> None:
+    die_with_parent(parent)  # a kill -9 of `import` must not leave this reader running
     try:
         _produce(paths, conn.send, progress)
     except BaseException as exc:
@@ -82,7 +85,9 @@ class LogReader:
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
             _grow_pipe(send)
-            self._process = ctx.Process(target=_child, args=(paths, send, progress is not None), daemon=True)
+            self._process = ctx.Process(
+                target=_child, args=(paths, send, progress is not None, os.getpid()), daemon=True
+            )
             self._process.start()
             send.close()
             self._conn = receive
