@@ -46,7 +46,7 @@ def _who(uid: int) -> str:
 
 def _check_dir(path: str, st: os.stat_result, *, holder: bool) -> None:
     if not stat.S_ISDIR(st.st_mode):
-        raise UnsafePathError(f"{path}: not a directory")
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
     if st.st_uid not in (0, os.geteuid()):
         raise UnsafePathError(
             f"{path}: directory owned by {_who(st.st_uid)}, not by root or the running user; refused"

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from exectrail import safefs
 from exectrail.errors import UsageError
 from exectrail.model import ExecEvent
 from exectrail.sinks.base import Message, SinkError, event_message
@@ -51,7 +52,7 @@ class SinkSet:
             seen.add(spec.identity)
         root = Path(spool_dir)
         try:
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            safefs.secure_dir(root)  # made 0700; refused when others could plant files in it
         except OSError as exc:
             raise SinkError(
                 f"cannot use spool directory {root}: {exc.strerror} (choose one with --spool)"
