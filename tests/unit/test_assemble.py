@@ -102,11 +102,25 @@ def test_i386_and_execveat_and_unset_ids() -> None:
     assert unset is not None and unset.auid is None and unset.ses is None and unset.tty is None
 
 
-def test_execve_without_syscall_is_a_diagnostic() -> None:
-    lines = log_lines("100.000", 5, [b"ls"])[1:]
+def test_execve_without_syscall_still_gives_an_incomplete_event() -> None:
+    lines = log_lines("100.000", 5, [b"ls", b"-l"])[1:]
     diag = Diagnostics()
-    assert list(exec_events(records(lines), diag)) == []
-    assert diag.counts["execve-without-syscall"] == 1
+    (event,) = exec_events(records(lines), diag)
+    assert (event.argv, event.argc, event.cwd, event.path, event.proctitle) == (
+        (b"ls", b"-l"),
+        2,
+        "/root",
+        "/usr/bin/true",
+        "ls -l",
+    )
+    assert (event.serial, event.time.timestamp(), event.incomplete) == (5, 100.0, True)
+    assert (event.pid, event.uid, event.success, event.exit, event.arch, event.comm, event.key) == (None,) * 7
+    assert diag.counts == {"execve-without-syscall": 1}
+
+
+def test_records_without_execve_or_syscall_are_not_an_exec() -> None:
+    lines = log_lines("100.000", 5, None)[1:]  # CWD, PATH, PROCTITLE: any syscall could write them
+    assert list(exec_events(records(lines), Diagnostics())) == []
 
 
 def test_argc_mismatch_is_a_diagnostic_not_a_crash() -> None:
@@ -114,7 +128,7 @@ def test_argc_mismatch_is_a_diagnostic_not_a_crash() -> None:
     lines[1] = lines[1].replace(b"argc=2", b"argc=4")
     diag = Diagnostics()
     event = build_exec_event(records(lines), diag)
-    assert event is not None and event.argc == 4 and event.argv == (b"ls", b"-l")
+    assert event is not None and event.argc == 4 and event.argv == (b"ls", b"-l") and event.incomplete
     assert diag.counts["argc-mismatch"] == 1
 
 
@@ -123,7 +137,7 @@ def test_chunked_argument_with_wrong_length_is_reported() -> None:
     text = b"".join(lines).replace(b"a1_len=40000", b"a1_len=40002")
     diag = Diagnostics()
     event = build_exec_event(records(text.splitlines(keepends=True)), diag)
-    assert event is not None and event.argv == (b"x", b"A" * 20000)
+    assert event is not None and event.argv == (b"x", b"A" * 20000) and event.incomplete
     assert diag.counts["argv-length-mismatch"] == 1
 
 
@@ -133,9 +147,19 @@ def test_syscall_fallback_for_extra_lsm_fields() -> None:
     assert event is not None and event.argv == (b"id",) and event.key == "procmon"
 
 
-def test_bad_syscall_record_is_counted() -> None:
+def test_a_missing_syscall_field_is_null_and_counted() -> None:
     lines = log_lines("100.000", 5, [b"id"])
     lines[0] = lines[0].replace(b" pid=1000", b"")
     diag = Diagnostics()
-    assert build_exec_event(records(lines), diag) is None
-    assert diag.counts["bad-syscall-record"] == 1
+    event = build_exec_event(records(lines), diag)
+    assert event is not None and event.pid is None and event.ppid == 1 and event.argv == (b"id",)
+    assert diag.counts == {"bad-syscall-record": 1} and "no pid field" in diag.samples[0].reason
+
+
+def test_a_syscall_record_that_cannot_be_told_an_exec_is_counted() -> None:
+    for damaged in (b"", b"syscall=5x9"):  # a failed exec (no EXECVE) whose syscall is unreadable
+        lines = log_lines("100.000", 5, None, success=False, exit_code=-2)
+        lines[0] = lines[0].replace(b"syscall=59", damaged)
+        diag = Diagnostics()
+        assert build_exec_event(records(lines), diag) is None
+        assert diag.counts == {"bad-syscall-record": 1}

@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exectrail.assemble import memo
-from exectrail.assemble.execve import _KERNEL_HEAD_RE, build_exec_event
+from exectrail.assemble.execve import build_exec_event
+from exectrail.assemble.syscall import KERNEL_HEAD_RE
 from exectrail.model import Diagnostics, ExecEvent, Record, fast_constructor, new_exec_event
 from exectrail.output.fields import format_time
-from exectrail.parse.fields import decode_value
+from exectrail.parse.fields import BadValue, decode_value
 from exectrail.parse.record import _LINE_RE, MalformedRecord, parse_block
 from tests.support.kernel_format import execve_records, syscall_body
 
@@ -104,10 +105,17 @@ def reordered(body: bytes) -> bytes:
         syscall_body(success=False, exit_code=-2, comm=b"a b", exe=b"/x\xff", key=None),
         syscall_body(arch="40000003", syscall=11, auid=1000, tty="pts0", ses=3, key=b"a\x01b"),
         syscall_body(syscall=1),  # not an exec
+        # undecodable or out of range: the short way hands them to the general path
+        syscall_body(pid=2**32, ppid=2**64, uid=2**32 + 5, exit_code=2**63, ses=2**40),
+        syscall_body(exit_code=-(2**63) - 1),
+        syscall_body().replace(b"exe=", b"exe=41G2").replace(b"comm=", b"comm=7"),
+        syscall_body().replace(b"success=yes", b"success=maybe").replace(b"key=", b"key=ZZ"),
+        syscall_body(arch="c000003e0", syscall=2**31),
+        syscall_body(syscall=1).replace(b"exe=", b"exe=0"),  # not an exec, whatever the rest says
     ],
 )
 def test_kernel_order_and_general_path_agree(body: bytes) -> None:
-    assert _KERNEL_HEAD_RE.match(body) is not None and _KERNEL_HEAD_RE.match(reordered(body)) is None
+    assert KERNEL_HEAD_RE.match(body) is not None and KERNEL_HEAD_RE.match(reordered(body)) is None
     for argv in (None, [b"ls", b"-l", b"a b", b""], [b"x" * 9000]):
         diag_fast, diag_general = Diagnostics(), Diagnostics()
         fast = build_exec_event(event_records(body, argv), diag_fast)
@@ -187,7 +195,9 @@ def test_decode_value_hex_is_as_strict_as_the_regex(value: bytes) -> None:
     elif _HEX.fullmatch(value):
         expected = bytes.fromhex(value.decode("ascii"))
     else:
-        expected = value
+        with pytest.raises(BadValue):
+            decode_value(value)
+        return
     assert decode_value(value) == expected
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from exectrail.parse.fields import decode_proctitle, decode_text, decode_value, encode_value, split_fields
+from exectrail.parse.fields import (
+    BadValue,
+    decode_proctitle,
+    decode_text,
+    decode_value,
+    encode_value,
+    split_fields,
+)
 from exectrail.parse.record import MalformedRecord, parse_line, parse_netlink
 from exectrail.parse.types import record_type_name
 
@@ -80,7 +87,8 @@ def test_decode_null_hex_and_non_utf8() -> None:
     assert decode_value(b"(null)") is None
     assert decode_value(b'"(null)"') == b"(null)"
     assert decode_value(b"FF00C3A9") == b"\xff\x00\xc3\xa9"
-    assert decode_value(b"not-hex") == b"not-hex"
+    with pytest.raises(BadValue):
+        decode_value(b"not-hex")
     text = decode_text(b"2F746D702FFF")
     assert text is not None and text.encode("utf-8", "surrogateescape") == b"/tmp/\xff"
 

@@ -4,27 +4,32 @@ An exec event is a SYSCALL record whose (arch, syscall) is execve or execveat, p
 absent for failed execs), CWD, PATH (item 0 is the file the exec asked for) and PROCTITLE
 (information only: the process sets it itself, so it is never used as argv).
 
-argv comes back byte-exact from the EXECVE records (see :mod:`exectrail.assemble.argv`).
+argv comes back byte-exact from the EXECVE records (see :mod:`exectrail.assemble.argv`), the
+SYSCALL fields from :mod:`exectrail.assemble.syscall`. Nothing is dropped: EXECVE records whose
+SYSCALL record is missing (removed from the log, lost) still give an event, with the SYSCALL fields
+None. An event is ``incomplete`` when records are known to be missing: no SYSCALL, no EXECVE for a
+successful exec, no CWD or PROCTITLE (the kernel writes both for every exec), or argv short of
+what the kernel announced (``argc``, ``aN_len``).
 
-Speed: nearly every SYSCALL record is in the kernel's own field order, which one regex reads; the
-parts of it that repeat from event to event (arch and syscall; ids, tty, session, comm, exe, key),
-like whole CWD, PATH and PROCTITLE records, are decoded once and looked up afterwards
-(:mod:`exectrail.assemble.memo`). Anything else takes the general path. Both give the same events,
-diagnostics and errors, evaluated in the same order.
+Speed: nearly every SYSCALL record is in the kernel's own field order, read the short way; whole
+CWD, PATH and PROCTITLE records are decoded once and looked up afterwards
+(:mod:`exectrail.assemble.memo`). Both ways give the same events and diagnostics, in the same order.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from exectrail.assemble.argv import rebuild_argv
 from exectrail.assemble.memo import decoded, remember
-from exectrail.model import UNSET_ID, Diagnostics, ExecEvent, Record, new_exec_event, timestamp_to_datetime
-from exectrail.parse.fields import decode_proctitle, decode_text, split_fields
-from exectrail.parse.types import EXEC_SYSCALLS, arch_name
+from exectrail.assemble.syscall import Syscall, Unusual, decode_syscall, kernel_syscall
+from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event, timestamp_to_datetime
+from exectrail.parse.fields import BadValue, decode_proctitle, decode_text, split_fields
 
-__all__ = ["build_exec_event", "rebuild_argv", "syscall_values"]
+__all__ = ["build_exec_event", "rebuild_argv"]
+
+_NO_IDS = (None,) * 13
 
 
 def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEvent | None:
@@ -45,211 +50,59 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
             title_rec = rec
         elif rtype == "EXECVE":
             execve_recs.append(rec)
-    if syscall_rec is None:
-        if execve_recs:
-            diagnostics.add(
-                "execve-without-syscall",
-                f"EXECVE record with no SYSCALL record (event {execve_recs[0].key.decode()})",
-                execve_recs[0].origin,
-            )
+    first = syscall_rec or (execve_recs[0] if execve_recs else None)
+    if first is None:
         return None
     try:
-        body = syscall_rec.body
-        head = _KERNEL_HEAD_RE.match(body)
-        if head is not None:
-            tail = body[head.end() :]
-            known = _TAILS.get(tail)
-            if known is not None or _SYSCALL_RE.match(body) is not None:
-                return _kernel_exec_event(head, tail, known, syscall_rec, execve_recs, cwd_rec, path_rec,
-                                          title_rec, diagnostics)  # fmt: skip
-        values = syscall_values(syscall_rec.body)
-        arch = arch_name((values[0] or b"").decode("ascii", "replace"))
-        syscall = EXEC_SYSCALLS.get((arch, int(values[1] or b"-1")))
-        if syscall is None:
-            return None
-        return _exec_event(arch, syscall, values, syscall_rec, execve_recs, cwd_rec, path_rec, title_rec,
-                           diagnostics)  # fmt: skip
-    except (KeyError, ValueError) as exc:
+        time, serial = _event_time_serial(first.key)
+    except (ValueError, OverflowError, OSError):
+        diagnostics.add("bad-syscall-record", f"event {_shown_key(first.key)}: bad time or serial",
+                        first.origin)  # fmt: skip
+        return None
+    if syscall_rec is None:
         diagnostics.add(
-            "bad-syscall-record",
-            f"SYSCALL record {syscall_rec.key.decode()}: missing or bad field {exc}",
-            syscall_rec.origin,
+            "execve-without-syscall",
+            f"event {_shown_key(first.key)}: EXECVE record with no SYSCALL record: who ran it and "
+            "its result are unknown",
+            first.origin,
         )
-        return None
-
-
-# The kernel writes SYSCALL fields in a fixed order; this reads them in one match, and
-# syscall_values falls back to the general field splitter for anything else (LSM subj fields,
-# hand-made logs). Possessive quantifiers (++) match exactly what + would, since each is followed
-# by a byte its class excludes, but never backtrack.
-_SYSCALL_RE = re.compile(
-    rb"arch=(\w++) syscall=(\d++) (?:success=(\w++) exit=(-?\d++) )?a0=\w++ a1=\w++ a2=\w++ a3=\w++ "
-    rb"items=\d++ ppid=(\d++) pid=(\d++) auid=(\d++) uid=(\d++) gid=(\d++) euid=(\d++) suid=(\d++) "
-    rb"fsuid=(\d++) egid=(\d++) sgid=(\d++) fsgid=(\d++) tty=(\S++) ses=(\d++) comm=(\S++) exe=(\S++) "
-    rb"key=(\S++)$"
-)
-_SYSCALL_NAMES = (b"arch", b"syscall", b"success", b"exit", b"ppid", b"pid", b"auid", b"uid", b"gid",
-                  b"euid", b"suid", b"fsuid", b"egid", b"sgid", b"fsgid", b"tty", b"ses", b"comm", b"exe",
-                  b"key")  # fmt: skip
-_REQUIRED = frozenset({b"arch", b"syscall", b"pid", b"ppid", b"uid", b"gid", b"euid", b"suid", b"fsuid",
-                       b"egid", b"sgid", b"fsgid", b"auid"})  # fmt: skip
-_DEFAULTS = {b"tty": b"(none)", b"ses": b"4294967295"}
-
-
-def syscall_values(body: bytes) -> tuple[bytes | None, ...]:
-    """The SYSCALL fields exectrail uses, in ``_SYSCALL_NAMES`` order (None when absent)."""
-    match = _SYSCALL_RE.match(body)
-    if match is not None:
-        return match.groups()
-    fields = split_fields(body)
-    missing = _REQUIRED.difference(fields)
-    if missing:
-        raise KeyError(b", ".join(sorted(missing)).decode())
-    return tuple(fields.get(name, _DEFAULTS.get(name)) for name in _SYSCALL_NAMES)
-
-
-def _exec_event(
-    arch: str,
-    syscall: str,
-    v: tuple[bytes | None, ...],
-    syscall_rec: Record,
-    execve_recs: list[Record],
-    cwd_rec: Record | None,
-    path_rec: Record | None,
-    title_rec: Record | None,
-    diagnostics: Diagnostics,
-) -> ExecEvent:
-    """The general path, for SYSCALL records in any field order."""
-    key_text = syscall_rec.key
-    dot = key_text.index(b".")
-    colon = key_text.index(b":", dot)
-    ppid, pid, auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid = (int(x or b"0") for x in v[4:15])
-    ses = int(v[16] or b"4294967295")
-    tty = v[15]
-    key = _decode_key(v[19])
-    argc, argv = (None, None) if not execve_recs else rebuild_argv(execve_recs, diagnostics)
-    time = _event_time(key_text[:dot], key_text[dot + 1 : colon])
-    serial = int(key_text[colon + 1 :])
-    exit_raw = v[3]
-    exit_code = int(exit_raw) if exit_raw is not None else 0
-    cwd, path, title = _record_texts(cwd_rec, path_rec, title_rec)
-    return new_exec_event(
-        time,
-        serial,
-        syscall_rec.node,
-        arch,
-        syscall,
-        v[2] == b"yes",
-        exit_code,
-        pid,
-        ppid,
-        uid,
-        euid,
-        suid,
-        fsuid,
-        gid,
-        egid,
-        sgid,
-        fsgid,
-        None if auid == UNSET_ID else auid,
-        None if ses == UNSET_ID else ses,
-        None if tty is None or tty == b"(none)" else tty.decode("utf-8", "surrogateescape"),
-        decode_text(v[17]),
-        decode_text(v[18]),
-        cwd,
-        path,
-        argc,
-        argv,
-        key,
-        title,
-        False,
+        fields: Syscall = (None, None, None, None, None, None, _NO_IDS, None)
+    else:
+        try:
+            found = kernel_syscall(syscall_rec)
+        except Unusual:
+            found = decode_syscall(syscall_rec, bool(execve_recs), diagnostics)
+        if found is None:
+            return None
+        fields = found
+    arch, syscall, success, exit_code, pid, ppid, ids, key = fields
+    argc, argv, intact = (None, None, True) if not execve_recs else rebuild_argv(execve_recs, diagnostics)
+    cwd, path, title = _record_texts(cwd_rec, path_rec, title_rec, diagnostics)
+    incomplete = (
+        syscall_rec is None
+        or not intact
+        or cwd_rec is None
+        or title_rec is None
+        or (success is True and not execve_recs)
     )
+    return new_exec_event(time, serial, first.node, arch, syscall, success, exit_code, pid, ppid, *ids,
+                          cwd, path, argc, argv, key, title, incomplete)  # fmt: skip
 
 
-# The fields of _SYSCALL_RE up to pid, grouped by what changes from event to event. The rest of the
-# record (ids, tty, session, comm, exe and key: the tail) repeats: it is checked with _SYSCALL_RE and
-# decoded once per value, then looked up. A match here followed by a tail that _SYSCALL_RE accepted
-# once is a match of _SYSCALL_RE (each field's extent is fixed: possessive quantifiers, literal spaces).
-_KERNEL_HEAD_RE = re.compile(
-    rb"(arch=\w++ syscall=\d++) (?:success=(\w++) exit=(-?\d++) )?a0=\w++ a1=\w++ a2=\w++ a3=\w++ "
-    rb"items=\d++ ppid=(\d++) pid=(\d++) "
-)
-_Head = tuple[str, str | None]  # arch, exec syscall name (None: not an exec)
-# ExecEvent's uid, euid, suid, fsuid, gid, egid, sgid, fsgid, auid, ses, tty, comm, exe; and key
-_Ids = tuple[
-    int, int, int, int, int, int, int, int, int | None, int | None, str | None, str | None, str | None
-]
-_Tail = tuple[_Ids, str | None]
-_HEADS: dict[bytes, _Head] = {}
-_TAILS: dict[bytes, _Tail] = {}
+def _shown_key(key: bytes) -> str:
+    return key.decode("ascii", "replace")
 
 
-def _kernel_exec_event(
-    match: re.Match[bytes],
-    tail: bytes,
-    known: _Tail | None,
-    syscall_rec: Record,
-    execve_recs: list[Record],
-    cwd_rec: Record | None,
-    path_rec: Record | None,
-    title_rec: Record | None,
-    diagnostics: Diagnostics,
-) -> ExecEvent | None:
-    """What the general path builds, for a SYSCALL record that :data:`_SYSCALL_RE` matches."""
-    head, success, exit_raw, ppid, pid = match.groups()
-    arch, syscall = _HEADS.get(head) or _head(head, syscall_rec.body)
-    if syscall is None:
-        return None
-    key_text = syscall_rec.key
-    seconds_raw, _, rest = key_text.partition(b".")
+def _event_time_serial(key: bytes) -> tuple[datetime, int]:
+    """Time and serial of ``b"SEC.MS:SERIAL"``; ValueError when it is not one."""
+    seconds_raw, _, rest = key.partition(b".")
     ms_raw, colon, serial_raw = rest.partition(b":")
     if not colon:
-        _bad_key(key_text)
-    ids, key = known or _tail(tail, syscall_rec.body)
-    argc, argv = (None, None) if not execve_recs else rebuild_argv(execve_recs, diagnostics)
+        raise ValueError(key)
     second = _SECONDS.get(seconds_raw)
     step = _STEPS.get(ms_raw)
     time = second + step if second is not None and step is not None else _event_time(seconds_raw, ms_raw)
-    serial = int(serial_raw)
-    exit_code = int(exit_raw) if exit_raw is not None else 0
-    cwd, path, title = _record_texts(cwd_rec, path_rec, title_rec)
-    return new_exec_event(time, serial, syscall_rec.node, arch, syscall, success == b"yes", exit_code,
-                          int(pid), int(ppid), *ids, cwd, path, argc, argv, key, title, False)  # fmt: skip
-
-
-def _bad_key(key_text: bytes) -> None:
-    """Raise the ValueError the general path raises for a key without ``.`` or ``:``."""
-    key_text.index(b":", key_text.index(b"."))
-
-
-def _head(head: bytes, body: bytes) -> _Head:
-    """Arch and exec syscall of a SYSCALL record, as build_exec_event finds them."""
-    values = syscall_values(body)
-    arch = arch_name((values[0] or b"").decode("ascii", "replace"))
-    return remember(_HEADS, head, (arch, EXEC_SYSCALLS.get((arch, int(values[1] or b"-1")))))
-
-
-def _tail(tail: bytes, body: bytes) -> _Tail:
-    """The ids, tty, session, comm, exe and key of a SYSCALL record, as _exec_event decodes them."""
-    v = syscall_values(body)
-    auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid = (int(x or b"0") for x in v[6:15])
-    ses = int(v[16] or b"4294967295")
-    tty = v[15]
-    ids: _Ids = (
-        *(uid, euid, suid, fsuid, gid, egid, sgid, fsgid),
-        None if auid == UNSET_ID else auid,
-        None if ses == UNSET_ID else ses,
-        None if tty is None or tty == b"(none)" else tty.decode("utf-8", "surrogateescape"),
-        decode_text(v[17]),
-        decode_text(v[18]),
-    )
-    return remember(_TAILS, tail, (ids, _decode_key(v[19])))
-
-
-def _decode_key(value: bytes | None) -> str | None:
-    """The rule key(s): several keys are logged joined by 0x01."""
-    key = decode_text(value)
-    return None if key is None else key.replace("\x01", ",")
+    return time, int(serial_raw)
 
 
 # Event times: one datetime per second of the log, plus the milliseconds.
@@ -279,20 +132,34 @@ _TITLES: dict[bytes, str] = {}
 
 
 def _record_texts(
-    cwd_rec: Record | None, path_rec: Record | None, title_rec: Record | None
+    cwd_rec: Record | None, path_rec: Record | None, title_rec: Record | None, diagnostics: Diagnostics
 ) -> tuple[str | None, str | None, str | None]:
-    """cwd, path and proctitle of an exec event."""
+    """cwd, path and proctitle of an exec event (a value that cannot be decoded is None)."""
     cwd = path = title = None
     if cwd_rec is not None:
-        body = cwd_rec.body
-        cwd = _CWDS.get(body) or decoded(_CWDS, _cwd_text, body)
+        cwd = _CWDS.get(cwd_rec.body) or _text(_CWDS, _cwd_text, cwd_rec, "cwd", diagnostics)
     if path_rec is not None:
-        body = path_rec.body
-        path = _PATHS.get(body) or decoded(_PATHS, _path_text, body)
+        path = _PATHS.get(path_rec.body) or _text(_PATHS, _path_text, path_rec, "name", diagnostics)
     if title_rec is not None:
-        body = title_rec.body
-        title = _TITLES.get(body) or decoded(_TITLES, _title_text, body)
+        title = _TITLES.get(title_rec.body) or _text(
+            _TITLES, _title_text, title_rec, "proctitle", diagnostics
+        )
     return cwd, path, title
+
+
+def _text(
+    memo: dict[bytes, str],
+    decode: Callable[[bytes], str | None],
+    record: Record,
+    name: str,
+    diagnostics: Diagnostics,
+) -> str | None:
+    try:
+        return decoded(memo, decode, record.body)
+    except BadValue as bad:
+        where = f"{record.type} record {_shown_key(record.key)}"
+        diagnostics.add("bad-value", f"{where}: {name}={bad.reason}: left empty (null)", record.origin)
+        return None
 
 
 def _cwd_text(body: bytes) -> str | None:

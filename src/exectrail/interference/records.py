@@ -22,7 +22,7 @@ from datetime import datetime
 
 from exectrail.interference import kinds
 from exectrail.model import CERTAIN, SUSPICIOUS, UNSET_ID, Alarm, Record
-from exectrail.parse.fields import decode_text, split_fields
+from exectrail.parse.fields import loose_text, split_fields
 
 SETTINGS = (
     "audit_enabled",
@@ -98,8 +98,8 @@ def actor_of(group: Sequence[Record]) -> Actor | None:
                 _int(f.get(b"pid")),
                 _int(f.get(b"uid")),
                 _int(f.get(b"auid")),
-                decode_text(f.get(b"comm")),
-                decode_text(f.get(b"exe")),
+                loose_text(f.get(b"comm")),
+                loose_text(f.get(b"exe")),
             )
     return None
 
@@ -133,11 +133,11 @@ def parse_change(group: Sequence[Record]) -> Change | None:
     if record is None:
         return None
     f = split_fields(record.body)
-    op = (decode_text(f.get(b"op")) or "").strip("'\"")
+    op = (loose_text(f.get(b"op")) or "").strip("'\"")
     setting = next((name for name in SETTINGS if name.encode() in f), None)
     new = _int(f.get(setting.encode())) if setting else None
     key_raw = f.get(b"key")
-    key = None if key_raw in (None, b"(null)") else decode_text(key_raw)
+    key = None if key_raw in (None, b"(null)") else loose_text(key_raw)
     res = f.get(b"res", b"1")
     evidence = tuple(record_text(r) for r in group if r.type in ("CONFIG_CHANGE", "SYSCALL"))
     return Change(
@@ -223,7 +223,7 @@ def daemon_actor(record: Record) -> Actor:
 
 def daemon_format(record: Record) -> str | None:
     """``enriched`` / ``raw`` from a DAEMON_START record."""
-    return decode_text(split_fields(record.body).get(b"format"))
+    return loose_text(split_fields(record.body).get(b"format"))
 
 
 def service_unit(record: Record) -> str | None:
@@ -232,7 +232,7 @@ def service_unit(record: Record) -> str | None:
     if msg is None:
         return None
     inner = msg.strip(b"'\"")
-    return decode_text(split_fields(inner).get(b"unit"))
+    return loose_text(split_fields(inner).get(b"unit"))
 
 
 def service_stop_alarm(group: Sequence[Record]) -> Alarm | None:

@@ -30,11 +30,25 @@ def field_pairs(body: bytes) -> list[tuple[bytes, bytes]]:
     return _FIELD_RE.findall(body)
 
 
+class BadValue(ValueError):
+    """A field value that cannot be decoded; ``reason`` says why, in the user's words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def shown(value: bytes, limit: int = 40) -> str:
+    """``value`` for a message: printable ASCII as it is, anything else as ``\\xNN``, cut at ``limit``."""
+    text = "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in value[:limit])
+    return text + "…" if len(value) > limit else text
+
+
 def decode_value(value: bytes) -> bytes | None:
     """Decode a quoted-or-hex value to its raw bytes; ``(null)`` is None.
 
-    A value that is neither quoted nor valid hex (a malformed or hand-written line) is returned as
-    it stands, so nothing is lost; callers that care use :func:`is_encoded`.
+    A value that is neither quoted nor well-formed hex (a damaged or hand-written line) raises
+    :class:`BadValue`: it is never passed on as if it were the bytes it claims to encode.
     """
     if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
         return value[1:-1]
@@ -43,7 +57,40 @@ def decode_value(value: bytes) -> bytes | None:
     try:
         return unhexlify(value)  # strict: an even number of hex digits, nothing else (as _HEX_RE)
     except HexError:
-        return value
+        raise BadValue(f"{shown(value)} is neither quoted text nor hex") from None
+
+
+def unquoted(value: bytes) -> bytes:
+    """A plain value (a number, ``yes``, a tty name) with the quotes some tools put around it removed."""
+    if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
+        return value[1:-1]
+    return value
+
+
+_INT_RE = re.compile(rb"-?[0-9]{1,20}")
+
+
+def decode_int(value: bytes, low: int, high: int) -> int:
+    """A decimal number (quoted or not) within ``low..high``; else :class:`BadValue`."""
+    raw = unquoted(value)
+    if _INT_RE.fullmatch(raw) is None:
+        raise BadValue(f"{shown(value)} is not a number")
+    number = int(raw)
+    if not low <= number <= high:
+        raise BadValue(f"{shown(value)} is out of range ({low}..{high})")
+    return number
+
+
+def loose_text(value: bytes | None) -> str | None:
+    """Like :func:`decode_text`, but a value that is not encoded (a plain word such as ``op=set``
+    in a user-space or configuration record) comes back as it stands instead of raising."""
+    if value is None:
+        return None
+    try:
+        raw = decode_value(value)
+    except BadValue:
+        raw = value
+    return None if raw is None else raw.decode("utf-8", "surrogateescape")
 
 
 def is_encoded(value: bytes) -> bool:
@@ -54,7 +101,8 @@ def is_encoded(value: bytes) -> bool:
 
 
 def decode_text(value: bytes | None) -> str | None:
-    """Decode an encoded value to ``str``, keeping non-UTF-8 bytes via ``surrogateescape``."""
+    """Decode an encoded value to ``str``, keeping non-UTF-8 bytes via ``surrogateescape``; raise
+    :class:`BadValue` for a value that is neither quoted nor hex."""
     if value is None:
         return None
     raw = decode_value(value)
@@ -64,7 +112,8 @@ def decode_text(value: bytes | None) -> str | None:
 
 
 def decode_proctitle(value: bytes | None) -> str | None:
-    """PROCTITLE is NUL-separated argv (hex or quoted), truncated by the kernel; NULs become spaces."""
+    """PROCTITLE is NUL-separated argv (hex or quoted), truncated by the kernel; NULs become spaces.
+    Raises :class:`BadValue` as :func:`decode_value` does."""
     if value is None:
         return None
     raw = decode_value(value)
