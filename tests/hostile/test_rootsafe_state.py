@@ -1,0 +1,118 @@
+"""The watch journal (/run/exectrail) and the plugin's output file, as root and as nobody: private,
+never through a link, and a journal is only trusted from a directory nobody else can write (a
+planted one would make ``status --repair`` delete real audit rules)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from exectrail.capture import journal as journal_mod
+from exectrail.cli.watch_cmd import ReopenableFile
+from exectrail.safefs import open_append
+from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for
+
+GUARD: Any = SimpleNamespace(added=[b"\x01\x02"], status_set={"enabled": (0, 1)}, registered=None)
+VICTIM = b"precious\n"
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def write_journal() -> dict[str, int]:
+    journal = journal_mod.JournalFile("daemon")
+    journal.write(GUARD)
+    journal.write(GUARD)  # replaced, not appended
+    data = json.loads(journal.path.read_text())
+    assert data["added_rules"] == ["0102"] and data["pid"] == os.getpid()
+    return {"dir": mode(journal.path.parent), "file": mode(journal.path), "uid": journal.path.stat().st_uid}
+
+
+@BOTH
+def test_the_journal_is_private(uid: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    with home_for(uid) as home:
+        monkeypatch.setenv("EXECTRAIL_STATE_DIR", str(home / "run" / "exectrail"))
+        assert as_user(uid, write_journal) == {"dir": 0o700, "file": 0o600, "uid": uid}
+
+
+@BOTH
+def test_a_journal_directory_others_can_write_is_refused(uid: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    with home_for(uid) as home:
+        state = home / "state"
+        state.mkdir()
+        os.chown(state, uid, uid)
+        state.chmod(0o1777)
+        monkeypatch.setenv("EXECTRAIL_STATE_DIR", str(state))
+        planted = journal_mod.Journal(999_999_999, "daemon", 1.0, (b"\x01",), {}, False)
+        (state / "watch.999999999.json").write_text(json.dumps(planted.to_json()))
+        refused = f"UnsafePathError: {state}: directory writable by others (mode 1777); refused"
+        assert as_user(uid, lambda: journal_mod.stale_journals()).startswith(refused)
+        assert as_user(uid, write_journal).startswith(refused)
+        state.chmod(0o700)  # private again: the journal (root's file) is trusted by root only
+        result = as_user(uid, journal_mod.stale_journals)
+        if uid == 0:
+            assert result == [(state / "watch.999999999.json", planted)]
+        else:
+            path = state / "watch.999999999.json"
+            assert result == f"UnsafePathError: {path}: owned by root, not by the running user; refused"
+
+
+@BOTH
+def test_journals_that_are_links_or_another_users_are_refused(
+    uid: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with home_for(uid) as home:
+        state = home / "state"
+        state.mkdir(mode=0o700)
+        os.chown(state, uid, uid)
+        monkeypatch.setenv("EXECTRAIL_STATE_DIR", str(state))
+        good = journal_mod.Journal(999_999_998, "daemon", 1.0, (), {}, False)
+        (home / "elsewhere.json").write_text(json.dumps(good.to_json()))
+        link = state / "watch.999999998.json"
+        link.symlink_to(home / "elsewhere.json")
+        assert (
+            as_user(uid, journal_mod.stale_journals)
+            == f"UnsafePathError: {link}: is a symbolic link; refused"
+        )
+        link.unlink()
+        link.write_text(json.dumps(good.to_json()))
+        os.chown(link, STRANGER, STRANGER)
+        assert as_user(uid, journal_mod.stale_journals) == (
+            f"UnsafePathError: {link}: owned by uid {STRANGER}, not by the running user; refused"
+        )
+
+
+@BOTH
+def test_the_plugin_output_is_private_and_never_written_through_a_link(uid: int) -> None:
+    with home_for(uid) as home:
+        output = home / "log" / "exectrail" / "exec.jsonl"
+
+        def append_twice() -> tuple[int, int, bytes]:
+            stream = ReopenableFile(str(output))
+            stream.write(b"one\n")
+            stream.reopen()  # as on SIGHUP after a rotation
+            stream.write(b"two\n")
+            stream.close()
+            return mode(output), mode(output.parent), output.read_bytes()
+
+        assert as_user(uid, append_twice) == (0o600, 0o700, b"one\ntwo\n")
+        victim = home / "victim"
+        victim.write_bytes(VICTIM)
+        output.unlink()
+        output.symlink_to(victim)
+        assert as_user(uid, append_twice) == f"UnsafePathError: {output}: is a symbolic link; refused"
+        output.unlink()
+        output.write_bytes(b"")
+        os.chown(output, STRANGER, STRANGER)
+        result = as_user(uid, lambda: open_append(output))
+        assert (
+            result == f"UnsafePathError: {output}: owned by uid {STRANGER}, not by the running user; refused"
+        )
+        assert victim.read_bytes() == VICTIM
