@@ -34,8 +34,9 @@ class EventBuilder:
         groups = self.assembler.feed(record)
         return self.build_groups(groups) if groups else []
 
-    def expire(self, now_seconds: int) -> list[ExecEvent]:
-        """Close events idle by the wall clock (live sources call this when quiet)."""
+    def expire(self, now_seconds: float) -> list[ExecEvent]:
+        """Close events none of whose records arrived for a while (live sources call this when
+        quiet, with a clock that only moves forward: ``time.monotonic()``)."""
         return self.build_groups(self.assembler.expire(now_seconds))
 
     def flush(self) -> list[ExecEvent]:

@@ -101,8 +101,9 @@ class Assembler:
         return self._evict(closed)
 
     def expire(self, now_seconds: float) -> list[Group]:
-        """Close events none of whose records arrived in the last ``idle_seconds`` of the wall
-        clock ``now_seconds`` (live sources call this when quiet)."""
+        """Close events none of whose records arrived in the last ``idle_seconds`` by the clock
+        ``now_seconds`` (live sources call this when quiet, with ``time.monotonic()``: a clock
+        that steps neither back nor forward)."""
         marks = self._marks
         if not marks or marks[-1][1] != self._fed:
             marks.append((now_seconds, self._fed))

@@ -89,7 +89,7 @@ class Watch:
             if self._feed(records):
                 return "count"
             if not records:
-                self._emit(self.builder.expire(int(time.time())))
+                self._emit(self.builder.expire(time.monotonic()))
             if not records or time.monotonic() - self._flushed >= FLUSH_SECONDS:
                 self._flush()
             monitor.tick()
