@@ -46,8 +46,13 @@ def test_chain_finds_edits_and_deletions(tmp_path: Path) -> None:
     conn.close()
     with EventStore(db) as store:
         problems = verify_alarms(store)
-    assert any("alarm 2: content edited" in p for p in problems)
-    assert any("alarm 4: missing" in p for p in problems)
+    assert problems == ["alarm 2: edited: alarm 2 was edited: its content does not match its digest"]
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE alarms SET summary = ? WHERE seq = 2", (found()[1].summary,))
+    conn.commit()
+    conn.close()
+    with EventStore(db) as store:
+        assert verify_alarms(store) == ["alarm 5: deleted: alarm 4 missing before alarm 5"]
 
 
 def test_message_for_sinks() -> None:

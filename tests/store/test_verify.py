@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.store import EventStore, codec
 from exectrail.store.chain import GENESIS, digest, link
+from exectrail.store.searchindex import row_search_text
 from tests.store.conftest import run
 
 K = 57  # the row we tamper with
@@ -29,7 +31,8 @@ def _verify(db: Path, *extra: str) -> tuple[int, str]:
 def test_intact_store_verifies(filled: Path, real_events: list[ExecEvent]) -> None:
     code, out = _verify(filled)
     assert code == 0
-    assert out.startswith(f"intact: {len(real_events)} events, head {len(real_events)}:")
+    n = len(real_events)
+    assert out.startswith(f"intact: {n} events, 0 alarms, search index matches; head events={n}:")
 
 
 def test_edited_argv(filled: Path) -> None:
@@ -125,8 +128,9 @@ def test_rechained_store_is_caught_only_by_a_noted_head(filled: Path, real_event
     """An attacker who edits a row and recomputes every digest and chain value after it passes a
     plain verify; the head noted before catches it."""
     noted = run("verify", "--db", str(filled), "--head").stdout.strip()
-    assert noted == f"{len(real_events)}:" + noted.split(":")[1] and len(noted.split(":")[1]) == 64
+    assert re.fullmatch(f"events={len(real_events)}:[0-9a-f]{{64}}", noted), noted
     with sqlite3.connect(filled) as conn:
+        _reindex(conn, K, "innocent")
         conn.execute("UPDATE events SET argv = ? WHERE seq = ?", (codec.pack_argv((b"innocent",)), K))
         cols = ", ".join(codec.COLUMNS)
         prev = conn.execute("SELECT chain FROM events WHERE seq = ?", (K - 1,)).fetchone()[0]
@@ -146,17 +150,39 @@ def test_rechained_store_is_caught_only_by_a_noted_head(filled: Path, real_event
 CHANGED = "rows up to it were changed and re-chained"
 
 
+def _reindex(conn: sqlite3.Connection, seq: int, text: str | None) -> None:
+    """What a careful attacker does to the search index too: row ``seq`` indexed as ``text``."""
+    old = row_search_text(*conn.execute("SELECT argv, path FROM events WHERE seq = ?", (seq,)).fetchone())
+    conn.execute("INSERT INTO events_fts (events_fts, rowid, cmdline) VALUES ('delete', ?, ?)", (seq, old))
+    if text is not None:
+        conn.execute("INSERT INTO events_fts (rowid, cmdline) VALUES (?, ?)", (seq, text))
+
+
+def test_rows_removed_from_the_end_leave_the_index_behind(filled: Path, real_events: list[ExecEvent]) -> None:
+    """Without a noted head, rows deleted from the end are still seen: their words stay indexed."""
+    n = len(real_events)
+    _sql(filled, ("DELETE FROM events WHERE seq > ?", (n - 5,)))
+    code, out = _verify(filled)
+    assert code == 1 and out.startswith(
+        f"edited: search index: search --text finds words a row does not hold: row {n - 4} ("
+    )
+
+
 def test_noted_head_survives_later_imports(filled: Path) -> None:
     noted = run("verify", "--db", str(filled), "--head").stdout.strip()
     data = Path(__file__).resolve().parents[1] / "data"
     assert run("import", "--db", str(filled), str(data / "workload_enriched.log")).exit_code == 0
     code, out = _verify(filled, "--expect", noted)
-    assert code == 0 and out.endswith(f"row {noted.split(':')[0]} carries the noted head")
+    seq = noted.removeprefix("events=").split(":")[0]
+    assert code == 0 and out.endswith(f"row {seq} carries the noted head"), out
 
 
 def test_truncated_store_is_caught_by_a_noted_head(filled: Path, real_events: list[ExecEvent]) -> None:
     noted = run("verify", "--db", str(filled), "--head").stdout.strip()
-    _sql(filled, ("DELETE FROM events WHERE seq > ?", (len(real_events) - 5,)))
+    with sqlite3.connect(filled) as conn:
+        for seq in range(len(real_events) - 4, len(real_events) + 1):
+            _reindex(conn, seq, None)
+        conn.execute("DELETE FROM events WHERE seq > ?", (len(real_events) - 5,))
     assert _verify(filled)[0] == 0
     code, out = _verify(filled, "--expect", noted)
     assert code == 1 and out.startswith(f"deleted: row {len(real_events)}:")
@@ -177,5 +203,5 @@ def test_bad_expect_value_is_a_usage_error(filled: Path) -> None:
 
 def test_empty_store(db: Path) -> None:
     EventStore(db).close()
-    assert _verify(db) == (0, "intact: 0 events, head none (empty store)")
+    assert _verify(db) == (0, "intact: 0 events, 0 alarms, search index matches; head none (empty store)")
     assert run("verify", "--db", str(db), "--head").stdout.strip() == "empty"

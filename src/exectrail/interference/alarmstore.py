@@ -3,9 +3,10 @@
 Each stored alarm carries, like an event, a ``digest`` (SHA-256 of ``exectrail-alarm-v1\\n`` and the
 compact JSON array ``[identity, kind, time_ms, certainty, host, summary, details, evidence]``) and a
 ``chain`` value (SHA-256 of the previous alarm's chain and this digest; the first follows 32 zero
-bytes), so deleting or editing a stored alarm is found by :func:`verify_alarms`. The alarms chain
-is separate from the events chain: alarms found after the fact (``import`` of an old log) can be
-added without touching the events.
+bytes): see :mod:`exectrail.store.chain`. Deleting or editing a stored alarm is found by
+``exectrail verify`` (:mod:`exectrail.store.alarmchain`), and :func:`read_checked_alarms` says so
+too. The alarms chain is separate from the events chain: alarms found after the fact (``import`` of
+an old log) can be added without touching the events.
 
 ``identity`` (kind, host, time, first evidence line) makes re-importing the same logs add nothing.
 """
@@ -24,11 +25,12 @@ import orjson
 from exectrail.model import Alarm
 from exectrail.output.fields import alarm_to_dict
 from exectrail.store import EventStore
-from exectrail.store.chain import GENESIS, link
+from exectrail.store.alarmchain import verify_alarm_chain
+from exectrail.store.chain import ALARM_COLUMNS as _COLUMNS
+from exectrail.store.chain import GENESIS, alarm_digest, link
 from exectrail.store.db import StoreError, sqlite_errors
 
-PREFIX = b"exectrail-alarm-v1\n"
-_COLUMNS = ("identity", "kind", "time_ms", "certainty", "host", "summary", "details", "evidence")
+_EPOCH = datetime.fromtimestamp(0, UTC)
 _PROBE = "SELECT 1 FROM alarms WHERE identity = ?"
 _INSERT = f"INSERT INTO alarms (seq, {', '.join(_COLUMNS)}, digest, chain) VALUES ({', '.join('?' * 11)})"
 
@@ -67,8 +69,7 @@ def _row(alarm: Alarm) -> tuple[Any, ...]:
     )
 
 
-def _digest(row: tuple[Any, ...]) -> bytes:
-    return hashlib.sha256(PREFIX + orjson.dumps(list(row))).digest()
+_digest = alarm_digest
 
 
 def store_alarms(store: EventStore, alarms: Iterable[Alarm]) -> int:
@@ -102,40 +103,53 @@ def store_alarms(store: EventStore, alarms: Iterable[Alarm]) -> int:
 
 
 def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
+    """An alarm from its stored row; an edited row (text that is not JSON, a time out of range) is
+    shown as well as it can be -- ``verify`` and :func:`read_checked_alarms` name it."""
     _identity, kind, ms, certainty, host, summary, details, evidence = row[:8]
-    when = datetime.fromtimestamp(ms / 1000, UTC)
-    return Alarm(kind, when, summary, certainty, host, orjson.loads(details), tuple(orjson.loads(evidence)))
+    try:
+        when = datetime.fromtimestamp(ms / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        when = _EPOCH
+    try:
+        found = orjson.loads(details)
+        info: dict[str, Any] = found if isinstance(found, dict) else {"details": found}
+    except (orjson.JSONDecodeError, TypeError):
+        info = {"details": str(details)}
+    try:
+        lines = orjson.loads(evidence)
+        shown = tuple(str(x) for x in lines) if isinstance(lines, list) else (str(lines),)
+    except (orjson.JSONDecodeError, TypeError):
+        shown = (str(evidence),)
+    return Alarm(
+        str(kind), when, str(summary), str(certainty), None if host is None else str(host), info, shown
+    )
 
 
 def read_alarms(path: str | Path) -> list[Alarm]:
     """Every alarm kept in the store at ``path``, oldest first."""
+    return read_checked_alarms(path)[0]
+
+
+def read_checked_alarms(path: str | Path) -> tuple[list[Alarm], str | None]:
+    """Every alarm kept in the store at ``path`` (oldest first) and, when their hash chain is
+    broken (an alarm edited, deleted, inserted or moved), what is wrong in one line."""
     with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
         rows = store.conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM alarms ORDER BY time_ms, seq"
         ).fetchall()
-    return [_alarm(row) for row in rows]
+        result = verify_alarm_chain(store.conn)
+    problem = None
+    if result.problem is not None:
+        problem = f"the alarms' hash chain is broken ({result.problem.detail}): run exectrail verify"
+    return [_alarm(row) for row in rows], problem
 
 
 def verify_alarms(store: EventStore) -> list[str]:
-    """Problems in the alarms chain (empty when every stored alarm is the one written, in order)."""
-    problems: list[str] = []
-    chain, expected_seq = GENESIS, 1
+    """Problems in the alarms chain (empty when every stored alarm is the one written, in order):
+    the first bad alarm, ``alarm N: KIND: what``."""
     with sqlite_errors(store.path):
-        rows = store.conn.execute(
-            f"SELECT seq, {', '.join(_COLUMNS)}, digest, chain FROM alarms ORDER BY seq"
-        )
-        for seq, *rest in rows:
-            row, row_digest, row_chain = tuple(rest[:8]), rest[8], rest[9]
-            if seq != expected_seq:
-                problems.append(f"alarm {expected_seq}: missing (next is {seq})")
-            if _digest(row) != row_digest:
-                problems.append(f"alarm {seq}: content edited")
-            chain = link(chain, row_digest)
-            if chain != row_chain:
-                problems.append(f"alarm {seq}: chain broken (deleted, inserted or reordered before it)")
-                chain = row_chain
-            expected_seq = seq + 1
-    return problems
+        problem = verify_alarm_chain(store.conn).problem
+    return [] if problem is None else [f"alarm {problem.seq}: {problem.kind}: {problem.detail}"]
 
 
 __all__ = [
@@ -143,6 +157,7 @@ __all__ = [
     "alarm_identity",
     "alarm_message_body",
     "read_alarms",
+    "read_checked_alarms",
     "store_alarms",
     "verify_alarms",
 ]

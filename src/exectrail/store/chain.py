@@ -13,11 +13,17 @@ Every row carries two SHA-256 values:
 ``seq`` is the insertion order (1, 2, 3 … without gaps); duplicates are never stored, so they never
 enter the chain. The last row's ``(seq, chain)`` is the *head*: a responder who notes it elsewhere
 can later prove that nothing up to that row changed, even by someone who recomputed the whole chain.
+
+Stored alarms have a chain of their own, built the same way: ``digest`` = SHA-256 of
+``exectrail-alarm-v1\n`` and the compact JSON array of :data:`ALARM_COLUMNS`; ``chain`` = SHA-256(previous
+alarm's ``chain`` ‖ ``digest``), the first following :data:`GENESIS`. ``verify --head`` prints both heads
+as ``events=SEQ:HEX,alarms=SEQ:HEX`` (:func:`format_heads`; an empty chain is left out).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,6 +32,9 @@ from exectrail.store.codec import Row, hashed_columns
 
 GENESIS = bytes(32)
 CANONICAL_PREFIX = b"exectrail-event-v1\n"
+ALARM_PREFIX = b"exectrail-alarm-v1\n"
+#: Stored columns of one alarm that its digest covers, in table order.
+ALARM_COLUMNS = ("identity", "kind", "time_ms", "certainty", "host", "summary", "details", "evidence")
 _sha256 = hashlib.sha256
 
 
@@ -63,6 +72,14 @@ def _mark_invalid(row: Row) -> list[Any]:
     return out
 
 
+def alarm_digest(row: Row) -> bytes:
+    """SHA-256 of an alarm row (:data:`ALARM_COLUMNS` order; see the module docstring)."""
+    try:
+        return _sha256(ALARM_PREFIX + orjson.dumps(list(row), default=_blob)).digest()
+    except orjson.JSONEncodeError:
+        return _sha256(ALARM_PREFIX + orjson.dumps(_mark_invalid(row), default=_blob)).digest()
+
+
 def link(previous: bytes, row_digest: bytes) -> bytes:
     """The chain value of a row whose predecessor's chain value is ``previous``."""
     return _sha256(previous + row_digest).digest()
@@ -71,6 +88,42 @@ def link(previous: bytes, row_digest: bytes) -> bytes:
 def format_head(seq: int, chain: bytes) -> str:
     """``SEQ:HEX`` — the form ``verify --head`` prints and ``verify --expect`` takes."""
     return f"{seq}:{chain.hex()}"
+
+
+Head = tuple[int, bytes]
+
+
+@dataclass(frozen=True)
+class Heads:
+    """The heads of both chains (None: that chain is empty, or was not noted)."""
+
+    events: Head | None
+    alarms: Head | None = None
+
+
+def format_heads(heads: Heads) -> str:
+    """``events=SEQ:HEX,alarms=SEQ:HEX`` (an empty chain left out; ``empty`` when both are)."""
+    parts = [
+        f"{name}={format_head(*head)}"
+        for name, head in (("events", heads.events), ("alarms", heads.alarms))
+        if head is not None
+    ]
+    return ",".join(parts) or "empty"
+
+
+def parse_heads(text: str) -> Heads:
+    """Inverse of :func:`format_heads`; a bare ``SEQ:HEX`` (older exectrail) is the events head.
+    ValueError when malformed."""
+    text = text.strip()
+    if "=" not in text:
+        return Heads(parse_head(text))
+    found: dict[str, Head] = {}
+    for part in text.split(","):
+        name, _, head = part.partition("=")
+        if name not in ("events", "alarms") or name in found:
+            raise ValueError(f"not a chain head (events=SEQ:HEX,alarms=SEQ:HEX): {text!r}")
+        found[name] = parse_head(head)
+    return Heads(found.get("events"), found.get("alarms"))
 
 
 def parse_head(text: str) -> tuple[int, bytes]:

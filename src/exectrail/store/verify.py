@@ -12,6 +12,10 @@ It then looks at the neighbourhood (a window of rows either side) to say what ha
 
 Without a key, someone who rewrites the chain from a row onwards is not caught by the chain alone;
 checking against a head noted earlier (``expect``) catches that for every row up to the noted one.
+
+:func:`verify_store` checks everything a store holds, in one read transaction: the events chain,
+the alarms chain (:mod:`~exectrail.store.alarmchain`) and the full-text index against the chained
+rows (:mod:`~exectrail.store.searchindex`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from exectrail.store.chain import GENESIS, digest, format_head, link
+from exectrail.store.alarmchain import AlarmChainResult, alarms_head, verify_alarm_chain
+from exectrail.store.chain import GENESIS, Heads, digest, format_head, format_heads, link
 from exectrail.store.codec import COLUMNS
+from exectrail.store.searchindex import check_search_index
 
 WINDOW = 64
 _SELECT = f"SELECT seq, {', '.join(COLUMNS)}, digest, chain FROM events"
@@ -31,11 +37,28 @@ _N = len(COLUMNS)
 
 @dataclass(frozen=True)
 class Problem:
-    """The first bad row: ``kind`` is deleted, edited, inserted, reordered or mismatch (noted head)."""
+    """The first bad row: ``kind`` is deleted, edited, inserted, reordered or mismatch (noted head);
+    ``table`` is ``events``, ``alarms`` or ``index`` (the full-text index: ``kind`` is wiped, edited
+    or damaged, ``seq`` 0)."""
 
     kind: str
     seq: int
     detail: str
+    table: str = "events"
+
+    @property
+    def place(self) -> str:
+        """``row 57``, ``alarm 3`` or ``search index``."""
+        return {"events": f"row {self.seq}", "alarms": f"alarm {self.seq}"}.get(self.table, "search index")
+
+    @property
+    def summary(self) -> str:
+        """One line for stderr: which tamper evidence failed, and where."""
+        if self.table == "events":
+            return f"hash chain broken at row {self.seq}"
+        if self.table == "alarms":
+            return f"alarm chain broken at alarm {self.seq}"
+        return f"search index {self.kind}: it does not match the stored events"
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,64 @@ def verify(
         if problem is not None:
             return VerifyResult(checked, head, problem)
     return VerifyResult(checked, head)
+
+
+@dataclass(frozen=True)
+class StoreVerdict:
+    """What :func:`verify_store` found: every problem (events chain, alarms chain, search index)."""
+
+    events: VerifyResult
+    alarms: AlarmChainResult
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def heads(self) -> str:
+        """Both heads as ``events=SEQ:HEX,alarms=SEQ:HEX`` (:func:`~exectrail.store.chain.format_heads`)."""
+        return format_heads(Heads(_parsed(self.events.head), self.alarms.head))
+
+
+def verify_store(
+    conn: sqlite3.Connection,
+    expect: Heads | None = None,
+    progress: Callable[[int], None] | None = None,
+    search_index: bool = True,
+) -> StoreVerdict:
+    """Check everything stored, in one read transaction: the events chain, the alarms chain (and the
+    noted heads in ``expect``), and (``search_index``, when the events chain is intact) the
+    full-text index against the chained rows."""
+    expect = expect or Heads(None)
+    conn.execute("BEGIN")
+    try:
+        events = verify(conn, expect.events, progress)
+        alarms = verify_alarm_chain(conn, expect.alarms)
+        # the index is compared with the rows as stored: only meaningful when they are the chained ones
+        index = check_search_index(conn) if search_index and events.ok else None
+    finally:
+        conn.execute("ROLLBACK")
+    problems = [events.problem] if events.problem else []
+    if alarms.problem is not None:
+        a = alarms.problem
+        problems.append(Problem(a.kind, a.seq, a.detail, "alarms"))
+    if index is not None:
+        problems.append(Problem(index[0], 0, index[1], "index"))
+    return StoreVerdict(events, alarms, tuple(problems))
+
+
+def store_heads(conn: sqlite3.Connection) -> str:
+    """Both chain heads now (what ``verify --head`` prints)."""
+    row = conn.execute("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return format_heads(Heads(None if row is None else (row[0], row[1]), alarms_head(conn)))
+
+
+def _parsed(head: str | None) -> tuple[int, bytes] | None:
+    if head is None:
+        return None
+    seq, _, value = head.partition(":")
+    return int(seq), bytes.fromhex(value)
 
 
 def _head(conn: sqlite3.Connection) -> str | None:
