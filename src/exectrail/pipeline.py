@@ -17,6 +17,7 @@ class EventBuilder:
     """Feeds records through an :class:`Assembler` and builds exec events from closed groups.
 
     ``on_group`` sees every closed group (exec or not), e.g. for interference detection.
+    ``incomplete`` counts the exec events built with records known to be missing.
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class EventBuilder:
         self.diagnostics = diagnostics
         self.assembler = assembler if assembler is not None else Assembler()
         self.on_group = on_group
+        self.incomplete = 0
 
     def feed(self, record: Record) -> list[ExecEvent]:
         """Add one record; return the exec events it completed."""
@@ -51,6 +53,8 @@ class EventBuilder:
             event = build_exec_event(group, self.diagnostics)
             if event is not None:
                 events.append(event)
+                if event.incomplete:
+                    self.incomplete += 1
         return events
 
 

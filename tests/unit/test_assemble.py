@@ -6,7 +6,7 @@ from exectrail.assemble.execve import build_exec_event
 from exectrail.assemble.grouper import Assembler
 from exectrail.model import Diagnostics, Record
 from exectrail.parse.record import parse_line
-from exectrail.pipeline import exec_events
+from exectrail.pipeline import EventBuilder, exec_events
 from tests.support.kernel_format import log_lines
 
 
@@ -163,3 +163,13 @@ def test_a_syscall_record_that_cannot_be_told_an_exec_is_counted() -> None:
         diag = Diagnostics()
         assert build_exec_event(records(lines), diag) is None
         assert diag.counts == {"bad-syscall-record": 1}
+
+
+def test_the_builder_counts_incomplete_exec_events() -> None:
+    whole = log_lines("100.000", 5, [b"ls"])
+    no_syscall = log_lines("100.000", 6, [b"id"])[1:]
+    no_title = log_lines("100.000", 7, [b"id"])[:-1]
+    builder = EventBuilder(Diagnostics())
+    events = list(exec_events(records(whole + no_syscall + no_title), builder.diagnostics, builder))
+    assert [e.incomplete for e in sorted(events, key=lambda e: e.serial)] == [False, True, True]
+    assert builder.incomplete == 2
