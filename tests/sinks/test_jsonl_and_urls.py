@@ -89,9 +89,30 @@ def test_jsonl_rotates_by_size(tmp_path: Path) -> None:
 
 
 def test_jsonl_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
-    sink = JsonlSink(parse_sink_url(f"jsonl://{tmp_path}/missing-dir/x.jsonl"))
-    with pytest.raises(SinkError, match=r"cannot open .*missing-dir/x.jsonl: No such file or directory"):
+    (tmp_path / "file").write_text("not a directory")
+    sink = JsonlSink(parse_sink_url(f"jsonl://{tmp_path}/file/x.jsonl"))
+    with pytest.raises(SinkError, match=r"^cannot open /.*/file/x.jsonl: Not a directory$"):
         sink.send([Message({"id": "1"})])
+
+
+def test_jsonl_output_is_private_and_never_follows_a_link(tmp_path: Path) -> None:
+    """0600 in a directory made 0700; a planted symlink or a directory others can write is refused."""
+    sink = JsonlSink(parse_sink_url(f"jsonl://{tmp_path}/new-dir/x.jsonl"))
+    sink.send([Message({"id": "1"})])
+    sink.close()
+    assert (tmp_path / "new-dir").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new-dir" / "x.jsonl").stat().st_mode & 0o777 == 0o600
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    (tmp_path / "link.jsonl").symlink_to(victim)
+    with pytest.raises(SinkError, match="link"):
+        JsonlSink(parse_sink_url(f"jsonl://{tmp_path}/link.jsonl")).send([Message({"id": "2"})])
+    assert victim.read_bytes() == b"precious\n"
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    with pytest.raises(SinkError, match="writable by others"):
+        JsonlSink(parse_sink_url(f"jsonl://{loose}/x.jsonl")).send([Message({"id": "3"})])
 
 
 def test_sqlite_sink_stores_each_event_and_alarm_once(real_events: list[ExecEvent], tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from datetime import UTC, datetime
 from typing import Any
@@ -10,10 +11,13 @@ from exectrail.model import Alarm, ExecEvent
 from exectrail.output.terminal import terminal_text
 
 COLUMNS = (
-    "type", "time", "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid",
-    "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty",
-    "comm", "exe", "cwd", "path", "argc", "argv", "argv_hex", "key", "proctitle", "incomplete",
+    "type", "time", "serial", "node", "node_hex", "arch", "syscall", "success", "exit", "pid", "ppid",
+    "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "tty_hex",
+    "comm", "comm_hex", "exe", "exe_hex", "cwd", "cwd_hex", "path", "path_hex", "argc", "argv", "argv_hex",
+    "key", "key_hex", "proctitle", "proctitle_hex", "incomplete",
 )  # fmt: skip
+#: Text fields that get a ``NAME_hex`` companion (the raw bytes) when they are not valid UTF-8.
+HEX_TEXT_FIELDS = ("node", "tty", "comm", "exe", "cwd", "path", "key", "proctitle")
 
 
 def clean_text(text: str | None) -> str | None:
@@ -25,6 +29,22 @@ def clean_text(text: str | None) -> str | None:
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text
+
+
+def raw_hex(text: str) -> str | None:
+    """The bytes of ``text`` as hex when it is not valid UTF-8 (``surrogateescape`` kept some), else None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").hex()
+    return None
+
+
+def from_hex(hex_text: str) -> str:
+    """Inverse of :func:`raw_hex` (ValueError when ``hex_text`` is not hex)."""
+    return bytes.fromhex(hex_text).decode("utf-8", "surrogateescape")
 
 
 def decode_argv(argv: tuple[bytes, ...]) -> tuple[list[str], list[str] | None]:
@@ -64,8 +84,26 @@ def format_time(event: ExecEvent) -> str:
     return text + _MILLISECONDS[time.microsecond // 1000]
 
 
+def _all_utf8(event: ExecEvent) -> bool:
+    for text in (
+        event.node,
+        event.tty,
+        event.comm,
+        event.exe,
+        event.cwd,
+        event.path,
+        event.key,
+        event.proctitle,
+    ):
+        if text is not None and not text.isascii() and raw_hex(text) is not None:
+            return False
+    return True
+
+
 def event_to_dict(event: ExecEvent) -> dict[str, Any]:
-    """The documented JSON object of one exec event (``argv_hex`` only when needed)."""
+    """The documented JSON object of one exec event (``argv_hex``, ``exe_hex``… only when needed)."""
+    if not _all_utf8(event):
+        return _with_hex(event)
     argv: list[str] | None = None
     argv_hex: list[str] | None = None
     if event.argv is not None:
@@ -92,19 +130,62 @@ def event_to_dict(event: ExecEvent) -> dict[str, Any]:
         "auid": event.auid,
         "ses": event.ses,
         "tty": event.tty,
-        "comm": clean_text(event.comm),
-        "exe": clean_text(event.exe),
-        "cwd": clean_text(event.cwd),
-        "path": clean_text(event.path),
+        "comm": event.comm,
+        "exe": event.exe,
+        "cwd": event.cwd,
+        "path": event.path,
         "argc": event.argc,
         "argv": argv,
     }
     if argv_hex is not None:
         out["argv_hex"] = argv_hex
-    out["key"] = clean_text(event.key)
-    out["proctitle"] = clean_text(event.proctitle)
+    out["key"] = event.key
+    out["proctitle"] = event.proctitle
     out["incomplete"] = event.incomplete
     return out
+
+
+def _without_text(event: ExecEvent) -> ExecEvent:
+    no_text: dict[str, Any] = dict.fromkeys(HEX_TEXT_FIELDS)
+    return dataclasses.replace(event, **no_text)
+
+
+def _with_hex(event: ExecEvent) -> dict[str, Any]:
+    """:func:`event_to_dict` for an event with a text field that is not UTF-8: U+FFFD in the field,
+    the raw bytes as hex in ``NAME_hex`` right after it."""
+    out: dict[str, Any] = {}
+    for name, value in event_to_dict(_without_text(event)).items():
+        text = getattr(event, name) if name in HEX_TEXT_FIELDS else None
+        if text is None:
+            out[name] = value
+            continue
+        out[name] = clean_text(text)
+        hex_text = raw_hex(text)
+        if hex_text is not None:
+            out[f"{name}_hex"] = hex_text
+    return out
+
+
+def event_from_dict(body: dict[str, Any]) -> ExecEvent:
+    """The :class:`ExecEvent` of its JSON object, byte-exact (``*_hex`` companions are read back).
+
+    KeyError, TypeError or ValueError when ``body`` is not such an object."""
+    argv: tuple[bytes, ...] | None = None
+    if body.get("argv") is not None:
+        hexes = body.get("argv_hex")
+        argv = tuple(bytes.fromhex(h) for h in hexes) if hexes else tuple(a.encode() for a in body["argv"])
+    values: dict[str, Any] = {}
+    for name in _EVENT_FIELDS:
+        hex_text = body.get(f"{name}_hex") if name in HEX_TEXT_FIELDS else None
+        values[name] = from_hex(hex_text) if isinstance(hex_text, str) else body.get(name)
+    values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
+    time = datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00"))
+    return ExecEvent(time=time, argv=argv, **values)
+
+
+_EVENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(ExecEvent) if f.name not in ("time", "argv", "incomplete")
+)
 
 
 def command_line(event: ExecEvent) -> str:
@@ -128,14 +209,94 @@ def display_command_line(event: ExecEvent) -> str:
 
 
 def alarm_to_dict(alarm: Alarm) -> dict[str, Any]:
-    """The JSON object of one alarm: ``{"type": "alarm", "kind": …, "time": …, …}``."""
-    return {
+    """The JSON object of one alarm: ``{"type": "alarm", "kind": …, "time": …, …}``.
+
+    Text that is not UTF-8 (an actor's exe, a log line) shows U+FFFD and gets a ``NAME_hex``
+    companion with the raw bytes: ``host_hex``, ``summary_hex``, ``evidence_hex`` (every line, as
+    ``argv_hex``) and, inside ``details`` at any depth, ``KEY_hex`` beside a string ``KEY``."""
+    out: dict[str, Any] = {
         "type": "alarm",
         "kind": alarm.kind,
         "time": alarm.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "certainty": alarm.certainty,
-        "host": alarm.host,
-        "summary": alarm.summary,
-        "details": alarm.details,
-        "evidence": [clean_text(line) for line in alarm.evidence],
     }
+    _put_text(out, "host", alarm.host)
+    _put_text(out, "summary", alarm.summary)
+    out["details"] = details_to_json(alarm.details)
+    out["evidence"] = [clean_text(line) for line in alarm.evidence]
+    if any(raw_hex(line) is not None for line in alarm.evidence):
+        out["evidence_hex"] = [line.encode("utf-8", "surrogateescape").hex() for line in alarm.evidence]
+    return out
+
+
+def _put_text(out: dict[str, Any], name: str, text: object) -> None:
+    if not isinstance(text, str):
+        out[name] = text
+        return
+    out[name] = clean_text(text)
+    hex_text = raw_hex(text)
+    if hex_text is not None:
+        out[f"{name}_hex"] = hex_text
+
+
+def details_to_json(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` safe for JSON: strings that are not UTF-8 get a ``KEY_hex`` companion (lists of
+    strings a list of hex), at any depth; other values as they are."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if isinstance(value, dict):
+            out[key] = details_to_json(value)
+        elif isinstance(value, list | tuple) and any(isinstance(v, str) and raw_hex(v) for v in value):
+            out[key] = [clean_text(v) if isinstance(v, str) else v for v in value]
+            out[f"{key}_hex"] = [v.encode("utf-8", "surrogateescape").hex() if isinstance(v, str) else None
+                                 for v in value]  # fmt: skip
+        else:
+            _put_text(out, key, value)
+    return out
+
+
+def details_from_json(details: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`details_to_json` (ValueError on a bad hex companion)."""
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        hex_value = details.get(f"{key}_hex")
+        if key.endswith("_hex") and key[:-4] in details:
+            continue
+        if isinstance(value, dict):
+            out[key] = details_from_json(value)
+        elif isinstance(hex_value, str):
+            out[key] = from_hex(hex_value)
+        elif isinstance(hex_value, list) and isinstance(value, list) and len(hex_value) == len(value):
+            out[key] = [
+                from_hex(h) if isinstance(h, str) else v for v, h in zip(value, hex_value, strict=True)
+            ]
+        else:
+            out[key] = value
+    return out
+
+
+def alarm_from_dict(body: dict[str, Any]) -> Alarm:
+    """The :class:`Alarm` of its JSON object (:func:`alarm_to_dict`), byte-exact.
+
+    KeyError, TypeError or ValueError when ``body`` is not such an object."""
+    details = body.get("details") or {}
+    evidence = body.get("evidence") or []
+    if not isinstance(details, dict) or not isinstance(evidence, list):
+        raise ValueError("alarm details must be an object and evidence a list")
+    evidence_hex = body.get("evidence_hex")
+    if isinstance(evidence_hex, list) and len(evidence_hex) == len(evidence):
+        evidence = [from_hex(str(h)) for h in evidence_hex]
+    host, summary = body.get("host"), str(body.get("summary", ""))
+    if isinstance(body.get("host_hex"), str):
+        host = from_hex(body["host_hex"])
+    if isinstance(body.get("summary_hex"), str):
+        summary = from_hex(body["summary_hex"])
+    return Alarm(
+        kind=str(body["kind"]),
+        time=datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")),
+        summary=summary,
+        certainty=str(body.get("certainty", "certain")),
+        host=host,
+        details=details_from_json(details),
+        evidence=tuple(str(line) for line in evidence),
+    )

@@ -84,7 +84,8 @@ class CsvWriter:
     def write_alarm(self, alarm: Alarm) -> None:
         """Alarms share the columns: type=alarm, time, key=kind, proctitle=summary."""
         row = dict.fromkeys(COLUMNS, "")
-        row.update(type="alarm", time=alarm_to_dict(alarm)["time"], key=alarm.kind, proctitle=alarm.summary)
+        as_json = alarm_to_dict(alarm)
+        row.update(type="alarm", time=as_json["time"], key=alarm.kind, proctitle=as_json["summary"])
         self._csv.writerow([row[c] for c in COLUMNS])
         self._stream.flush()
 

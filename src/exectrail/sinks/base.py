@@ -59,7 +59,10 @@ def event_message(event: ExecEvent, host: str) -> Message:
     """The forwarded form of an exec event: the JSON schema plus ``host`` and ``id``."""
     body = event_to_dict(event)
     body["host"] = host
-    body["id"] = event.event_id
+    event_id = event.event_id
+    if "node_hex" in body:  # a node name that is not UTF-8: its bytes as \\xNN in the id
+        event_id = event_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    body["id"] = event_id
     return Message(body, event=event)
 
 

@@ -32,14 +32,29 @@ COLUMNS = """
     sgid Nullable(UInt32), fsgid Nullable(UInt32), auid Nullable(UInt32), ses Nullable(UInt32),
     tty Nullable(String), comm Nullable(String), exe Nullable(String), cwd Nullable(String),
     path Nullable(String), argc Nullable(UInt32), argv Array(String), argv_hex Array(String),
-    key Nullable(String), proctitle Nullable(String), incomplete UInt8, body String
+    key Nullable(String), proctitle Nullable(String), body String,
+    incomplete UInt8, node_hex Nullable(String), tty_hex Nullable(String), comm_hex Nullable(String),
+    exe_hex Nullable(String), cwd_hex Nullable(String), path_hex Nullable(String),
+    key_hex Nullable(String), proctitle_hex Nullable(String)
 """
 ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
 EXEC_FIELDS = (
     "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid", "uid", "euid", "suid", "fsuid",
     "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "key",
-    "proctitle", "incomplete",
+    "proctitle", "incomplete", "node_hex", "tty_hex", "comm_hex", "exe_hex", "cwd_hex", "path_hex", "key_hex",
+    "proctitle_hex",
 )  # fmt: skip
+
+
+def wanted_columns() -> list[tuple[str, str]]:
+    """(name, ClickHouse type) of every column in :data:`COLUMNS`."""
+    out = []
+    for item in " ".join(COLUMNS.split()).split(", "):
+        name, _, kind = item.partition(" ")
+        out.append((name, kind))
+    return out
+
+
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
@@ -94,9 +109,27 @@ class ClickHouseSink:
     def create_table_sql(self) -> str:
         return f"CREATE TABLE IF NOT EXISTS {self.table} ({' '.join(COLUMNS.split())}) {ENGINE}"
 
+    def upgrade_table(self) -> None:
+        """Bring a table made by an older exectrail up to :data:`COLUMNS` (new columns added at the
+        end, SYSCALL fields made Nullable), so that no value of the JSON is refused or dropped."""
+        database, _, table = self.table.partition(".")
+        sql = (
+            "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated"
+        ).format(database.replace("'", "\\'"), table.replace("'", "\\'"))
+        have = dict(line.split("\t", 1) for line in self.query(sql).decode().splitlines() if "\t" in line)
+        changes = []
+        for name, kind in wanted_columns():
+            if name not in have:
+                changes.append(f"ADD COLUMN {name} {kind}")
+            elif have[name] != kind and kind == f"Nullable({have[name]})":
+                changes.append(f"MODIFY COLUMN {name} {kind}")
+        if changes:
+            self.query(f"ALTER TABLE {self.table} {', '.join(changes)}")
+
     def send(self, batch: Sequence[Message]) -> int:
         if not self._table_ready:
             self.query(self.create_table_sql())
+            self.upgrade_table()
             self._table_ready = True
         data = b"\n".join(orjson.dumps(to_row(m)) for m in batch)
         self.query(f"INSERT INTO {self.table} FORMAT JSONEachRow", data, input_format_skip_unknown_fields=1)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exectrail.errors import UsageError
+from exectrail.safefs import UnsafePathError, open_private
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.url import SinkSpec, parse_size
 
@@ -37,9 +38,11 @@ class JsonlSink:
 
     def _open(self) -> int:
         if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:  # 0600, never through a planted link, in a directory only we can write
+                self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 self._size = os.fstat(self._fd).st_size
+            except UnsafePathError as exc:
+                raise SinkError(str(exc)) from None
             except OSError as exc:
                 raise SinkError(f"cannot open {self.path}: {exc.strerror}") from None
         return self._fd

@@ -2,8 +2,8 @@
 
 Each batch is one store transaction (``StoreWriter.flush``); the store drops events it already
 holds (node, timestamp, serial), so a batch sent twice stores each event once. Messages that come
-back from the spool are rebuilt from their JSON: argv is exact (``argv_hex``), but a comm, exe,
-cwd, path, key or proctitle with non-UTF-8 bytes holds U+FFFD there, as in every JSON output.
+back from the spool are rebuilt from their JSON byte for byte (``argv_hex``, ``exe_hex`` and the other
+``*_hex`` companions hold what is not UTF-8).
 Alarms go to the store's alarms table (:func:`~exectrail.interference.alarmstore.store_alarms`, which
 also drops those already stored); heartbeats are accepted and not stored (a local store has no use
 for them); any other message type is refused and counted as dropped.
@@ -13,42 +13,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from exectrail.model import Alarm, ExecEvent
+from exectrail.output.fields import alarm_from_dict, event_from_dict
 from exectrail.sinks.base import Message, Sink, SinkError
 from exectrail.sinks.url import SinkSpec
 
 
 def event_from_body(body: dict[str, Any]) -> ExecEvent:
-    """The :class:`ExecEvent` of a forwarded exec event's JSON."""
-    argv: tuple[bytes, ...] | None = None
-    if body.get("argv") is not None:
-        hexes = body.get("argv_hex")
-        argv = tuple(bytes.fromhex(h) for h in hexes) if hexes else tuple(a.encode() for a in body["argv"])
-    names = ExecEvent.__dataclass_fields__
-    values: dict[str, Any] = {name: body.get(name) for name in names if name not in ("time", "argv")}
-    values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
-    return ExecEvent(time=datetime.fromisoformat(body["time"].replace("Z", "+00:00")), argv=argv, **values)
+    """The :class:`ExecEvent` of a forwarded exec event's JSON (byte-exact, see ``event_from_dict``)."""
+    return event_from_dict(body)
 
 
 def alarm_from_body(body: dict[str, Any]) -> Alarm:
-    """The :class:`Alarm` of a forwarded alarm's JSON (``alarm_message_body``)."""
-    details = body.get("details") or {}
-    evidence = body.get("evidence") or []
-    if not isinstance(details, dict) or not isinstance(evidence, list):
-        raise ValueError("alarm details must be an object and evidence a list")
-    return Alarm(
-        kind=str(body["kind"]),
-        time=datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")),
-        summary=str(body.get("summary", "")),
-        certainty=str(body.get("certainty", "certain")),
-        host=body.get("host"),
-        details=details,
-        evidence=tuple(str(line) for line in evidence),
-    )
+    """The :class:`Alarm` of a forwarded alarm's JSON (``alarm_message_body``), byte-exact."""
+    return alarm_from_dict(body)
 
 
 IGNORED_TYPES = frozenset({"heartbeat"})
@@ -86,7 +67,11 @@ class SqliteSink:
                 event = message.event
                 kind = message.body.get("type")
                 if event is None and kind == "exec":
-                    event = event_from_body(message.body)
+                    try:
+                        event = event_from_body(message.body)
+                    except (KeyError, TypeError, ValueError):
+                        refused += 1  # not an exec event's JSON: retrying cannot help
+                        continue
                 if event is not None:
                     writer.add(event)
                 elif kind == "alarm":
@@ -102,8 +87,9 @@ class SqliteSink:
         except StoreError as exc:
             self.close()
             raise SinkError(str(exc)) from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SinkError(f"a spooled event or alarm cannot be rebuilt: {exc}") from None
+        except (TypeError, ValueError):  # never for exectrail's own JSON
+            self.close()
+            raise SinkError("the store cannot hold a value of this batch; it waits in the spool") from None
         return refused
 
     def close(self) -> None:

@@ -1,0 +1,162 @@
+"""Non-UTF-8 bytes in any text of an event or alarm survive every format, the store and the file sinks.
+
+The kernel logs a path, exe, comm, cwd, key or proctitle holding a byte that is not UTF-8 as hex; the
+event keeps it (``surrogateescape``), the JSON shows U+FFFD plus a ``NAME_hex`` companion, and every
+reader rebuilds the exact bytes. The CLI cases use a real log line from ``workload_enriched.log`` with the
+``auditctl`` that deletes the exec rules run from ``/tmp/ev\\xffil/`` (so the alarm's actor holds the byte).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from exectrail.model import Alarm, ExecEvent
+from exectrail.output.fields import (
+    COLUMNS,
+    HEX_TEXT_FIELDS,
+    alarm_from_dict,
+    alarm_to_dict,
+    event_from_dict,
+    event_to_dict,
+)
+from exectrail.output.writers import CsvWriter, JsonlWriter
+from exectrail.store import EventStore
+from exectrail.store.codec import event_to_row, row_to_event
+from tests.store.strategies import exec_events
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+RAW = b"/tmp/ev\xffil/auditctl"
+BAD = RAW.decode("utf-8", "surrogateescape")
+T = datetime(2026, 11, 25, 14, 40, 47, 506000, tzinfo=UTC)
+
+
+def bad_event(serial: int = 7) -> ExecEvent:
+    """An exec with a non-UTF-8 byte in every text field (and in argv)."""
+    text = {name: f"{BAD}-{name}" for name in HEX_TEXT_FIELDS}
+    return ExecEvent(T, serial, text["node"], "x86_64", "execve", True, 0, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                     1000, 3, text["tty"], text["comm"], text["exe"], text["cwd"], text["path"], 2,
+                     (RAW, b"-l"), text["key"], text["proctitle"], False)  # fmt: skip
+
+
+def bad_alarm() -> Alarm:
+    actor = {"pid": 8174, "uid": 0, "auid": None, "comm": "auditctl", "exe": BAD}
+    return Alarm("rules-removed", T, f"2 procmon exec rules deleted (by {BAD} (pid 8174))", "certain",
+                 "h\udcf6st", {"actor": actor, "units": ["ok", BAD], "n": 2},
+                 (f'type=SYSCALL msg=audit(1795618247.186:1111): exe="{BAD}"', "type=EOE plain"))  # fmt: skip
+
+
+def test_json_has_hex_companions_and_reads_back_exactly() -> None:
+    event = bad_event()
+    body = orjson.loads(orjson.dumps(event_to_dict(event)))
+    for name in HEX_TEXT_FIELDS:
+        raw = f"{BAD}-{name}".encode("utf-8", "surrogateescape")
+        assert body[f"{name}_hex"] == raw.hex() and body[name] == raw.decode("utf-8", "replace")
+    assert list(body) == [c for c in COLUMNS if c in body]  # each companion right after its field
+    assert event_from_dict(body) == event
+    plain = replace(event, **dict.fromkeys(HEX_TEXT_FIELDS, "ascii"))  # type: ignore[arg-type]
+    assert not any(k.endswith("_hex") and k != "argv_hex" for k in event_to_dict(plain))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event=exec_events())
+def test_any_event_survives_json_and_the_store(event: ExecEvent) -> None:
+    assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(event)))) == event
+    assert row_to_event(event_to_row(event)) == event
+
+
+def test_alarm_json_is_valid_and_reads_back_exactly() -> None:
+    alarm = bad_alarm()
+    body = orjson.loads(orjson.dumps(alarm_to_dict(alarm)))
+    assert body["details"]["actor"]["exe_hex"] == RAW.hex() and "\ufffd" in body["details"]["actor"]["exe"]
+    assert body["details"]["units_hex"] == [b"ok".hex(), RAW.hex()]
+    assert body["host_hex"] == b"h\xf6st".hex() and "summary_hex" in body and len(body["evidence_hex"]) == 2
+    assert alarm_from_dict(body) == alarm
+    clean = Alarm("x", T, "s", details={"a": {"b": "c"}}, evidence=("e",))
+    assert set(alarm_to_dict(clean)) == {"type", "kind", "time", "certainty", "host", "summary", "details",
+                                         "evidence"}  # fmt: skip
+    assert alarm_from_dict(alarm_to_dict(clean)) == clean
+
+
+def test_csv_and_jsonl_writers_take_it() -> None:
+    text = io.StringIO()
+    writer = CsvWriter(text)
+    writer.write(bad_event())
+    writer.write_alarm(bad_alarm())
+    header, row, alarm_row = list(csv.reader(io.StringIO(text.getvalue())))
+    got = dict(zip(header, row, strict=True))
+    assert got["exe_hex"] == f"{BAD}-exe".encode("utf-8", "surrogateescape").hex()
+    assert got["incomplete"] == "False" and "\ufffd" in alarm_row[header.index("proctitle")]
+    out = io.BytesIO()
+    jsonl = JsonlWriter(out)
+    jsonl.write(bad_event())
+    jsonl.write_alarm(bad_alarm())
+    jsonl.close()
+    first, second = (orjson.loads(line) for line in out.getvalue().splitlines())
+    assert event_from_dict(first) == bad_event() and alarm_from_dict(second) == bad_alarm()
+
+
+def test_store_keeps_the_bytes(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with EventStore(db) as store, store.writer() as writer:
+        writer.add(bad_event())
+    result = subprocess.run(
+        [sys.executable, "-m", "exectrail.cli.main", "search", "--db", str(db), "--format", "jsonl"],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert event_from_dict(orjson.loads(line)) == bad_event()
+    verify = subprocess.run([sys.executable, "-m", "exectrail.cli.main", "verify", "--db", str(db)])
+    assert verify.returncode == 0
+
+
+def _bad_log(tmp_path: Path) -> Path:
+    """workload_enriched.log with the rule-deleting auditctl run from a non-UTF-8 path (logged as hex)."""
+    lines = (DATA / "workload_enriched.log").read_bytes().split(b"\n")
+    hexed = RAW.hex().upper().encode()
+    changed = 0
+    for i, line in enumerate(lines):
+        if b"pid=8174 " in line and b'exe="/usr/sbin/auditctl"' in line:
+            lines[i] = line.replace(b'exe="/usr/sbin/auditctl"', b"exe=" + hexed)
+            changed += 1
+        elif b"msg=audit(1795618247.186:1110)" in line and b'name="/usr/sbin/auditctl"' in line:
+            lines[i] = line.replace(b'name="/usr/sbin/auditctl"', b"name=" + hexed)
+            changed += 1
+    assert changed == 3
+    path = tmp_path / "bad.log"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run([sys.executable, "-m", "exectrail.cli.main", *args], capture_output=True)
+    assert b"Traceback" not in result.stderr and result.returncode != 70, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])
+def test_review_and_alarms_show_every_alarm(tmp_path: Path, fmt: str) -> None:
+    log = _bad_log(tmp_path)
+    alarms = _run("alarms", "--format", fmt, str(log))
+    assert alarms.returncode == 3, alarms.stderr  # 3: alarms found
+    review = _run("review", "--format", fmt, str(log))
+    assert review.returncode in (0, 3), review.stderr
+    if fmt == "jsonl":
+        found = [orjson.loads(line) for line in alarms.stdout.splitlines()]
+        removed = next(a for a in found if a["kind"] == "rules-removed")
+        assert RAW.hex() in orjson.dumps(removed).decode()
+        events = [
+            event_from_dict(b) for b in map(orjson.loads, review.stdout.splitlines()) if b["type"] == "exec"
+        ]
+        [run] = [e for e in events if e.serial == 1110]
+        assert run.exe == BAD and run.path == BAD
