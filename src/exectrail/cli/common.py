@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import math
 import os
@@ -10,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -71,13 +72,40 @@ class ExectrailGroup(click.Group):
         except Terminated:
             echo_err("exectrail: terminated")
             ctx.exit(EXIT_TERMINATED)
+        except OSError as exc:
+            reason = environment_error(exc)
+            if reason is None:
+                internal_error(ctx, exc)
+            echo_err(f"exectrail: {reason}")
+            ctx.exit(2)
         except Exception as exc:
-            if os.environ.get("EXECTRAIL_DEBUG"):
-                traceback.print_exc()
-            echo_err(
-                f"exectrail: internal error: {type(exc).__name__}: {exc} (EXECTRAIL_DEBUG=1 shows details)"
-            )
-            ctx.exit(INTERNAL_ERROR)
+            internal_error(ctx, exc)
+
+
+#: errors of the host, not of exectrail: a path that cannot be read or written, a full disk
+ENVIRONMENT_ERRNOS = frozenset({
+    errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG,
+    errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.EIO, errno.EEXIST, errno.EFBIG,
+    errno.ETXTBSY, errno.ENXIO, errno.ENODEV,
+})  # fmt: skip
+
+
+def environment_error(exc: OSError) -> str | None:
+    """``PATH: permission denied`` for an error of the host (see :data:`ENVIRONMENT_ERRNOS`), else None."""
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    reason = (exc.strerror or os.strerror(exc.errno or 0)).lower()
+    if exc.filename is None:
+        return reason
+    return f"{os.fsdecode(exc.filename)}: {reason}"
+
+
+def internal_error(ctx: click.Context, exc: BaseException) -> NoReturn:
+    """A bug: one line naming the exception (the traceback with ``EXECTRAIL_DEBUG=1``), exit 70."""
+    if os.environ.get("EXECTRAIL_DEBUG"):
+        traceback.print_exception(exc)
+    echo_err(f"exectrail: internal error: {type(exc).__name__}: {exc} (EXECTRAIL_DEBUG=1 shows details)")
+    ctx.exit(INTERNAL_ERROR)
 
 
 def usage_message(exc: click.exceptions.ClickException) -> str:
@@ -237,8 +265,8 @@ FILTER_PARAMS = ("pids", "ppids", "uids", "auids", "comms", "exes", "keys", "suc
 def build_filter(params: dict[str, Any]) -> EventFilter:
     """An :class:`EventFilter` from the options of :func:`filter_options` (popped from ``params``)."""
     p = {name: params.pop(name, None) for name in FILTER_PARAMS}
-    start = parse_time(p["start"]) if p["start"] else None
-    end = parse_time(p["end"]) if p["end"] else None
+    start = parse_time(p["start"]) if p["start"] is not None else None
+    end = parse_time(p["end"]) if p["end"] is not None else None
     if start and end and end < start:
         raise UsageError("--end is before --start")
     success = None if p["success"] is None else p["success"] == "yes"

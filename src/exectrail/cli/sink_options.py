@@ -91,9 +91,9 @@ def open_sinks(params: dict[str, Any]) -> SinkRun:
     """Pop the options of :func:`sink_options` from ``params`` and open the sinks."""
     p = {name: params.pop(name, None) for name in SINK_PARAMS}
     wait = 0.0 if p["sink_wait"] in (None, "0") else parse_seconds(str(p["sink_wait"]), "--sink-wait")
+    spool_max = parse_size(str(p["spool_max"] or "1G"), "--spool-max")  # checked even without --sink
     if not p["sinks"]:
         return SinkRun(None, wait)
-    spool_max = parse_size(str(p["spool_max"] or "1G"), "--spool-max")
     sinks = SinkSet.from_urls(p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"])
     return SinkRun(sinks, wait)
 

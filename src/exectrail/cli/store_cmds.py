@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from exectrail.cli.alarm_output import alarm_summary
-from exectrail.cli.common import count_type, echo_err
+from exectrail.cli.common import MAX_COUNT, count_type, echo_err
 from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.errors import UsageError
@@ -166,6 +166,8 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
             expected = parse_heads(expect)
         except ValueError as exc:
             raise UsageError(f"--expect: {exc}") from None
+        if any(head is not None and head[0] > MAX_COUNT for head in (expected.events, expected.alarms)):
+            raise UsageError(f"--expect: no store has that many rows: {expect!r}")
     with EventStore(db, readonly=True) as store:
         if head_only:
             with sqlite_errors(store.path):

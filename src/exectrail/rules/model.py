@@ -218,9 +218,13 @@ def _parse_value(number: int, symbol: str, raw: str, expr: str) -> int | bytes:
             raise UsageError(f"field {expr!r}: unknown errno name")
         return (-code if raw.startswith("-") else code) & UNSET
     try:
-        return int(raw, 0) & UNSET
+        number = int(raw, 0)
     except ValueError:
         pass
+    else:  # 32 bits, signed or not (auditctl's range); never silently wrapped
+        if not -(2**31) <= number <= UNSET:
+            raise UsageError(f"field {expr!r}: {raw!r} is out of range (-2147483648 to {UNSET})")
+        return number & UNSET
     if number in UID_FIELDS:
         if raw == "unset":
             return UNSET
