@@ -37,6 +37,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def no_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.chdir(tmp_path)  # a value taken as a file name (watch --output x) lands here
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise KernelAuditError(KERNEL_REFUSED)
 
