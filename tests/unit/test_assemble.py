@@ -83,8 +83,19 @@ def test_failed_exec_has_no_argv_and_callers_comm() -> None:
 
 
 def test_non_exec_syscall_is_not_an_exec_event() -> None:
-    lines = log_lines("100.000", 5, [b"x"], syscall=44)
-    assert build_exec_event(records(lines), Diagnostics()) is None
+    lines = log_lines("100.000", 5, None, syscall=44)
+    diag = Diagnostics()
+    assert build_exec_event(records(lines), diag) is None and diag.total == 0
+
+
+def test_exec_records_under_a_non_exec_syscall_are_kept_and_reported() -> None:
+    lines = log_lines("100.000", 5, [b"x"], syscall=57)  # syscall=59 edited to 57
+    for body in (lines, [lines[0].replace(b" key=", b" subj=x key="), *lines[1:]]):  # both paths
+        diag = Diagnostics()
+        event = build_exec_event(records(body), diag)
+        assert event is not None and event.syscall is None and event.arch == "x86_64"
+        assert (event.argv, event.pid, event.comm, event.incomplete) == ((b"x",), 1000, "true", False)
+        assert diag.counts == {"execve-wrong-syscall": 1}
 
 
 def test_i386_and_execveat_and_unset_ids() -> None:

@@ -70,6 +70,8 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
     else:
         try:
             found = kernel_syscall(syscall_rec)
+            if found is None and execve_recs:  # EXECVE records, yet not an exec syscall: say so
+                raise Unusual
         except Unusual:
             found = decode_syscall(syscall_rec, bool(execve_recs), diagnostics)
         if found is None:

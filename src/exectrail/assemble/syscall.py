@@ -105,7 +105,7 @@ def _unset(number: int | None) -> int | None:
 
 def decode_syscall(record: Record, has_execve: bool, diagnostics: Diagnostics) -> Syscall | None:
     """The exec fields of a SYSCALL record in any field order, every problem a diagnostic; None
-    when it is not an exec (or cannot be told to be one, and no EXECVE record says it is)."""
+    when it is not an exec (or cannot be told to be one) and no EXECVE record says it is."""
     match = SYSCALL_RE.match(record.body)
     fields = dict(zip(_NAMES, match.groups(), strict=True)) if match else split_fields(record.body)
     where = f"SYSCALL record {record.key.decode('ascii', 'replace')}"
@@ -134,7 +134,12 @@ def decode_syscall(record: Record, has_execve: bool, diagnostics: Diagnostics) -
     else:
         syscall = EXEC_SYSCALLS.get((arch, number))
         if syscall is None:
-            return None
+            if not has_execve:
+                return None
+            why = f"syscall {number} on {arch} is not an exec, yet EXECVE records are present (edited?)"
+            diagnostics.add(
+                "execve-wrong-syscall", f"{where}: {why}: syscall left empty (null)", record.origin
+            )
     success, exit_code = get(b"success", decode_success), get(b"exit", decode_exit)
     pid, ppid = get(b"pid", decode_id), get(b"ppid", decode_id)
     uid, euid, suid, fsuid, gid, egid, sgid, fsgid = (get(name, decode_id) for name in _ID_NAMES)
