@@ -61,6 +61,9 @@ def test_a_batch_is_bound_to_its_name_its_content_and_its_spool_key(tmp_path: Pa
     # copied from another spool (another key)
     [foreign] = (tmp_path / "b").glob("*.batch")
     foreign.rename(tmp_path / "a" / "0000000000000050-1.batch")
+    spool = Spool(tmp_path / "a", 1 << 30)  # checked on opening: the backlog is the real one
+    assert (spool.events, len(spool.entries), len(spool.rejected)) == (10, 1, 3)
+    spool.close()
     sink.down = None
     forwarder, warnings = run(sink, tmp_path / "a", [])
     assert sink.received == ids(20, 30), "only the untouched batch is sent"
@@ -74,3 +77,25 @@ def test_a_batch_is_bound_to_its_name_its_content_and_its_spool_key(tmp_path: Pa
     )
     assert len(forwarder.rejected) == 3 and forwarder.spool.events == 0
     assert len(list((tmp_path / "a").glob("*.batch"))) == 3, "evidence stays in place"
+
+
+def test_a_batch_altered_while_it_waits_is_not_sent(tmp_path: Path) -> None:
+    sink = FakeSink()
+    sink.down = "down"
+    warnings: list[str] = []
+    tuning = Tuning(batch_events=10, memory_bytes=1, retry_initial=0.01, retry_max=0.02, linger=0.01)
+    forwarder = Forwarder(sink, Spool(tmp_path, 1 << 30), warnings.append, tuning)
+    for message in messages(30):
+        forwarder.put(message)
+    wait_for(lambda: forwarder.status()["spool_events"] == 30, "the outage to move everything to the spool")
+    first = sorted(tmp_path.glob("*.batch"))[0]
+    altered = tmp_path / "altered"  # swapped in whole, so the sender never reads a half-written file
+    altered.write_bytes(first.read_bytes().replace(b'"m000003"', b'"m000999"'))
+    altered.replace(first)
+    wait_for(lambda: bool(forwarder.rejected), "the sender to read the altered batch again")
+    sink.down = None
+    summary = forwarder.finish_close(time.monotonic() + 5)
+    assert sink.received == ids(10, 30) and summary.pending == 0
+    assert forwarder.rejected == [f"{first}: wrong signature (not written by this spool, or altered); "
+                                  "not forwarded, left in place"]  # fmt: skip
+    assert first.exists() and any(f"spool file rejected: {first}" in w for w in warnings)

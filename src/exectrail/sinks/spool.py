@@ -10,7 +10,8 @@ written to a temporary name, fsynced and renamed, so a crash never leaves half a
 The header is ``#exectrail-batch v1 hmac-sha256=<hex>``: an HMAC-SHA256, keyed by ``hmac.key``, over
 the batch's name (``<seq>-<count>``) and its lines. A batch without a valid one, and any other file
 in the directory, was not written by this spool: it is reported (:attr:`Spool.rejected`, then the
-forwarder's warning and status), never forwarded, and left where it is as evidence.
+forwarder's warning and status), never forwarded, and left where it is as evidence. Signatures are
+checked when the spool is opened (so the backlog counts only real events) and again before sending.
 """
 
 from __future__ import annotations
@@ -146,7 +147,13 @@ class Spool:
             mine = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
             m = _BATCH.match(name)
             if m and mine:
-                self.entries.append(SpoolEntry(int(m[1]), int(m[2]), st.st_size, self.directory / name))
+                entry = SpoolEntry(int(m[1]), int(m[2]), st.st_size, self.directory / name)
+                try:  # checked now, so the backlog counts only what will really be sent
+                    self._signed_lines(entry)
+                except SpoolRejected as exc:
+                    self.rejected.append(str(exc))
+                    continue
+                self.entries.append(entry)
             elif name.endswith(".tmp") and mine:
                 os.unlink(name, dir_fd=self._dir_fd)  # a crash of this spool's writer left it
             else:
@@ -220,30 +227,35 @@ class Spool:
         :class:`SpoolRejected` when its HMAC is missing or wrong (the file was not written here)."""
         messages: list[Message] = []
         bad = 0
-        name = entry.path.name
         try:
-            fd = safefs.open_in(self._dir_fd, entry.path, name, os.O_RDONLY)
-            with os.fdopen(fd, "rb") as fh:
-                data = fh.read()
-        except safefs.UnsafePathError as exc:
-            raise SpoolRejected(f"{exc}; not forwarded, left in place") from None
+            body = self._signed_lines(entry)
         except OSError:
             return [], entry.count
-        header, _, body = data.partition(b"\n")
-        stem = name.removesuffix(".batch")
-        if not header.startswith(HEADER):
-            raise SpoolRejected(f"{entry.path}: no exectrail signature; not forwarded, left in place")
-        if not hmac.compare_digest(header[len(HEADER) :], batch_mac(self._key, stem, body).encode()):
-            raise SpoolRejected(
-                f"{entry.path}: wrong signature (not written by this spool, or altered); "
-                "not forwarded, left in place"
-            )
         for line in body.splitlines():
             try:
                 messages.append(Message.from_json(line))
             except ValueError:
                 bad += 1
         return messages, bad
+
+    def _signed_lines(self, entry: SpoolEntry) -> bytes:
+        """The message lines of a batch file whose signature holds (else :class:`SpoolRejected`)."""
+        try:
+            fd = safefs.open_in(self._dir_fd, entry.path, entry.path.name, os.O_RDONLY)
+        except safefs.UnsafePathError as exc:
+            raise SpoolRejected(f"{exc}; not forwarded, left in place") from None
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        header, _, body = data.partition(b"\n")
+        if not header.startswith(HEADER):
+            raise SpoolRejected(f"{entry.path}: no exectrail signature; not forwarded, left in place")
+        stem = entry.path.name.removesuffix(".batch")
+        if not hmac.compare_digest(header[len(HEADER) :], batch_mac(self._key, stem, body).encode()):
+            raise SpoolRejected(
+                f"{entry.path}: wrong signature (not written by this spool, or altered); "
+                "not forwarded, left in place"
+            )
+        return body
 
     def forget(self, entry: SpoolEntry) -> bool:
         """Count a batch out (before deleting its file with :func:`unlink`); False if unknown."""
