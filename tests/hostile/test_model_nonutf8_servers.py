@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
-from exectrail.model import ExecEvent
+from exectrail.model import ExecEvent, timestamp_to_datetime
 from exectrail.output.fields import HEX_TEXT_FIELDS, event_from_dict
 from exectrail.sinks import SinkSet, Tuning
 from tests.hostile.test_model_nonutf8 import BAD, bad_event
@@ -89,3 +90,20 @@ def test_syslog_carries_the_exact_bytes(live_rsyslog: Rsyslog, tmp_path: Path) -
     bodies = live_rsyslog.bodies("nonutf8-host")
     got = [event_from_dict(b) for b in bodies]
     assert got == events()
+
+
+def test_clickhouse_keeps_times_its_datetime_cannot_hold(clickhouse: ClickHouse, tmp_path: Path) -> None:  # noqa: F811
+    """DateTime wraps outside 1970..2106: such an exec keeps its JSON (and true time) in ``body``."""
+    times = {1: timestamp_to_datetime(253402300799, 999), 2: timestamp_to_datetime(0, 0),
+             3: timestamp_to_datetime(1795618246, 518)}  # fmt: skip
+    sinks = SinkSet.from_urls([clickhouse.url(table="far_times")], tmp_path, host="h", tuning=FAST)
+    for serial, when in times.items():
+        sinks.submit(replace(bad_event(serial), time=when))
+    [summary] = sinks.close(30)
+    assert (summary.delivered, summary.dropped) == (3, 0)
+    rows = {int(r["serial"]): r for r in clickhouse.rows("SELECT serial, body FROM default.far_times")}
+    assert {s: event_from_dict(orjson.loads(r["body"])).time for s, r in rows.items() if r["body"]} == {
+        1: times[1],
+        2: times[2],
+    }
+    assert rows[3]["body"] == ""

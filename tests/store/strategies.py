@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -55,3 +56,36 @@ def replicate(events: list[ExecEvent], copies: int, shift: timedelta = timedelta
         for i in range(copies)
         for e in events
     ]
+
+
+def _bounded(low: int, high: int) -> st.SearchStrategy[int]:
+    """Integers in [low, high], the bounds and their neighbours often."""
+    edges = sorted({low, low + 1, 0 if low <= 0 <= high else low, high - 1, high})
+    return st.one_of(st.sampled_from(edges), st.integers(low, high))
+
+
+#: The ranges the decoder lets through (lane ASSEMBLE/DECODE bounds): anything else is a diagnostic.
+MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+U32 = _bounded(0, 2**32 - 1)
+extreme_times = st.builds(timestamp_to_datetime, _bounded(0, MAX_SECONDS), _bounded(0, 999))
+
+
+@st.composite
+def extreme_events(draw: st.DrawFn) -> ExecEvent:
+    """Exec events with every value at or near the edge of what the decoder accepts, and any field
+    that may be unknown (None) sometimes None."""
+
+    def maybe(strategy: st.SearchStrategy[Any]) -> Any:
+        return draw(st.one_of(st.none(), strategy))
+
+    argv = draw(argvs)
+    ids = [maybe(U32) for _ in range(10)]
+    return ExecEvent(
+        draw(extreme_times), draw(_bounded(0, 2**63 - 1)), draw(texts),
+        maybe(st.sampled_from(["x86_64", "i386", "0xdeadbeef"])),
+        maybe(st.sampled_from(["execve", "execveat"])),
+        maybe(st.booleans()), maybe(_bounded(-(2**63), 2**63 - 1)), *ids,
+        maybe(_bounded(0, 2**32 - 2)), maybe(_bounded(0, 2**32 - 2)),
+        draw(texts), draw(texts), draw(texts), draw(texts), draw(texts),
+        maybe(_bounded(0, 2**31 - 1)), argv, draw(texts), draw(texts), draw(st.booleans()),
+    )  # fmt: skip

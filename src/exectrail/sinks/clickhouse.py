@@ -4,7 +4,8 @@ The table is created on first use (``CREATE TABLE IF NOT EXISTS``) as a ``Replac
 partitioned by month and ordered by ``(host, time, id)``, so rows delivered twice (at-least-once)
 collapse on merge; query with ``FINAL`` (or ``uniqExact(id)``) for exact counts before merges run.
 Exec events fill the columns; other message types (alarms, heartbeats) keep ``id``, ``host``,
-``type``, ``time`` and put their whole JSON in ``body``.
+``type``, ``time`` and put their whole JSON in ``body``. ``DateTime`` holds 1970 to 2106 only: an exec
+stamped outside (a forged or broken time) gets a wrapped ``time`` and its whole JSON in ``body`` too.
 """
 
 from __future__ import annotations
@@ -71,15 +72,23 @@ def split_time(value: object) -> tuple[int | str, int]:
     return 0, 0
 
 
+def _fits_datetime(when: int | str) -> bool:
+    """Can ClickHouse's ``DateTime`` (1970 to 2106, seconds in 32 bits) hold ``when``? It would wrap."""
+    if isinstance(when, int):
+        return 0 < when < 2**32
+    return "1970" <= when[:4] <= "2105" and when != "1970-01-01 00:00:00"
+
+
 def to_row(message: Message) -> dict[str, Any]:
     """The JSONEachRow object for one message."""
     body = message.body
     when, ms = split_time(body.get("time"))
     row: dict[str, Any] = {"id": message.id, "host": body.get("host") or "", "type": body.get("type") or "",
                            "time": when, "time_ms": ms}  # fmt: skip
-    if row["type"] != "exec":
-        row["body"] = message.json.decode()
-        return row
+    if row["type"] != "exec" or not _fits_datetime(when):
+        row["body"] = message.json.decode()  # an exec past 2105 keeps its true time here
+        if row["type"] != "exec":
+            return row
     for name in EXEC_FIELDS:
         row[name] = body.get(name)
     row["argv"] = body.get("argv") or []
