@@ -166,9 +166,28 @@ def open_private(path: str | Path, flags: int, *, exclusive: bool = False) -> in
 
 
 def open_append(path: str | Path) -> IO[bytes]:
-    """``path`` opened for appending (created 0600), e.g. the plugin's JSONL output file."""
+    """``path`` opened for appending (created 0600), e.g. the plugin's JSONL output file.
+
+    A pipe or a character device (``/dev/null``) in a checked directory is taken as it is: writing
+    to it cannot overwrite a file.
+    """
+    path = Path(os.path.abspath(os.fspath(path)))
+    with contextlib.suppress(OSError):
+        if _is_stream(os.lstat(path)):
+            directory = secure_dir(path.parent, create=False)
+            with open_dir(directory) as dir_fd:
+                fd = os.open(
+                    path.name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
+                )
+            if _is_stream(os.fstat(fd)):
+                return os.fdopen(fd, "ab")
+            os.close(fd)
     fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     return os.fdopen(fd, "ab")
+
+
+def _is_stream(st: os.stat_result) -> bool:
+    return stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)
 
 
 def write_replace(directory: str | Path, name: str, data: bytes) -> None:

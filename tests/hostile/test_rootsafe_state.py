@@ -116,3 +116,29 @@ def test_the_plugin_output_is_private_and_never_written_through_a_link(uid: int)
             result == f"UnsafePathError: {output}: owned by uid {STRANGER}, not by the running user; refused"
         )
         assert victim.read_bytes() == VICTIM
+
+
+@BOTH
+def test_output_to_a_pipe_or_dev_null_is_still_allowed(uid: int) -> None:
+    """Only files can be overwritten through a link: a FIFO or /dev/null in a safe directory is fine."""
+    with home_for(uid) as home:
+        fifo = home / "events.fifo"
+        os.mkfifo(fifo, 0o600)
+        os.chown(fifo, uid, uid)
+
+        def write_both() -> bytes:
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            with open_append(fifo) as out:
+                out.write(b"through the pipe\n")
+            with open_append("/dev/null") as out:
+                out.write(b"gone\n")
+            data = os.read(reader, 100)
+            os.close(reader)
+            return data
+
+        assert as_user(uid, write_both) == b"through the pipe\n"
+        link = home / "null-link"
+        link.symlink_to("/dev/null")
+        assert (
+            as_user(uid, lambda: open_append(link)) == f"UnsafePathError: {link}: is a symbolic link; refused"
+        )
