@@ -160,3 +160,24 @@ def test_review_and_alarms_show_every_alarm(tmp_path: Path, fmt: str) -> None:
         ]
         [run] = [e for e in events if e.serial == 1110]
         assert run.exe == BAD and run.path == BAD
+
+
+def test_queries_show_the_bytes_and_cope_with_unknown_fields(tmp_path: Path) -> None:
+    """search, timeline, tree and report over a store holding a non-UTF-8 exec, a failed one and an
+    incomplete one (pid, ppid, uid, success, exit unknown): every format, exit 0, bytes in *_hex."""
+    db = tmp_path / "q.db"
+    failed = replace(bad_event(2), success=False, exit=-2, argv=None, argc=None, pid=11, ppid=10)
+    lost = replace(bad_event(3), incomplete=True, pid=None, ppid=None, uid=None, success=None, exit=None)
+    with EventStore(db) as store, store.writer() as writer:
+        for event in (bad_event(1), failed, lost):
+            writer.add(event)
+    for command in (["search"], ["timeline"], ["timeline", "--session", "3"], ["tree", "10"], ["tree", "11"],
+                    ["report"]):  # fmt: skip
+        for fmt in ("jsonl", "csv", "table"):
+            result = _run(*command, "--db", str(db), "--format", fmt)
+            assert result.returncode == 0, (command, fmt, result.stderr)
+            if fmt == "jsonl" and command[0] in ("search", "report"):
+                assert RAW.hex() in result.stdout.decode(), command
+    search = _run("search", "--db", str(db), "--format", "jsonl")
+    found = [orjson.loads(line) for line in search.stdout.splitlines()]
+    assert [event_from_dict(body) for body in found] == [bad_event(1), failed, lost]

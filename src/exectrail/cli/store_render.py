@@ -17,7 +17,14 @@ from rich.text import Text
 from rich.tree import Tree
 
 from exectrail.model import ExecEvent
-from exectrail.output.fields import COLUMNS, clean_text, command_line, display_command_line, event_to_dict
+from exectrail.output.fields import (
+    COLUMNS,
+    clean_text,
+    command_line,
+    display_command_line,
+    event_to_dict,
+    raw_hex,
+)
 from exectrail.output.terminal import stdout_console, terminal_text
 from exectrail.query.report import Report, errno_name, user_name
 from exectrail.query.timeline import SessionSummary
@@ -224,12 +231,16 @@ _SECTIONS: dict[str, tuple[str, list[str]]] = {
 def _report_rows(report: Report) -> Iterator[tuple[str, dict[str, Any]]]:
     for section in _SECTIONS:
         for item in getattr(report, section):
-            data = asdict(item)
-            for key, value in data.items():
+            data: dict[str, Any] = {}
+            for key, value in asdict(item).items():
                 if isinstance(value, datetime):
                     data[key] = _iso(value)
                 elif isinstance(value, str):
                     data[key] = clean_text(value)
+                    if (hex_text := raw_hex(value)) is not None:  # not UTF-8: the bytes, as events have
+                        data[f"{key}_hex"] = hex_text
+                else:
+                    data[key] = value
             yield section, data
 
 
