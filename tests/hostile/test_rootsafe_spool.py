@@ -122,6 +122,7 @@ def test_a_planted_batch_is_reported_kept_and_not_forwarded(uid: int) -> None:
         assert {p.name: p.read_bytes() for p in spool.iterdir() if p.name in planted} == planted
         [state] = result["state"]
         assert state["spool_rejected"] == 3 and len(state["spool_rejected_files"]) == 3
+        assert (state["running"], state["backlog"], state["spool_events"]) == (False, 0, 0)
 
 
 @BOTH

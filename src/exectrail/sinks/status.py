@@ -8,8 +8,9 @@
      "last_error": "connection refused" | null, "last_error_time": "…Z" | null,
      "last_delivery_time": "…Z" | null}
 
-``running`` is false once the writing process is gone; the spool counts are then re-read from the
-directory (they are what the next run will replay).
+``running`` is false once the writing process is gone; if it did not close cleanly the spool counts
+are re-read from the directory (they are what the next run will replay; a closed forwarder's own
+counts leave out the batch files it rejected, see ``spool_rejected``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def read_sink_status(spool_dir: str | Path) -> list[dict[str, Any]]:
         if not isinstance(state, dict):
             continue
         state["running"] = _alive(state.get("pid")) and state.get("closed") is not True
-        if not state["running"]:
+        if not state["running"] and state.get("closed") is not True:  # killed: its counts may be old
             state["spool_events"], state["spool_bytes"] = _spool_counts(directory)
             state["backlog"] = state["spool_events"]
         state["spool_path"] = str(directory)
