@@ -17,19 +17,23 @@ from exectrail.assemble.syscall import KERNEL_HEAD_RE
 from exectrail.model import Diagnostics, ExecEvent, Record, fast_constructor, new_exec_event
 from exectrail.output.fields import format_time
 from exectrail.parse.fields import BadValue, decode_value
-from exectrail.parse.record import _LINE_RE, MalformedRecord, parse_block
+from exectrail.parse.record import _LINE_RE, MalformedRecord, header_problem, parse_block
 from tests.support.kernel_format import execve_records, syscall_body
 
 
 def plain_parse(block: bytes) -> tuple[list[tuple[object, ...]], list[tuple[int, str]]]:
-    """parse_block as it was: every line through the header regex."""
+    """parse_block as it was: every line through the header regex (and the range check)."""
     records, bad = [], []
-    for index, line in enumerate(block.split(b"\n")[:-1]):
+    for index, line in enumerate(block.replace(b"\r\n", b"\n").split(b"\n")[:-1]):
         match = _LINE_RE.match(line)
         if match is None:
-            bad.append((index, "malformed-line"))
+            if line.strip():
+                bad.append((index, "malformed-line"))
             continue
         node, type_raw, key = match.groups()
+        if header_problem(key) is not None:
+            bad.append((index, "out-of-range"))
+            continue
         body = line[match.end() :].partition(b"\x1d")[0]
         records.append((type_raw.decode(), key, body, None if node is None else node.decode(), None))
     return records, bad
@@ -57,12 +61,28 @@ HEADERS = [
     b"type=UNKNOWN[x] msg=audit(1795617647.510:9): ",
     b"type=syscall msg=audit(1795617647.510:8): ",
     b"type=PATH msg=audit(1795617647.51:8): ",
-    b"type=PATH msg=audit(1795617647.510:8) ",
+    b"type=PATH msg=audit(1795617647.510:8) ",  # auditd 1.x: no colon
+    b"type=PATH msg=audit(1795617647.510:8)",
+    b"type=PATH msg=audit(1795617647.510:8)x",
+    b"type=PATH msg=audit(253402300799.999:9223372036854775807): ",  # the largest in range
+    b"type=PATH msg=audit(253402300800.000:8): ",  # year 10000
+    b"type=PATH msg=audit(99999999999999999.510:8): ",
+    b"type=PATH msg=audit(1795617647.510:9223372036854775808): ",
+    b"type=PATH msg=audit(1795617647.5100:8): ",
     b"type=PATH  msg=audit(1795617647.510:8): ",
     b"type=PATH\tmsg=audit(1795617647.510:8): ",
     b"",
 ]
-BODIES = [b'cwd="/tmp"', b"item=0 name=2F6120\x1dOUID=root", b"", b"\x1d", b"a b  c", b"\xff\x00"]
+BODIES = [
+    b'cwd="/tmp"',
+    b"item=0 name=2F6120\x1dOUID=root",
+    b"",
+    b"\x1d",
+    b"a b  c",
+    b"\xff\x00",
+    b"x\r",
+    b" ",
+]
 
 
 def test_parse_block_matches_the_header_regex_line_by_line() -> None:

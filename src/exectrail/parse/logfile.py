@@ -13,7 +13,6 @@ import io
 import os
 import re
 import sys
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +20,17 @@ from typing import BinaryIO
 
 from exectrail.errors import InputError
 from exectrail.model import Diagnostics, Record
+from exectrail.parse.gunzip import GZIP_MAGIC, GzipDamage, GzipReader
 from exectrail.parse.record import MalformedRecord, parse_block
 
 DEFAULT_LOG = Path("/var/log/audit/audit.log")
 STDIN = "-"
-GZIP_MAGIC = b"\x1f\x8b"
 NEWLINE = b"\n"
 BLOCK_SIZE = 1 << 20  # bytes read at a time; records are parsed a block of lines at a time
+# A line longer than this is reported (line-too-long) and skipped. The kernel caps a record near
+# 9 KB (ENRICHED adds the interpreted part); 1 MiB is far beyond anything auditd writes. It must be
+# at least BLOCK_SIZE (see _LineBlocks).
+MAX_LINE_BYTES = BLOCK_SIZE
 
 ProgressCallback = Callable[[int], None]
 
@@ -115,50 +118,60 @@ def read_record_blocks(
                 raw.close()
 
 
-class TruncatedStream(Exception):
-    """A compressed stream that ends before its end marker (a file cut short)."""
-
-
-class _GzipReader:
-    """Decompresses gzip (several members too) chunk by chunk, keeping every byte it could
-    decompress when the stream is cut short or damaged -- :mod:`gzip` would drop the last chunk."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._inflate = zlib.decompressobj(wbits=31)
-        self._done = False
-
-    def read(self, size: int) -> bytes:
-        while not self._done:
-            compressed = self._raw.read(size // 4 or 1)
-            if not compressed:
-                self._done = True
-                if not self._inflate.eof:
-                    tail = self._inflate.flush()
-                    if tail:
-                        return tail
-                    raise TruncatedStream("compressed stream ends before its end marker")
-                return b""
-            try:
-                data = self._inflate.decompress(compressed)
-                while self._inflate.eof and self._inflate.unused_data:
-                    rest = self._inflate.unused_data
-                    self._inflate = zlib.decompressobj(wbits=31)
-                    data += self._inflate.decompress(rest)
-            except zlib.error as exc:
-                self._done = True
-                raise TruncatedStream(f"damaged compressed data: {exc}") from None
-            if data:
-                return data
-        return b""
-
-
 def _open_stream(raw: BinaryIO) -> tuple[Callable[[int], bytes], Callable[[], int]]:
     """A ``read(size)`` for ``raw`` (gunzipping when it starts with the gzip magic) and a position getter."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return _GzipReader(buffered).read, buffered.tell
+        return GzipReader(buffered).read, buffered.tell
     return buffered.read, buffered.tell
+
+
+class _LineBlocks:
+    """Iterates a ``read(size)`` as blocks of whole lines (bytes), and as ``int`` for a line longer
+    than :data:`MAX_LINE_BYTES` (its length without the newline: skipped, never held in memory).
+
+    A last line without its newline gets one (and sets ``cut_last``). A :class:`GzipDamage`
+    ends the input; it is kept in ``damage``.
+    """
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self.damage: GzipDamage | None = None
+        self.cut_last = False
+
+    def _chunk(self) -> bytes:
+        try:
+            return self._read(BLOCK_SIZE)
+        except GzipDamage as exc:
+            self.damage = exc
+            return b""
+
+    def __iter__(self) -> Iterator[bytes | int]:
+        rest = b""  # the start of a line (never more than MAX_LINE_BYTES)
+        skipped = 0  # inside an overlong line: its bytes so far
+        while chunk := self._chunk():
+            first = chunk.find(NEWLINE)
+            if first < 0:  # no line ends in this chunk
+                if skipped or len(rest) + len(chunk) > MAX_LINE_BYTES:
+                    skipped += len(rest) + len(chunk)
+                    rest = b""
+                else:
+                    rest += chunk
+                continue
+            if skipped or len(rest) + first > MAX_LINE_BYTES:  # the line that ends here is overlong
+                yield skipped + len(rest) + first
+                skipped, rest, chunk = 0, b"", chunk[first + 1 :]
+            cut = chunk.rfind(NEWLINE)  # (chunks hold at most BLOCK_SIZE bytes: no overlong line inside)
+            if cut >= 0:
+                yield rest + chunk[: cut + 1] if rest else chunk[: cut + 1]
+                rest = b""
+            rest += chunk[cut + 1 :]
+        if skipped:
+            self.cut_last = True
+            yield skipped
+        elif rest:
+            self.cut_last = True
+            yield rest + NEWLINE
 
 
 def _read_stream(
@@ -169,35 +182,22 @@ def _read_stream(
     progress: ProgressCallback | None,
 ) -> Iterator[list[Record]]:
     read, position = _open_stream(raw)
+    blocks = _LineBlocks(read)
     lines = records = 0
     last_pos = 0
 
     def bad_line(index: int, line: bytes, error: MalformedRecord) -> None:
         diagnostics.add(error.kind, error.reason, f"{name}:{lines + index + 1}")
 
-    problem = None
     try:
-        rest = b""
-        while True:
-            try:
-                chunk = read(BLOCK_SIZE)
-            except TruncatedStream as exc:
-                problem = f"{exc} after line {lines + rest.count(NEWLINE)}"
-                chunk = b""
-            if not chunk:
-                block, rest = rest, b""
-                if block and not block.endswith(b"\n"):
-                    block += b"\n"  # a last line without its newline (a file cut short)
-            else:
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
-                    rest += chunk
-                    continue
-                block, rest = rest + chunk[: cut + 1], chunk[cut + 1 :]
-            if not block:
-                break
+        for block in blocks:
+            if isinstance(block, int):
+                lines += 1
+                reason = f"a line of {block:,} bytes, longer than any audit record (limit {MAX_LINE_BYTES:,})"
+                diagnostics.add("line-too-long", reason, f"{name}:{lines}")
+                continue
             found = parse_block(block, bad_line)
-            lines += block.count(b"\n")
+            lines += block.count(NEWLINE)
             if found:
                 records += len(found)
                 yield found
@@ -213,8 +213,19 @@ def _read_stream(
         if progress is not None:
             with contextlib.suppress(OSError, ValueError):
                 progress(max(position() - last_pos, 0))
-    if problem is not None:
-        diagnostics.add("truncated-file", problem, f"{name}:{lines}")
-        stats.problems.append(f"{name}: truncated compressed file: {problem}")
+    if blocks.damage is not None:
+        _report_damage(blocks.damage, name, lines - blocks.cut_last, diagnostics, stats)
     if lines and not records:
         stats.problems.append(f"{name}: not an audit log ({lines} lines, none is an audit record)")
+
+
+def _report_damage(
+    damage: GzipDamage, name: str, lines: int, diagnostics: Diagnostics, stats: ReadStats
+) -> None:
+    problem = f"{damage} after line {lines}"
+    if damage.truncated:
+        diagnostics.add("truncated-file", problem, f"{name}:{lines}")
+        stats.problems.append(f"{name}: truncated compressed file: {problem}")
+    else:
+        diagnostics.add("damaged-file", problem, f"{name}:{lines}")
+        stats.problems.append(f"{name}: damaged compressed file: {problem}")
