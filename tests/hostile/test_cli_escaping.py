@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from click.testing import CliRunner, Result
 from exectrail.cli.main import cli
 from exectrail.cli.status_cmd import _table
 from exectrail.output.terminal import terminal_text
+from exectrail.sinks.status import STATE_FILE, read_sink_status
 from tests.hostile.cli_logs import ESCAPED_EXE, HOSTILE_EXE, terminal_controls, write_hostile_log
 
 WIDE = {"COLUMNS": "200", "EXECTRAIL_DB": ""}
@@ -95,16 +97,18 @@ def test_the_json_output_keeps_the_raw_text(hostile: tuple[Path, Path]) -> None:
     assert exes == {HOSTILE_EXE.decode()}
 
 
+STATUS = {
+    "enabled": 1, "failure": 1, "pid": 42, "pid_alive": True, "pid_name": "aud\x1b[2Kitd",
+    "rate_limit": 0, "backlog_limit": 8192, "backlog_wait_time": 60000, "backlog": 0, "lost": 0,
+    "rules": 2, "procmon": {"state": "complete", "key": "proc\x1b[1Amon", "missing": []},
+    "sinks": [{"sink": "jsonl:///x", "running": False, "backlog": 1,
+               "last_error": "server said \x1b[2K\rall good", "last_error_time": "t"}],
+    "warnings": ["sink jsonl:///x: receiver failing: \x1b]0;owned\x07"],
+}  # fmt: skip
+
+
 def test_status_table_escapes_process_names_and_sink_errors() -> None:
-    report = {
-        "enabled": 1, "failure": 1, "pid": 42, "pid_alive": True, "pid_name": "aud\x1b[2Kitd",
-        "rate_limit": 0, "backlog_limit": 8192, "backlog_wait_time": 60000, "backlog": 0, "lost": 0,
-        "rules": 2, "procmon": {"state": "complete", "key": "proc\x1b[1Amon", "missing": []},
-        "sinks": [{"sink": "jsonl:///x", "running": False, "backlog": 1,
-                   "last_error": "server said \x1b[2K\rall good", "last_error_time": "t"}],
-        "warnings": ["sink jsonl:///x: receiver failing: \x1b]0;owned\x07"],
-    }  # fmt: skip
-    text = _table(report)
+    text = _table(STATUS)
     assert terminal_controls(text.replace("\n", "")) == []
     assert "aud\\x1b[2Kitd" in text and "server said \\x1b[2K\\rall good" in text
 
@@ -131,3 +135,28 @@ def test_check_procs_names_a_hostile_running_executable_escaped(
     assert result.exit_code == 3, result.stderr
     assert terminal_controls(result.stdout) == [] and terminal_controls(result.stderr) == []
     assert "exectrail-\\x1b[2K\\rdir-" in result.stdout and "sle\\x1b[1Aep" in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_is_not_utf8(hostile: tuple[Path, Path], encoding: str) -> None:
+    """Non-ASCII log text on an ASCII or Latin-1 terminal: escapes, not an internal error."""
+    log, db = hostile
+    env = {**os.environ, "PYTHONIOENCODING": encoding, "COLUMNS": "200"}
+    for args, status in ((["alarms", "--format", "table", str(log)], 3), (["report", "--db", str(db)], 0)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "exectrail.cli.main", *args, "--format", "table"],
+            capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == status, proc.stderr
+        assert b"\\u202e" in proc.stdout and b"internal error" not in proc.stderr
+
+
+def test_status_survives_a_damaged_sink_state_file(tmp_path: Path) -> None:
+    sink = tmp_path / "syslog_tcp-h-514-0123456789"
+    sink.mkdir()
+    (sink / STATE_FILE).write_text(
+        json.dumps({"sink": "syslog+tcp://h:514", "pid": 2**64, "last_error": "\x1b[2K"})
+    )
+    states = read_sink_status(tmp_path)
+    assert [s["running"] for s in states] == [False]
+    assert terminal_controls(_table({**STATUS, "sinks": states}).replace("\n", "")) == []

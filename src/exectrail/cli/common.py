@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import math
 import os
 import signal
@@ -151,6 +152,14 @@ def open_standard_streams() -> None:
             os.dup2(replacement, fd)
             os.close(replacement)
         setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
+def tolerate_unencodable_text() -> None:
+    """On a terminal whose encoding is not UTF-8 (ASCII, Latin-1), show what it cannot encode as
+    ``\\u2026`` escapes instead of failing on the first such character of the data."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _usable(fd: int) -> bool:

@@ -15,6 +15,7 @@ from exectrail.cli.common import (
     Terminated,
     open_standard_streams,
     raise_on_sigterm,
+    tolerate_unencodable_text,
 )
 
 # Modules that define commands, each exposing ``register(group)``. Keep this list sorted by workflow.
@@ -43,6 +44,7 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Console entry point: run the CLI; never let a traceback reach the user."""
     open_standard_streams()
+    tolerate_unencodable_text()
     raise_on_sigterm()
     try:
         cli.main(prog_name="exectrail", standalone_mode=True)

@@ -43,7 +43,7 @@ def _alive(pid: object) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a damaged state file's pid
         return False
     except PermissionError:
         return True
