@@ -267,6 +267,7 @@ def fresh_log(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     [
         ("drop_event", kinds.EVENTS_MISSING, CERTAIN),
         ("drop_line", kinds.EVENT_INCOMPLETE, SUSPICIOUS),
+        ("drop_syscall", kinds.EVENT_INCOMPLETE, CERTAIN),  # who ran it: removed on purpose
         ("change_uid", kinds.LINE_EDITED, SUSPICIOUS),
         ("change_syscall", kinds.LINE_EDITED, CERTAIN),
         ("garbage", kinds.LINE_MALFORMED, CERTAIN),
@@ -281,6 +282,7 @@ def test_log_edited_by_hand(
     edits = {
         "drop_event": lambda: ed.drop_event(lines, victim),
         "drop_line": lambda: ed.drop_record(lines, victim, "PATH"),
+        "drop_syscall": lambda: ed.drop_record(lines, victim, "SYSCALL"),
         "change_uid": lambda: ed.change_field(lines, victim, "SYSCALL", b" uid=0 ", b" uid=1000 "),
         "change_syscall": lambda: ed.change_field(lines, victim, "SYSCALL", b"syscall=59 ", b"syscall=57 "),
         "garbage": lambda: [*lines[:50], b"Nov 25 12:00:00 host sshd[1]: accepted\n", *lines[50:]],

@@ -76,10 +76,11 @@ def test_enriched_line_pasted_into_a_raw_log(tmp_path: Path) -> None:
 
 def test_hand_typed_line(lines: list[bytes], tmp_path: Path) -> None:
     lines.insert(300, b"type=SYSCALL this was typed by hand\n")
-    lines.insert(500, b"\n")
+    lines.insert(500, b"\n")  # an empty line is not damage (tools that copy logs add them)
+    lines.insert(600, b'type=EXECVE msg=audit(99999999999999999.000:1): argc=1 a0="x"\n')  # out of range
     [alarm] = line_alarms(ed.write(tmp_path / "audit.log", lines))
     assert alarm.kind == kinds.LINE_MALFORMED and alarm.certainty == CERTAIN
-    assert alarm.details["lines"] == [301, 501]
+    assert alarm.details["lines"] == [301, 601]
     assert alarm.evidence[0] == f"{tmp_path / 'audit.log'}:301: type=SYSCALL this was typed by hand"
 
 

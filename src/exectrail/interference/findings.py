@@ -4,11 +4,12 @@ cheap record checks it uses."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 from exectrail.interference import kinds
 from exectrail.interference.records import format_duration, iso, record_text, time_ms
 from exectrail.interference.serials import Cluster, Hole
-from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record
+from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record, event_id, timestamp_to_datetime
 from exectrail.parse.types import EXEC_SYSCALLS, arch_name
 
 
@@ -153,6 +154,30 @@ def incomplete_alarm(node: str | None, cluster: Cluster) -> Alarm:
     )
 
 
+#: what the kernel writes for every exec (EXECVE only when it succeeds), SYSCALL first
+EXEC_RECORDS = ("SYSCALL", "CWD", "PATH", "PROCTITLE")
+
+
+def headless_alarm(node: str | None, cluster: Cluster, missing: list[str]) -> Alarm:
+    """Exec events whose SYSCALL record is gone: the kernel writes it first and never drops it
+    alone (no other record of the event is written without it), so the line was removed."""
+    assert cluster.first_record is not None
+    ids = [event_id(node, _ms_time(ms), serial) for serial, ms in cluster.ranges]
+    if cluster.count == 1:
+        lacks = ", ".join(missing) + (" records" if len(missing) > 1 else " record")
+        summary = f"exec event {ids[0]} has no {lacks}"
+    else:
+        summary = f"{cluster.count} exec events have no SYSCALL record (first: {ids[0]})"
+    summary += ": who ran it (pid, user, program) is not in the log; the line was removed"
+    details: dict[str, object] = {"events": cluster.count, "event_ids": ids, "missing": missing}
+    evidence = tuple(cluster.evidence)
+    return Alarm(kinds.EVENT_INCOMPLETE, cluster.first_record.time, summary, CERTAIN, node, details, evidence)
+
+
+def _ms_time(ms: int) -> datetime:
+    return timestamp_to_datetime(ms // 1000, ms % 1000)
+
+
 _EXEC_CACHE: dict[bytes, bool] = {}
 
 
@@ -177,8 +202,11 @@ def _is_exec(head: bytes) -> bool:
     if end < 0 or start < 0:
         return False
     stop = head.find(b" ", start)
+    value = head[start + 8 : stop if stop > 0 else None]
+    if value in (b"execve", b"execveat"):  # an interpreted log (ausearch -i)
+        return True
     try:
-        number = int(head[start + 8 : stop if stop > 0 else None])
+        number = int(value)
     except ValueError:
         return False
     return (arch_name(head[5:end].decode("ascii", "replace")), number) in EXEC_SYSCALLS

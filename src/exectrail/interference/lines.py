@@ -30,6 +30,7 @@ from exectrail.parse.record import parse_line
 from exectrail.parse.types import EXEC_SYSCALLS, arch_name
 
 BLOCK = 1 << 20
+KEEP = 64 << 10  # bytes of a line looked at: far more than any audit record (about 9 KB at most)
 SEPARATOR = b"\x1d"
 USER_FIELDS = (
     (b"auid", b"AUID"),
@@ -106,20 +107,29 @@ def _exec_mismatch(rf: dict[bytes, bytes], ef: dict[bytes, bytes]) -> str:
 
 
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """``(number, line)`` for every line of a plain or gzip file (1-based; newline kept)."""
+    """``(number, line)`` for every line of a plain or gzip file (1-based; newline kept).
+
+    Numbered as the reader numbers them. A line longer than :data:`KEEP` bytes (no audit record
+    is; the reader reports it) comes cut to its first ``KEEP`` bytes, so memory stays bounded and
+    time linear however long a line is."""
     with open(path, "rb") as raw:
         magic = raw.read(2)
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
         number = 0
-        rest = b""
+        rest = b""  # the start of the current line, at most KEEP bytes
         try:
             while chunk := stream.read(BLOCK):
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
+                lines = chunk.split(b"\n")
+                last = lines.pop()
+                if lines and rest:
+                    lines[0] = rest + lines[0]
+                    rest = b""
                 for line in lines:
                     number += 1
-                    yield number, line + b"\n"
+                    yield number, (line if len(line) <= KEEP else line[:KEEP]) + b"\n"
+                if len(rest) < KEEP:
+                    rest += last[: KEEP - len(rest)]
         except (EOFError, OSError, zlib.error):
             pass  # a cut gzip stream: the reader reports it; check what could be read
         if rest:
@@ -140,6 +150,7 @@ class LineChecker:
         self.users = _Names()
         self.groups = _Names()
         self.last: tuple[int, bytes] | None = None
+        self.first_good = b""  # the first line the reader took (its time stands in for unknown ones)
         self.before_last = b""
         self._seen: dict[tuple[bytes, bytes, bytes], _Seen] = {}
 
@@ -153,6 +164,8 @@ class LineChecker:
                     self.bad_prev[number] = previous
                 continue
             self.before_last, previous = previous, line
+            if not self.first_good:
+                self.first_good = line
             head = line[:96]
             if b"type=DAEMON_START " in head:
                 fmt = split_fields(line.partition(SEPARATOR)[0]).get(b"format")
@@ -162,7 +175,7 @@ class LineChecker:
         return self._alarms()
 
     def _syscall(self, number: int, line: bytes) -> None:
-        raw, sep, interpreted = line.rstrip(b"\n").partition(SEPARATOR)
+        raw, sep, interpreted = line.rstrip(b"\r\n").partition(SEPARATOR)
         if self.enriched is None:
             self.enriched = bool(sep)
         if bool(sep) != self.enriched:
@@ -235,7 +248,7 @@ class LineChecker:
                 f"the last line of {self.path} (line {last}) is cut short: auditd was stopped mid-write, "
                 "the disk was full, or the file was truncated"
             )
-            when = _line_time([(0, text), (0, self.before_last)])
+            when = _line_time([(0, text), (0, self.before_last)], self._fallback())
             out.append(
                 self._alarm(kinds.LINE_TRUNCATED, summary, SUSPICIOUS, {"line": last}, [(last, text)], when)
             )
@@ -247,7 +260,7 @@ class LineChecker:
                 f"have written (first: line {first.line}, {first.reason}): edited by hand, or damaged"
             )
             details: dict[str, object] = {"lines": numbers[:100], "count": len(numbers)}
-            when = _line_time([(0, self.bad_prev.get(numbers[0], b""))])
+            when = _line_time([(0, self.bad_prev.get(numbers[0], b""))], self._fallback())
             out.append(self._alarm(kinds.LINE_MALFORMED, summary, CERTAIN, details, examples, when))
         return out
 
@@ -289,21 +302,36 @@ class LineChecker:
     ) -> Alarm:
         details = {"file": self.path, **details}
         evidence = tuple(f"{self.path}:{n}: {_text(line)}" for n, line in lines)
-        return Alarm(kind, when or _line_time(lines), summary, certainty, None, details, evidence)
+        return Alarm(
+            kind, when or _line_time(lines, self._fallback()), summary, certainty, None, details, evidence
+        )
+
+    def _fallback(self) -> datetime | None:
+        return _time_of(self.first_good) if self.first_good else None
 
 
 def _text(line: bytes) -> str:
-    return line.rstrip(b"\n").replace(SEPARATOR, b" ").decode("utf-8", "surrogateescape")[:2000]
+    return line.rstrip(b"\r\n").replace(SEPARATOR, b" ").decode("utf-8", "surrogateescape")[:2000]
 
 
-def _line_time(lines: list[tuple[int, bytes]]) -> datetime:
-    """The audit time of the first example line that has one, else the epoch (unknown)."""
+def _line_time(lines: list[tuple[int, bytes]], fallback: datetime | None = None) -> datetime:
+    """The audit time of the first example line that has one, else ``fallback`` (the time of the
+    file's first record), else the epoch (unknown)."""
     for _, line in lines:
-        try:
-            return parse_line(line.partition(SEPARATOR)[0].rstrip(b"\n")).time
-        except ValueError:
-            continue
-    return datetime.fromtimestamp(0, UTC)
+        found = _time_of(line)
+        if found is not None:
+            return found
+    return fallback or datetime.fromtimestamp(0, UTC)
+
+
+def _time_of(line: bytes) -> datetime | None:
+    head = line.partition(SEPARATOR)[0].rstrip(b"\r\n")
+    if len(head) > KEEP or b"msg=audit(" not in head[:200]:
+        return None
+    try:
+        return parse_line(head).time
+    except (ValueError, IndexError, OverflowError):  # not a record (the reader said why)
+        return None
 
 
 def check_lines(path: str, bad: list[BadLine] | None = None) -> list[Alarm]:

@@ -20,7 +20,8 @@ from exectrail.parse.logfile import STDIN, ProgressCallback, ReadStats, read_rec
 from exectrail.pipeline import EventBuilder, GroupHook, exec_events
 
 MAX_BAD_LINES = 10_000
-LINE_KINDS = frozenset({"malformed-line"})
+#: reader diagnostics for lines that auditd cannot have written (quoted by the line checks)
+LINE_KINDS = frozenset({"malformed-line", "out-of-range", "line-too-long", "malformed-message"})
 
 
 class AlarmDiagnostics(Diagnostics):
@@ -47,7 +48,7 @@ class LogAudit:
     settings: Settings = field(default_factory=Settings)
     diagnostics: AlarmDiagnostics = field(default_factory=AlarmDiagnostics)
     auditor: TrailAuditor = field(init=False)
-    paths: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # the files read that hold audit records
 
     def __post_init__(self) -> None:
         self.auditor = TrailAuditor(self.settings)
@@ -76,15 +77,19 @@ class LogAudit:
         last_key, last_node = b"", None
         for path in paths:
             name = str(path)
-            self.paths.append(name)
-            auditor.begin_file(name)
+            found = False
             for block in read_record_blocks([name], self.diagnostics, stats, progress):
+                if not found:  # (a file without records is no part of the trail)
+                    found = True
+                    auditor.begin_file(name)
                 for record in block:
                     # the auditor looks at the first record of each event only: skip the call for the rest
                     if record.key != last_key or record.node != last_node:
                         last_key, last_node = record.key, record.node
                         feed(record)
                 yield from block
+            if found:  # a file with no audit record is "not an audit log" (the reader says so): no alarms
+                self.paths.append(name)
         auditor.end_input()
 
     def take(self) -> list[Alarm]:

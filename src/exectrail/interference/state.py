@@ -54,5 +54,8 @@ class NodeState:
         self.closed: set[bytes] = set()  # keys of the last RECENT_EVENTS events
         self.closed_order: deque[bytes] = deque(maxlen=RECENT_EVENTS)
         self.incomplete = Clusterer()
+        self.headless = Clusterer()  # exec events without their SYSCALL record
+        self.headless_missing: list[str] = []  # the records the first of them lacks
+        self.head_keys: set[bytes] = set()  # first events of a trail that starts mid-stream
         self.coverage = Coverage(key, late_ms)
         self.records = 0

@@ -32,6 +32,8 @@ BACK_TOLERANCE_MS = 3000  # records of concurrent events can be this much out of
 GAP_CANDIDATE_MS = 1000  # quiet stretches at least this long are remembered as silent-gap candidates
 BURST_MS = 2000  # remove_rule events this close together are one deletion (auditctl -D)
 HEAD_TYPES = frozenset({"DAEMON_START", "DAEMON_ROTATE"})
+HEAD_EVENTS = 16  # events at the start of a trail that begins mid-stream may have lost their start
+EXEC_PARTS = frozenset({"EXECVE", "CWD", "PATH", "PROCTITLE", "BPRM_FCAPS"})
 CUT_EVENTS = 4  # the last events written before auditd stops may miss their last records
 TAIL_EVENTS = 16  # events this close to the end of the input may be cut by it: not checked
 
@@ -75,6 +77,8 @@ class TrailAuditor:
             self._check_head(r)
         st.last_key = key
         st.records += 1
+        if st.records <= HEAD_EVENTS and (st.head_keys or (st.records == 1 and r.type not in HEAD_TYPES)):
+            st.head_keys.add(key)  # the trail starts mid-stream: these events may have lost their start
         t = time_ms(r)
         if (st.preamble is not None or st.blind is not None) and self._straggler(st, r, t):
             return
@@ -103,6 +107,12 @@ class TrailAuditor:
         rtype = first.type  # the kernel writes CONFIG_CHANGE before the SYSCALL of its event
         if rtype == "SYSCALL":
             self._exec(st, group, first)
+        elif rtype in EXEC_PARTS:
+            syscall = next((r for r in group if r.type == "SYSCALL"), None)
+            if syscall is not None:  # lines moved around, but the event is whole
+                self._exec(st, group, syscall)
+            else:
+                self._headless(st, group)
         elif rtype == "CONFIG_CHANGE":
             change = parse_change(group)
             if change is not None:
@@ -283,6 +293,24 @@ class TrailAuditor:
                 if closed is not None:
                     self._emit(findings.incomplete_alarm(st.node, closed))
 
+    def _headless(self, st: NodeState, group: list[Record]) -> None:
+        """Records of an exec without its SYSCALL record: the line that says who ran it is gone."""
+        types = [r.type for r in group]
+        if "EXECVE" not in types:
+            return  # CWD/PATH/PROCTITLE alone: some syscall, not necessarily an exec
+        first = group[0]
+        t = time_ms(first)
+        st.coverage.exec_event(t)
+        if first.key in st.head_keys:
+            return  # the trail begins inside this event: its SYSCALL is in the log before this one
+        missing = [x for x in findings.EXEC_RECORDS if x not in types]
+        evidence = [f"({', '.join(missing)} missing)", *(record_text(r) for r in group[:3])]
+        closed = st.headless.add(t, 1, first, evidence, (first.serial, t))
+        if closed is not None:
+            self._emit(findings.headless_alarm(st.node, closed, st.headless_missing))
+        if st.headless.current is not None and st.headless.current.items == 1:
+            st.headless_missing = missing  # what the first event of the new cluster lacks
+
     def _duplicate(self, st: NodeState, group: list[Record], what: str) -> None:
         evidence = [f"({what})", *(record_text(r) for r in group[:3])]
         closed = st.duplicates.add(time_ms(group[0]), 1, group[0], evidence)
@@ -293,6 +321,7 @@ class TrailAuditor:
         if change.op == "remove_rule" and change.success:
             burst = st.burst
             same = bool(burst) and change.time_ms - burst[-1].time_ms <= BURST_MS
+            same = same and _same_process(burst[-1], change)  # auditctl -D: one process, one alarm
             if burst and not same:
                 self._flush_burst(st)
             st.burst.append(change)
@@ -358,6 +387,9 @@ class TrailAuditor:
             cluster = clusterer.close()
             if cluster is not None:
                 self._emit(make(st.node, cluster))
+        headless = st.headless.close()
+        if headless is not None:
+            self._emit(findings.headless_alarm(st.node, headless, st.headless_missing))
         for alarm, _serial, start in st.disabled:
             self._emit(close_alarm(alarm, None, start, "no record shows it re-enabled"))
         for alarm, _keys, start in st.removed:
@@ -374,6 +406,11 @@ class TrailAuditor:
             st.node, st.histogram, st.candidates, settings.silent_gap_ms, settings.silent_factor
         ):
             self._emit(alarm)
+
+
+def _same_process(a: Change, b: Change) -> bool:
+    """True unless both changes name who made them and those are different processes."""
+    return a.actor is None or b.actor is None or a.actor.pid == b.actor.pid
 
 
 __all__ = ["Settings", "TrailAuditor"]
