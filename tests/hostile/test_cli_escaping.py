@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from exectrail.cli.main import cli
-from exectrail.cli.status_cmd import _table
+from exectrail.cli.status_cmd import _table, sink_warnings
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks.status import STATE_FILE, read_sink_status
 from tests.hostile.cli_logs import ESCAPED_EXE, HOSTILE_EXE, terminal_controls, write_hostile_log
@@ -160,3 +160,18 @@ def test_status_survives_a_damaged_sink_state_file(tmp_path: Path) -> None:
     states = read_sink_status(tmp_path)
     assert [s["running"] for s in states] == [False]
     assert terminal_controls(_table({**STATUS, "sinks": states}).replace("\n", "")) == []
+
+
+def test_status_warns_of_rejected_spool_files() -> None:
+    planted = {
+        "sink": "jsonl:///x",
+        "running": False,
+        "spool_rejected": 2,
+        "spool_path": "/var/spool/\x1b[2Kx",
+    }
+    warnings = sink_warnings([planted])
+    wanted = (
+        "sink jsonl:///x: 2 spool files rejected (not written by exectrail: not forwarded, left in place in "
+    )
+    assert warnings == [wanted + "/var/spool/\x1b[2Kx)"]
+    assert "/var/spool/\\x1b[2Kx" in _table({**STATUS, "sinks": [], "warnings": warnings})

@@ -108,7 +108,7 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
                 alarms.show(audit.take() + audit.finish())
     finally:
         writer.close()
-    line = summary_line(shown, read, stats, diagnostics, builder.assembler.stats.incomplete)
+    line = summary_line(shown, read, stats, diagnostics, builder.incomplete)
     echo_err(line if audit is None else f"{line}; {alarms.summary()}")
     report_diagnostics(diagnostics, verbose)
     for problem in stats.problems:

@@ -72,6 +72,11 @@ def sink_warnings(sinks: list[dict[str, Any]]) -> list[str]:
     for sink in sinks:
         if sink.get("dropped"):
             out.append(f"sink {sink.get('sink')}: {sink['dropped']} events DROPPED (spool full)")
+        if sink.get("spool_rejected"):
+            out.append(
+                f"sink {sink.get('sink')}: {sink['spool_rejected']} spool files rejected (not written by "
+                f"exectrail: not forwarded, left in place in {sink.get('spool_path')})"
+            )
         if not sink.get("running") and sink.get("backlog"):
             out.append(
                 f"sink {sink.get('sink')}: {sink['backlog']} events wait in {sink.get('spool_path')} "
