@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from exectrail.model import Alarm
-from exectrail.output.fields import alarm_to_dict
+from exectrail.output.fields import alarm_from_dict, alarm_to_dict
 from exectrail.store import EventStore
 from exectrail.store.alarmchain import verify_alarm_chain
 from exectrail.store.chain import ALARM_COLUMNS as _COLUMNS
@@ -43,7 +43,8 @@ def alarm_identity(alarm: Alarm) -> str:
     """A stable id: ``alarm:KIND:HOST:TIME_MS:HASH`` (hash of the first evidence line, or the summary)."""
     basis = alarm.evidence[0] if alarm.evidence else alarm.summary
     digest = hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return f"alarm:{alarm.kind}:{alarm.host or ''}:{time_ms(alarm)}:{digest}"
+    host = (alarm.host or "").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return f"alarm:{alarm.kind}:{host}:{time_ms(alarm)}:{digest}"
 
 
 def alarm_message_body(alarm: Alarm, host: str | None = None) -> dict[str, Any]:
@@ -56,16 +57,21 @@ def alarm_message_body(alarm: Alarm, host: str | None = None) -> dict[str, Any]:
 
 
 def _row(alarm: Alarm) -> tuple[Any, ...]:
-    as_json = alarm_to_dict(alarm)
+    as_json = alarm_to_dict(alarm)  # text that is not UTF-8: U+FFFD plus *_hex companions (lossless)
+    companions = ("host_hex", "summary_hex", "evidence_hex")
+    extras: dict[str, Any] = {k: as_json[k] for k in companions if k in as_json}
+    evidence: Any = as_json["evidence"]
+    if extras:
+        evidence = {"evidence": evidence, **extras}
     return (
         alarm_identity(alarm),
         alarm.kind,
         time_ms(alarm),
         alarm.certainty,
-        alarm.host,
-        alarm.summary,
+        as_json["host"],
+        as_json["summary"],
         orjson.dumps(as_json["details"], option=orjson.OPT_SORT_KEYS).decode(),
-        orjson.dumps(as_json["evidence"]).decode(),
+        orjson.dumps(evidence).decode(),
     )
 
 
@@ -115,14 +121,22 @@ def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
         info: dict[str, Any] = found if isinstance(found, dict) else {"details": found}
     except (orjson.JSONDecodeError, TypeError):
         info = {"details": str(details)}
+    extras: dict[str, Any] = {}
     try:
         lines = orjson.loads(evidence)
+        if isinstance(lines, dict) and isinstance(lines.get("evidence"), list):  # with *_hex (see _row)
+            extras, lines = lines, lines["evidence"]
         shown = tuple(str(x) for x in lines) if isinstance(lines, list) else (str(lines),)
     except (orjson.JSONDecodeError, TypeError):
         shown = (str(evidence),)
-    return Alarm(
+    alarm = Alarm(
         str(kind), when, str(summary), str(certainty), None if host is None else str(host), info, shown
     )
+    body = {**alarm_to_dict(alarm), **extras, "details": info, "evidence": list(shown)}
+    try:  # the exact bytes back from the *_hex companions
+        return alarm_from_dict({**body, "time": alarm.time.isoformat()})
+    except (KeyError, TypeError, ValueError):  # an edited row: shown as it is
+        return alarm
 
 
 def read_alarms(path: str | Path) -> list[Alarm]:
