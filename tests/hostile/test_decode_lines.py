@@ -185,3 +185,20 @@ def test_random_binary_file_is_not_an_audit_log(tmp_path: Path) -> None:
         assert proc.returncode == 1, proc.stderr
         assert "not an audit log" in proc.stderr
     assert os.path.getsize(path) == len(data)
+
+
+def test_largest_header_in_range_goes_through_review_and_the_store(tmp_path: Path) -> None:
+    """An exec stamped 9999-12-31T23:59:59.999Z with serial 2^63-1 is shown, stored and found."""
+    first = next(line for line in LINES if b" syscall=59 " in line)
+    key = first.partition(b"msg=audit(")[2].partition(b")")[0]
+    largest = b"253402300799.999:9223372036854775807"
+    path = tmp_path / "largest.log"
+    path.write_bytes(b"".join(line.replace(key, largest) for line in LINES if b"(" + key + b")" in line))
+    code, objects, err = review(path)
+    assert code == 0 and "diagnostics: none" in err, err
+    (event,) = execs(objects)
+    assert (event["time"], event["serial"]) == ("9999-12-31T23:59:59.999Z", (1 << 63) - 1)
+    db = tmp_path / "events.db"
+    assert run("import", "--db", db, path).returncode == 0
+    proc = run("search", "--db", db, "--format", "jsonl")
+    assert proc.returncode == 0 and [json.loads(line) for line in proc.stdout.splitlines()] == [event]
