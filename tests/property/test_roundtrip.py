@@ -78,7 +78,8 @@ def test_random_corruption_of_a_real_log_never_raises(rng: random.Random, hits: 
         handle.write(bytes(data))
         handle.flush()
         events = list(exec_events(read_records([handle.name], diag), diag))
-    assert all(e.pid >= 0 and e.syscall in ("execve", "execveat") for e in events)
+    # pid and syscall are null in an event whose SYSCALL record was lost to the damage
+    assert all((e.pid is None or e.pid >= 0) and e.syscall in ("execve", "execveat", None) for e in events)
 
 
 @given(
