@@ -44,4 +44,9 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         raise UsageError(
             f"cannot read time {text!r}: use ISO 8601 (2026-11-25T14:00), @EPOCH or one of {', '.join(WORDS)}"
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.astimezone()
+    try:
+        aware = parsed if parsed.tzinfo is not None else parsed.astimezone()
+        aware.astimezone(UTC)  # in UTC too it must be a date of years 1 to 9999
+    except (ValueError, OverflowError):
+        raise UsageError(f"time {text!r} is out of range (years 1 to 9999)") from None
+    return aware

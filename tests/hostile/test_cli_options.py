@@ -115,6 +115,9 @@ CASES = [
       for cmd in ("review", "search") for opt in ("--start", "--end")
       for value in ("@1e999", "99999999999999999999", "nan", "inf", "next tuesday", NOT_UTF8, "")),
     ("tree", "--at", "10000-01-01", "time"),
+    ("tree", "--at", "9999-12-31T23:59:59-12:00", "out of range"),
+    ("report", "--start", "0001-01-01", "out of range"),
+    ("check-procs", "--since", "0001-01-01T00:00:00+01:00", "out of range"),
     ("check-procs", "--since", "@inf", "time"),
     ("check-procs", "--until", NOT_UTF8, "time"),
     ("search", "--text", NOT_UTF8, "--text"),
