@@ -1,0 +1,93 @@
+"""The line splitter against the plain split, for any bytes and any read sizes (small bounds)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exectrail.parse import logfile
+from exectrail.parse.gunzip import GzipReader
+
+BLOCK = 16  # the splitter's read size in these tests (and so its line bound)
+
+
+def expected(data: bytes) -> list[bytes | int]:
+    """Per line: the line with its newline, or the length of a line over the bound."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()
+    out: list[bytes | int] = [p + b"\n" if len(p) <= BLOCK else len(p) for p in pieces]
+    if last:
+        out.append(last + b"\n" if len(last) <= BLOCK else len(last))
+    return out
+
+
+def split(data: bytes, sizes: list[int]) -> list[bytes | int]:
+    """What _LineBlocks gives, one line per item, when each read returns a chosen size (<= asked)."""
+    stream = io.BytesIO(data)
+    choice = iter(sizes)
+
+    def read(size: int) -> bytes:
+        return stream.read(min(size, next(choice, size)))
+
+    out: list[bytes | int] = []
+    for block in logfile._LineBlocks(read):
+        out.extend([block] if isinstance(block, int) else block.splitlines(keepends=True))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def small_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logfile, "BLOCK_SIZE", BLOCK)
+    monkeypatch.setattr(logfile, "MAX_LINE_BYTES", BLOCK)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"bb", b"\n", b"\r\n", b"x" * 15, b"y" * 16, b"z" * 17, b"w" * 40]),
+        max_size=30,
+    ),
+    st.lists(st.integers(1, BLOCK), max_size=40),
+)
+def test_splitter_is_the_plain_split(parts: list[bytes], sizes: list[int]) -> None:
+    data = b"".join(parts)
+    assert split(data, sizes) == expected(data)
+
+
+def test_splitter_on_random_bytes() -> None:
+    rng = random.Random(3)
+    for _ in range(300):
+        data = bytes(rng.choice(b"ab\n") if rng.random() < 0.9 else 10 for _ in range(rng.randint(0, 200)))
+        sizes = [rng.randint(1, BLOCK) for _ in range(300)]
+        assert split(data, sizes) == expected(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=4), st.integers(0, 600), st.integers(1, 5000))
+def test_gzip_reader_gives_every_member_in_bounded_reads(
+    members: list[bytes], padding: int, size: int
+) -> None:
+    data = b"".join(gzip.compress(m, compresslevel=1) for m in members) + bytes(padding)
+    reader = GzipReader(io.BytesIO(data))
+    out = b""
+    while chunk := reader.read(size):
+        assert len(chunk) <= size
+        out += chunk
+    assert out == b"".join(members)
+
+
+def test_gzip_reader_bounds_each_read_of_a_bomb() -> None:
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = bomb.compress(bytes(64 << 20)) + bomb.flush()
+    reader = GzipReader(io.BytesIO(data))
+    total = 0
+    while chunk := reader.read(1 << 20):
+        assert len(chunk) <= 1 << 20
+        total += len(chunk)
+    assert total == 64 << 20
