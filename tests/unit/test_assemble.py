@@ -184,3 +184,16 @@ def test_the_builder_counts_incomplete_exec_events() -> None:
     events = list(exec_events(records(whole + no_syscall + no_title), builder.diagnostics, builder))
     assert [e.incomplete for e in sorted(events, key=lambda e: e.serial)] == [False, True, True]
     assert builder.incomplete == 2
+
+
+def test_one_event_fed_records_forever_stays_within_the_byte_bound() -> None:
+    asm = Assembler(max_open_bytes=10_000)
+    body = b"item=0 name=" + b"41" * 500
+    closed = []
+    for _ in range(1000):  # a hostile log: PATH records of one event, never a PROCTITLE
+        closed += asm.feed(Record("PATH", b"100.000:5", body))
+        assert asm._held <= 10_000 + len(body)
+    assert len(closed) > 50 and all(len(group) <= 10 for group in closed)
+    assert asm.stats.evicted == len(closed) and asm.stats.incomplete == len(closed)
+    rest = asm.flush()
+    assert sum(map(len, closed + rest)) == 1000 and asm._held == 0

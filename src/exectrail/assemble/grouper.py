@@ -12,10 +12,11 @@ late). An event closes
 * when it has been idle by arrival: ``idle_records`` records of other events came after its last
   one (real interleaved logs keep an event's records within 150 records of each other), or, live,
   none of its records arrived for ``idle_seconds`` of wall-clock time (:meth:`Assembler.expire`),
-* when more than ``max_open`` events are open (oldest first), or at end of input (:meth:`flush`).
+* when more than ``max_open`` events are open, or their records hold more than ``max_open_bytes``
+  (oldest first), or at end of input (:meth:`flush`).
 
-Events closed the last three ways are counted as incomplete. Memory stays bounded on an endless
-stream by ``max_open``.
+Events closed the last three ways are counted as incomplete. Memory stays bounded on an endless or
+hostile stream (one event fed records forever) by ``max_open`` and ``max_open_bytes``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CLOSING_TYPES = frozenset({"PROCTITLE"})
 IDLE_RECORDS = 5000
 IDLE_SECONDS = 2.0
 MAX_OPEN = 4096
+MAX_OPEN_BYTES = 256 << 20  # record bodies held in open events (a real event holds a few KB)
 
 Group = list[Record]
 _NONE: list[Group] = []
@@ -47,23 +49,29 @@ class AssemblyStats:
     evicted: int = 0
 
 
-# An open event: [number of the last record fed to it, its records so far]. A list, not a class:
-# one is made per event, and feed() is the hottest function of a log read.
-_Open = list[Any]  # [int, Group]
+# An open event: [number of the last record fed to it, its records so far, their body bytes]. A
+# list, not a class: one is made per event, and feed() is the hottest function of a log read.
+_Open = list[Any]  # [int, Group, int]
 
 
 class Assembler:
     """Feed records in arrival order; closed events come back as lists of records."""
 
     def __init__(
-        self, idle_records: int = IDLE_RECORDS, idle_seconds: float = IDLE_SECONDS, max_open: int = MAX_OPEN
+        self,
+        idle_records: int = IDLE_RECORDS,
+        idle_seconds: float = IDLE_SECONDS,
+        max_open: int = MAX_OPEN,
+        max_open_bytes: int = MAX_OPEN_BYTES,
     ) -> None:
         self.idle_records = idle_records
         self.idle_seconds = idle_seconds
         self.max_open = max_open
+        self.max_open_bytes = max_open_bytes
         self.stats = AssemblyStats()
         self._open: dict[Hashable, _Open] = {}
         self._fed = 0  # records fed so far: the arrival clock
+        self._held = 0  # bytes of record bodies in open events
         self._marks: deque[tuple[float, int]] = deque()  # (wall-clock seconds, records fed then)
 
     def __len__(self) -> int:
@@ -80,23 +88,34 @@ class Assembler:
         if entry is not None:
             if rtype == "EOE":
                 del open_[key]
+                self._held -= entry[2]
                 return self._close(entry[1], complete=True)
             entry[1].append(record)
             if rtype in CLOSING_TYPES:
                 del open_[key]
+                self._held -= entry[2]
                 return self._close(entry[1], complete=True)
             entry[0] = fed
-            return _NONE
+            size = len(record.body)
+            entry[2] += size
+            self._held = held = self._held + size
+            return _NONE if held <= self.max_open_bytes else self._evict(_NONE)
         if rtype == "EOE":
             return _NONE
         if rtype in CLOSING_TYPES or rtype in STANDALONE_TYPES:
             closed = self._close([record], complete=True)
         else:
-            open_[key] = [fed, [record]]
+            size = len(record.body)
+            open_[key] = [fed, [record], size]
+            self._held += size
             closed = _NONE
         # _evict's first test, inline: usually the oldest open event is neither idle nor one too many
         oldest = open_[next(iter(open_))] if open_ else None
-        if oldest is None or (oldest[0] > fed - self.idle_records and len(open_) <= self.max_open):
+        if oldest is None or (
+            oldest[0] > fed - self.idle_records
+            and len(open_) <= self.max_open
+            and self._held <= self.max_open_bytes
+        ):
             return closed
         return self._evict(closed)
 
@@ -113,29 +132,32 @@ class Assembler:
             arrived_before = marks.popleft()[1]
         if arrived_before:
             marks.appendleft((horizon, arrived_before))
-        idle = [key for key, (last, _) in self._open.items() if last <= arrived_before]
-        return [self._close(self._open.pop(key)[1], complete=False)[0] for key in idle]
+        idle = [key for key, entry in self._open.items() if entry[0] <= arrived_before]
+        return [self._take(key) for key in idle]
 
     def flush(self) -> list[Group]:
         """End of input: close every open event (as incomplete)."""
-        groups = [self._close(records, complete=False)[0] for _, records in self._open.values()]
-        self._open.clear()
-        return groups
+        return [self._take(key) for key in list(self._open)]
+
+    def _take(self, key: Hashable) -> Group:
+        """Close the open event ``key`` as incomplete."""
+        _, records, size = self._open.pop(key)
+        self._held -= size
+        return self._close(records, complete=False)[0]
 
     def _evict(self, closed: list[Group]) -> list[Group]:
+        """Close, oldest first, the events idle by arrival and those beyond the memory bounds."""
         open_ = self._open
         horizon = self._fed - self.idle_records
         evicted: list[Group] = []
         while open_:
             first_key = next(iter(open_))
-            last, records = open_[first_key]
-            over = len(open_) > self.max_open
-            if last > horizon and not over:
+            over = len(open_) > self.max_open or self._held > self.max_open_bytes
+            if open_[first_key][0] > horizon and not over:
                 break
-            del open_[first_key]
             if over:
                 self.stats.evicted += 1
-            evicted.extend(self._close(records, complete=False))
+            evicted.append(self._take(first_key))
         if not evicted:
             return closed
         return evicted + closed
