@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -185,3 +186,36 @@ def test_the_cli_says_why_in_one_line_with_exit_2(uid: int) -> None:
         db.chmod(0o600)
         code, out, err = as_user(uid, run_import)
         assert code == 0 and "Traceback" not in err, err
+
+
+@BOTH
+def test_a_store_in_another_users_directory_is_read_without_creating_anything(uid: int) -> None:
+    """A reader (search, verify…) in a directory its owner can write would let SQLite make -shm there
+    (root following that user's link): the store is read as it is, or refused if a -wal holds more."""
+    with home_for(uid) as home:
+        theirs = home / "theirs"
+        theirs.mkdir(mode=0o755)
+        os.chown(theirs, uid, uid)
+        db = theirs / "events.db"
+        stored = as_user(uid, lambda: store_some(db))  # made by this user, then handed over to another
+        for suffix in ("-wal", "-shm"):  # as a cleanly closed store leaves it
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        for path in (theirs, db):
+            os.chown(path, STRANGER, STRANGER)
+        db.chmod(0o644)
+
+        def count() -> tuple[int, list[str]]:
+            with EventStore(db, readonly=True) as store:
+                return store.count(), sorted(p.name for p in theirs.iterdir())
+
+        assert as_user(uid, count) == (stored, ["events.db"])
+        with sqlite3.connect(db) as writer:  # the owner is writing: changes wait in the -wal
+            writer.execute("PRAGMA wal_autocheckpoint = 0")
+            writer.execute("PRAGMA user_version = 7")
+            assert Path(f"{db}-wal").stat().st_size > 0
+            result = as_user(uid, count)
+        assert result == (
+            f"UnsafePathError: {theirs}: directory owned by uid {STRANGER}, not by root or the running user; "
+            "reading a store with pending changes (-wal) there would let SQLite create files in it: copy the "
+            "store and its -wal to a private directory first"
+        )

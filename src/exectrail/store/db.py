@@ -105,6 +105,27 @@ def _secured(path: Path, create: bool) -> Path:
         raise StoreError(f"cannot {verb} {exc.filename or path}: {exc.strerror or exc}") from None
 
 
+def _read_in_place(path: Path) -> bool:
+    """For a reader: True when the store's directory is not private (another user's, or open to
+    others), so SQLite must not create its -shm there: the store is then read as immutable, which
+    is complete only without pending changes in a -wal (else refused)."""
+    real = path.resolve()
+    try:
+        safefs.check_chain(str(real.parent))
+        return False
+    except OSError:
+        return False  # SQLite reports what it cannot open
+    except safefs.UnsafePathError as exc:
+        reason = str(exc).partition("; refused")[0]
+    with contextlib.suppress(FileNotFoundError):
+        if os.lstat(real.with_name(real.name + "-wal")).st_size:
+            raise safefs.UnsafePathError(
+                f"{reason}; reading a store with pending changes (-wal) there would let SQLite create "
+                "files in it: copy the store and its -wal to a private directory first"
+            )
+    return True
+
+
 def _refuse_linked_siblings(path: Path) -> None:
     """A reader: SQLite may create -shm (and truncate it) next to the store; never through a link."""
     real = path.resolve()
@@ -115,13 +136,15 @@ def _refuse_linked_siblings(path: Path) -> None:
                 raise safefs.UnsafePathError(f"{sibling}: is a symbolic link; refused")
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
     if not readonly:
         with safefs.private_umask():
             return sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
     uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
+    if immutable:
+        return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
     conn = sqlite3.connect(
         uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
@@ -165,11 +188,12 @@ def open_connection(path: Path, *, create: bool, readonly: bool) -> sqlite3.Conn
         if not path.exists():
             raise InputError(f"{path}: no exectrail store here (create one with exectrail import or watch)")
         _refuse_linked_siblings(path)
+        immutable = _read_in_place(path)
         target = path
     else:
-        target = _secured(path, create)
+        target, immutable = _secured(path, create), False
     with sqlite_errors(path):
-        conn = _connect(target, readonly)
+        conn = _connect(target, readonly, immutable)
         try:
             version = _check(path, conn)
             if version == 0 and readonly:
