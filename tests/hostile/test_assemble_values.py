@@ -198,3 +198,25 @@ def test_an_event_that_lost_its_proctitle_is_kept_and_incomplete(tmp_path: Path)
         [dataclasses.replace(e, proctitle=None, incomplete=True) if e.serial == 1058 else e for e in before],
         key=lambda e: e.serial,
     )
+
+
+def test_review_shows_the_exec_whose_syscall_line_was_removed(tmp_path: Path) -> None:
+    removed = [line for line in lines() if not (b"type=SYSCALL " in line and LOOKALIKES in line)]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exectrail.cli.main",
+            "review",
+            "--format",
+            "jsonl",
+            str(write(tmp_path, removed)),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (event,) = [e for e in map(json.loads, proc.stdout.splitlines()) if e.get("serial") == 1058]
+    assert event["incomplete"] is True and event["pid"] is None and event["comm"] is None
+    assert event["argv"][:3] == ["/usr/bin/true", "a=b", "key=procmon"] and event["cwd"].endswith("/w")
+    assert "1 execve-without-syscall" in proc.stderr and "Traceback" not in proc.stderr
