@@ -42,7 +42,7 @@ def _produce(paths: list[str], send: Callable[[Any], None], progress: bool) -> N
             batch = []
     if batch:
         send(("events", batch))
-    send(("done", diagnostics, stats, builder.assembler.stats.incomplete))
+    send(("done", diagnostics, stats, builder.incomplete))
 
 
 def _child(paths: list[str], conn: Connection, progress: bool, parent: int) -> None:
@@ -118,7 +118,7 @@ class LogReader:
         builder = EventBuilder(diagnostics)
         for event in read_exec_events(self.paths, diagnostics, stats, self.progress, builder):
             yield prepare(event)
-        self.diagnostics, self.stats, self.incomplete = diagnostics, stats, builder.assembler.stats.incomplete
+        self.diagnostics, self.stats, self.incomplete = diagnostics, stats, builder.incomplete
 
     def close(self) -> None:
         """Stop the helper (if it still runs) and wait for it."""
