@@ -41,7 +41,7 @@ SUSPICIOUS_EXE = "suspicious-exe"
 DESCRIPTIONS: dict[str, str] = {
     AUDIT_DISABLED: "audit switched off (auditctl -e 0): the kernel records nothing until it is re-enabled",
     FAILURE_MODE_CHANGED: "failure mode changed (auditctl -f): 0 drops lost events silently",
-    RULES_REMOVED: "audit rules deleted (auditctl -d / -D): exec events of those rules are not recorded",
+    RULES_REMOVED: "audit rules deleted (auditctl -d / -D), one alarm per process: their execs go unrecorded",
     BACKLOG_LOWERED: "backlog limit or backlog wait time lowered: the kernel drops events sooner",
     RATE_LIMIT_SET: "a rate limit was set: events beyond it are dropped",
     AUDIT_PID_CHANGED: "another process took over (or left) the audit daemon registration",
@@ -59,8 +59,8 @@ DESCRIPTIONS: dict[str, str] = {
     LINE_MALFORMED: "a line that auditd cannot have written (edited by hand, or damaged)",
     LINE_TRUNCATED: "the last line of a file is cut short",
     LINE_EDITED: "a well-formed line that contradicts the rest of the log (ENRICHED part, duplicates)",
-    EVENT_INCOMPLETE: "records of one event are missing (lines removed, or records lost in the kernel)",
-    EXEC_RULES_MISSING: "exec events were not being recorded (procmon rules absent) over a span",
+    EVENT_INCOMPLETE: "records of an exec event are missing: its SYSCALL line (who ran it) or other lines",
+    EXEC_RULES_MISSING: "exec events were not recorded (procmon rules absent, no exec at all) over a span",
     UNRECORDED_EXEC: "a running process started by an exec that is not in the trail",
     SUSPICIOUS_EXE: "a running process whose executable was deleted or lives in memfd:, /dev/shm or /tmp",
 }

@@ -34,6 +34,7 @@ BURST_MS = 2000  # remove_rule events this close together are one deletion (audi
 HEAD_TYPES = frozenset({"DAEMON_START", "DAEMON_ROTATE"})
 HEAD_EVENTS = 16  # events at the start of a trail that begins mid-stream may have lost their start
 EXEC_PARTS = frozenset({"EXECVE", "CWD", "PATH", "PROCTITLE", "BPRM_FCAPS"})
+_EVIDENCE_ORDER = {"EXECVE": 0, "CWD": 1, "PATH": 2, "PROCTITLE": 3}
 CUT_EVENTS = 4  # the last events written before auditd stops may miss their last records
 TAIL_EVENTS = 16  # events this close to the end of the input may be cut by it: not checked
 
@@ -304,7 +305,8 @@ class TrailAuditor:
         if first.key in st.head_keys:
             return  # the trail begins inside this event: its SYSCALL is in the log before this one
         missing = [x for x in findings.EXEC_RECORDS if x not in types]
-        evidence = [f"({', '.join(missing)} missing)", *(record_text(r) for r in group[:3])]
+        shown = sorted(group, key=lambda r: _EVIDENCE_ORDER.get(r.type, 9))[:3]  # the EXECVE first
+        evidence = [f"({', '.join(missing)} missing)", *(record_text(r) for r in shown)]
         closed = st.headless.add(t, 1, first, evidence, (first.serial, t))
         if closed is not None:
             self._emit(findings.headless_alarm(st.node, closed, st.headless_missing))
