@@ -125,3 +125,16 @@ def test_kernel_commands_into_a_closed_pipe(args: list[str]) -> None:
     result = run_into_a_closed_pipe([*EXECTRAIL, *args])
     assert result.returncode == EXIT_BROKEN_PIPE, result.stderr
     assert_quiet(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["review", "--help"], ["rules", "--help"], ["alarms", "--kinds"],
+     ["rules", "snippet"], ["verify", "--db", "{db}"], ["verify", "--head", "--db", "{db}"],
+     ["check-procs", "--db", "{db}", "--format", "table"]],
+    ids=lambda a: " ".join(w for w in a if not w.startswith("{")),
+)  # fmt: skip
+def test_every_other_output_into_a_closed_pipe(files: dict[str, str], args: list[str]) -> None:
+    result = run_into_a_closed_pipe([*EXECTRAIL, *(w.format(**files) for w in args)])
+    assert result.returncode == EXIT_BROKEN_PIPE, result.stderr
+    assert_quiet(result.stderr)
