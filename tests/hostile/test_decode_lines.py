@@ -3,6 +3,7 @@ out of range, non-UTF-8 node names and binary files (files derived from the capt
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -177,7 +178,7 @@ def test_random_binary_file_is_not_an_audit_log(tmp_path: Path) -> None:
     assert code == 1 and execs(objects) == []
     assert f"{path}: not an audit log ({lines} lines, none is an audit record)" in err
     assert f"{garbage} malformed-line" in err
-    for command in ("alarms", "import"):
+    for command in ("alarms", "import", "check-procs"):
         extra: list[str | Path] = (
             ["--db", tmp_path / "x.db"] if command == "import" else ["--format", "jsonl"]
         )
@@ -202,3 +203,15 @@ def test_largest_header_in_range_goes_through_review_and_the_store(tmp_path: Pat
     assert run("import", "--db", db, path).returncode == 0
     proc = run("search", "--db", db, "--format", "jsonl")
     assert proc.returncode == 0 and [json.loads(line) for line in proc.stdout.splitlines()] == [event]
+
+
+def test_stdin_gzip_members_with_crlf(reference: list[dict[str, object]]) -> None:
+    """``review -``: the same reader for a pipe, here a two-member gzip of a CRLF log with padding."""
+    crlf = LOG.replace(b"\n", b"\r\n")
+    half = crlf.index(b"\r\n", len(crlf) // 2) + 2
+    data = gzip.compress(crlf[:half]) + gzip.compress(crlf[half:]) + bytes(1000)
+    cmd = [sys.executable, "-m", "exectrail.cli.main", "review", "--format", "jsonl", "-"]
+    proc = subprocess.run(cmd, input=data, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert b"diagnostics: none" in proc.stderr
+    assert execs([json.loads(line) for line in proc.stdout.splitlines()]) == reference
