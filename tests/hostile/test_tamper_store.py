@@ -89,6 +89,12 @@ def test_deleted_alarm_hidden_by_renumbering(db: Path) -> None:
     assert code == 1 and out[0].startswith("deleted: alarm 3: alarm 3 does not follow alarm 2")
 
 
+def test_alarms_table_dropped(db: Path) -> None:
+    _sql(db, "DROP TABLE alarms")
+    code, out, _err = _verify(db)
+    assert (code, out) == (1, ["deleted: alarm 1: the alarms table was dropped"])
+
+
 def test_last_alarm_deleted_is_caught_by_noted_heads(db: Path) -> None:
     noted = run("verify", "--db", str(db), "--head").stdout.strip()
     _sql(db, "DELETE FROM alarms WHERE seq = ?", (ALARMS,))

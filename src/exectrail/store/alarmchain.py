@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from exectrail.store.chain import ALARM_COLUMNS, GENESIS, Head, alarm_digest, link
+from exectrail.store.schema import current_version
 
+ALARMS_SINCE = 2  # the schema version that added the alarms table
 _SELECT = f"SELECT seq, {', '.join(ALARM_COLUMNS)}, digest, chain FROM alarms"
 _N = len(ALARM_COLUMNS)
 
@@ -52,6 +54,8 @@ def alarms_head(conn: sqlite3.Connection) -> Head | None:
 def verify_alarm_chain(conn: sqlite3.Connection, expect: Head | None = None) -> AlarmChainResult:
     """Check every stored alarm (and that alarm ``expect[0]`` still carries ``expect[1]``)."""
     if not has_alarms_table(conn):
+        if current_version(conn) >= ALARMS_SINCE:  # the migration made it: someone dropped it
+            return AlarmChainResult(0, None, AlarmProblem("deleted", 1, "the alarms table was dropped"))
         return AlarmChainResult(0, None, _expected(conn, expect) if expect else None)
     rows = [_load(raw) for raw in conn.execute(_SELECT + " ORDER BY seq")]
     head = (rows[-1][0], rows[-1][2]) if rows else None
