@@ -60,15 +60,18 @@ def _check_dir(path: str, st: os.stat_result, *, holder: bool) -> None:
         )
 
 
+def _check_above(directory: str) -> None:
+    """Every directory above ``directory`` (resolved), up to ``/``."""
+    parent = directory
+    while parent != "/":
+        parent = os.path.dirname(parent)
+        _check_dir(parent, os.stat(parent), holder=False)
+
+
 def check_chain(directory: str) -> None:
     """Check ``directory`` (already resolved) and every directory above it."""
     _check_dir(directory, os.stat(directory), holder=True)
-    parent = os.path.dirname(directory)
-    while True:
-        _check_dir(parent, os.stat(parent), holder=False)
-        if parent == "/":
-            return
-        parent = os.path.dirname(parent)
+    _check_above(directory)
 
 
 def secure_dir(directory: str | Path, *, create: bool = True) -> Path:
@@ -86,14 +89,9 @@ def secure_dir(directory: str | Path, *, create: bool = True) -> Path:
         existing = os.path.dirname(existing)
     real = os.path.realpath(existing)
     if missing:
-        # the deepest existing directory only needs to be safe from others: we add to it
+        # the deepest existing directory is only a parent (sticky /tmp will do): we add to it
         _check_dir(real, os.stat(real), holder=False)
-        parent = os.path.dirname(real)
-        while True:
-            _check_dir(parent, os.stat(parent), holder=False)
-            if parent == "/":
-                break
-            parent = os.path.dirname(parent)
+        _check_above(real)
         for name in reversed(missing):
             real = os.path.join(real, name)
             with contextlib.suppress(FileExistsError):  # made meanwhile: checked below like any
