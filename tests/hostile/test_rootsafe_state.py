@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,7 @@ from exectrail.capture import journal as journal_mod
 from exectrail.cli.watch_cmd import ReopenableFile
 from exectrail.safefs import open_append
 from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for
+from tests.kernel.conftest import EXECTRAIL, kernel  # noqa: F401 - the fixture, used by name
 
 GUARD: Any = SimpleNamespace(added=[b"\x01\x02"], status_set={"enabled": (0, 1)}, registered=None)
 VICTIM = b"precious\n"
@@ -142,3 +144,22 @@ def test_output_to_a_pipe_or_dev_null_is_still_allowed(uid: int) -> None:
         assert (
             as_user(uid, lambda: open_append(link)) == f"UnsafePathError: {link}: is a symbolic link; refused"
         )
+
+
+@pytest.mark.usefixtures("kernel")
+def test_watch_and_repair_refuse_a_journal_directory_others_can_write(tmp_path: Path) -> None:
+    """A journal planted there would tell ``status --repair`` (and the next watch) which audit rules
+    to delete: both refuse the directory before touching the kernel (the fixture checks it)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o1777)
+    planted = journal_mod.Journal(1, "daemon", 1.0, (b"\x01",), {"enabled": (1, 0)}, False)
+    (state / "watch.1.json").write_text(json.dumps(planted.to_json()))
+    env = {**os.environ, "EXECTRAIL_STATE_DIR": str(state), "EXECTRAIL_DB": str(tmp_path / "events.db")}
+    refused = f"exectrail: {state}: directory writable by others (mode 1777); refused " + (
+        "(use chmod go-w, or another directory)\n"
+    )
+    for args in (["watch", "--mode", "daemon", "--duration", "5"], ["status", "--repair"]):
+        done = subprocess.run([*EXECTRAIL, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (2, refused), (args, done.stderr)
+    assert (state / "watch.1.json").exists()
