@@ -197,3 +197,27 @@ def test_one_event_fed_records_forever_stays_within_the_byte_bound() -> None:
     assert asm.stats.evicted == len(closed) and asm.stats.incomplete == len(closed)
     rest = asm.flush()
     assert sum(map(len, closed + rest)) == 1000 and asm._held == 0
+
+
+def test_interpreted_arch_and_syscall_names_are_read() -> None:
+    lines = log_lines("100.000", 5, [b"top"])
+    lines[0] = lines[0].replace(b"arch=c000003e syscall=59", b"arch=x86_64 syscall=execve")
+    lines[0] = lines[0].replace(b" uid=0 ", b" uid=vagrant ")  # ausearch -i: a name no number stands for
+    diag = Diagnostics()
+    event = build_exec_event(records(lines), diag)
+    assert event is not None and (event.arch, event.syscall, event.uid, event.euid) == (
+        "x86_64",
+        "execve",
+        None,
+        0,
+    )
+    assert diag.counts == {"bad-value": 1} and "uid=vagrant is not a number" in diag.samples[0].reason
+
+
+def test_hex_chunk_lengths_counted_in_bytes_by_old_kernels_agree() -> None:
+    text = b"".join(log_lines("100.000", 5, [b"x", b"A" * 20000]))
+    for announced, intact in ((b"a1_len=40000", True), (b"a1_len=20000", True), (b"a1_len=19999", False)):
+        diag = Diagnostics()
+        event = build_exec_event(records(text.replace(b"a1_len=40000", announced).splitlines(True)), diag)
+        assert event is not None and event.argv == (b"x", b"A" * 20000) and event.incomplete is not intact
+        assert diag.total == (0 if intact else 1)

@@ -136,7 +136,9 @@ def _join_chunks(
 ) -> tuple[bytes, bool]:
     """Join ``aN[k]`` chunks; True when all arrived and ``aN_len`` agrees. ``aN_len`` counts the
     characters logged: bytes for quoted chunks (a printable argument under 7,500 bytes that did not
-    fit the record), hex digits otherwise. Raises BadValue for a chunk that cannot be decoded."""
+    fit the record), hex digits otherwise -- kernels before 4.8 counted the argument's bytes for hex
+    chunks too, so that count agrees as well (a chunk lost gives fewer of both). Raises BadValue for
+    a chunk that cannot be decoded."""
     pieces = []
     logged = 0
     whole = True
@@ -154,7 +156,7 @@ def _join_chunks(
             "argv-length-mismatch", f"event {event}: a{index} came in chunks without a{index}_len"
         )
         whole = False
-    elif logged_len != logged:
+    elif logged_len != logged and logged_len != sum(map(len, pieces)):
         diagnostics.add(
             "argv-length-mismatch",
             f"event {event}: a{index}_len={logged_len} but {logged} characters were logged",

@@ -19,7 +19,7 @@ from typing import TypeVar
 from exectrail.assemble.memo import remember
 from exectrail.model import UNSET_ID, Diagnostics, Record
 from exectrail.parse.fields import BadValue, decode_int, decode_text, shown, split_fields, unquoted
-from exectrail.parse.types import EXEC_SYSCALLS, arch_name
+from exectrail.parse.types import ARCHES, EXEC_SYSCALLS, arch_name
 
 ID_MAX = 0xFFFFFFFF  # uid_t, pid_t and the session id are 32-bit in the kernel
 EXIT_MIN, EXIT_MAX = -(2**63), 2**63 - 1  # a syscall's return value is a long
@@ -58,6 +58,8 @@ KERNEL_HEAD_RE = re.compile(
 _ID_NAMES = (b"uid", b"euid", b"suid", b"fsuid", b"gid", b"egid", b"sgid", b"fsgid")
 _REQUIRED = (b"pid", b"ppid", b"auid", *_ID_NAMES)
 _HEX_ARCH = re.compile(rb"[0-9A-Fa-f]{1,8}")
+_ARCH_NAMES = frozenset(ARCHES.values())
+_EXEC_NAMES = {b"execve": "execve", b"execveat": "execveat"}
 _Head = tuple[str, str | None]  # arch, exec syscall name (None: not an exec)
 _Tail = tuple[Ids, str | None]
 _HEADS: dict[bytes, _Head] = {}
@@ -66,9 +68,13 @@ _V = TypeVar("_V")
 
 
 def decode_arch(value: bytes) -> str:
-    """``c000003e`` (quoted or not) → ``x86_64``; unknown codes come back as ``0x…``."""
+    """``c000003e`` (quoted or not) → ``x86_64``; unknown codes come back as ``0x…``. A name
+    (``x86_64``, as ``ausearch -i`` writes it) is taken as it is."""
     raw = unquoted(value)
     if _HEX_ARCH.fullmatch(raw) is None:
+        name = raw.decode("ascii", "replace")
+        if name in _ARCH_NAMES:
+            return name
         raise BadValue(f"{shown(value)} is not an architecture code (hex)")
     return arch_name(raw.decode("ascii"))
 
@@ -122,8 +128,11 @@ def decode_syscall(record: Record, has_execve: bool, diagnostics: Diagnostics) -
             return None
 
     arch = get(b"arch", decode_arch)
-    number = get(b"syscall", lambda v: decode_int(v, 0, SYSCALL_MAX))
-    if arch is None or number is None:
+    named = _EXEC_NAMES.get(unquoted(fields.get(b"syscall") or b""))  # as ausearch -i writes it
+    number = None if named else get(b"syscall", lambda v: decode_int(v, 0, SYSCALL_MAX))
+    if named:
+        syscall: str | None = named
+    elif arch is None or number is None:
         if not has_execve:
             lacking = [n.decode() for n in (b"arch", b"syscall") if n not in fields]
             why = "; ".join(problems + ([f"no {' or '.join(lacking)} field"] if lacking else []))
