@@ -55,8 +55,9 @@ def terminate_mid_read(
     assert proc.stdin is not None and proc.stderr is not None
     feed = proc.stdin if fifo is None else _fifo_reader_that_stays(fifo, data)
     try:
-        feed.write(data if fifo is None else data[2:])
-        feed.flush()
+        if fifo is None:
+            feed.write(data)
+            feed.flush()
         time.sleep(0.3)  # let it reach the blocking read for more
         helpers = children_of(proc.pid)
         proc.send_signal(signal.SIGTERM)
@@ -70,15 +71,13 @@ def terminate_mid_read(
 
 
 def _fifo_reader_that_stays(fifo: Path, data: bytes) -> BinaryIO:
-    """The FIFO opened for writing once exectrail reads it for real (a first open may only check
-    that it is readable: writing to that one ends in EPIPE, then the next open is the read)."""
+    """The FIFO opened for writing, with all of ``data`` in it once exectrail reads it for real (an
+    earlier open may only look at its first bytes: writing to that one ends in EPIPE, and the whole
+    of ``data`` is written again to the next)."""
     for _ in range(10):
         feed = open(fifo, "wb")  # noqa: SIM115 - blocks until exectrail opens it; closed by the caller
         try:
-            feed.write(data[:1])
-            feed.flush()
-            time.sleep(0.2)
-            feed.write(data[1:2])
+            feed.write(data)  # more than a pipe holds: returns once the reader has taken most of it
             feed.flush()
             return feed
         except BrokenPipeError:
@@ -120,3 +119,27 @@ def test_import_of_a_stream(tmp_path: Path) -> None:
     assert_terminated(proc, err)
     verified = subprocess.run([*EXECTRAIL, "verify", "--db", str(db)], capture_output=True, timeout=60)
     assert verified.returncode == 0 and verified.stdout.startswith(b"intact: "), verified
+
+
+def test_watch_in_plugin_mode_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """auditd stops its plugins with SIGTERM: watch says so in its summary and exits 0 with every
+    event written (it aborted with "Fatal Python error … <stdin>", status 134, before)."""
+    output = tmp_path / "out" / "exec.jsonl"
+    args = [*EXECTRAIL, "watch", "--mode", "plugin", "--no-store", "--output", str(output)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(b"".join(hostile_lines(events=3)))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not output.exists() or output.read_bytes().count(b"\n") < 5):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        proc.stdin.close()
+        proc.stderr.close()
+    assert proc.returncode == 0, err
+    assert b"exectrail: watch stopped (SIGTERM)" in err and b"Fatal" not in err and b"Traceback" not in err
+    assert output.read_bytes().count(b'"type":"exec"') == 4

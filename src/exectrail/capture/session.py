@@ -12,6 +12,7 @@ watches the kernel while the capture runs.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -221,4 +222,8 @@ def _plugin_capture(
         client = None  # reading the status needs privileges; the stream itself does not
     monitor = KernelMonitor(client, "plugin", alarm, key=key, notify=notify)
     monitor.start()
-    return Capture("plugin", PluginSource(sys.stdin.buffer, diagnostics), monitor)
+    # a reader of its own on a copy of stdin, left to the reading thread (not closed under it): that
+    # thread, blocked in a read, must not hold sys.stdin's lock, or the interpreter aborts at exit
+    # ("could not acquire lock for <stdin>", status 134) when auditd stops the plugin with SIGTERM
+    stream = open(os.dup(sys.stdin.fileno()), "rb")  # noqa: SIM115
+    return Capture("plugin", PluginSource(stream, diagnostics), monitor)

@@ -81,11 +81,15 @@ class ReopenableFile(io.RawIOBase):
 
 
 @contextmanager
-def stop_on_signals(mode: str, stop: threading.Event, reopen: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM (and SIGHUP outside plugin mode) ask for a clean stop; in plugin mode SIGHUP
-    (auditd's "reconfigure") re-opens the output file instead."""
+def stop_on_signals(
+    mode: str, stop: threading.Event, reopen: threading.Event, stopped_by: list[str] | None = None
+) -> Iterator[None]:
+    """SIGINT/SIGTERM (and SIGHUP outside plugin mode) ask for a clean stop (their names go to
+    ``stopped_by``); in plugin mode SIGHUP (auditd's "reconfigure") re-opens the output file instead."""
 
     def ask_stop(signum: int, frame: FrameType | None) -> None:
+        if stopped_by is not None:
+            stopped_by.append(signal.Signals(signum).name)
         stop.set()
 
     def ask_reopen(signum: int, frame: FrameType | None) -> None:
@@ -260,6 +264,7 @@ def _run(
 ) -> tuple[Capture, Totals, Diagnostics]:
     """Set up the capture, run the loop until it stops, put the kernel back; then the sinks drain."""
     stop, reopen = threading.Event(), threading.Event()
+    stopped_by: list[str] = []
     diagnostics = Diagnostics()
 
     def notify(kind: str, message: str) -> None:
@@ -277,7 +282,7 @@ def _run(
 
     with (
         outputs.sinks,
-        stop_on_signals(run.mode, stop, reopen),
+        stop_on_signals(run.mode, stop, reopen, stopped_by),
         live_capture(
             run.mode,
             run.spec,
@@ -303,6 +308,8 @@ def _run(
 
         outputs.start(capture.mode, counters)
         totals = loop.run()
+        if totals.reason == "signal" and stopped_by:
+            totals.reason = stopped_by[0]  # "watch stopped (SIGTERM)"
         outputs.stopped()
     return capture, totals, diagnostics
 
