@@ -24,6 +24,7 @@ COLUMNS = (
 
 Row = tuple[Any, ...]
 _SUCCESS = {True: 1, False: 0, None: None}
+_BOOL = {0: False, None: None}  # anything else is True, as bool() says
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEN = struct.Struct(">I")
 _LENGTH_PREFIXED = b"\x01"
@@ -101,8 +102,11 @@ def event_to_row(e: ExecEvent) -> Row:
     """The stored column values of ``e`` in :data:`COLUMNS` order."""
     t = store_text  # the common case (ASCII or None) without a call:
     tty, comm, exe, cwd, path, key, title = e.tty, e.comm, e.exe, e.cwd, e.path, e.key, e.proctitle
+    arch, syscall = e.arch, e.syscall
     return (
-        time_to_ms(e.time), e.serial, t(e.node), t(e.arch), t(e.syscall), _SUCCESS[e.success],
+        time_to_ms(e.time), e.serial, t(e.node),
+        arch if arch is None or arch.isascii() else t(arch),
+        syscall if syscall is None or syscall.isascii() else t(syscall), _SUCCESS[e.success],
         e.exit, e.pid, e.ppid, e.uid, e.euid, e.suid, e.fsuid, e.gid, e.egid, e.sgid, e.fsgid, e.auid, e.ses,
         tty if tty is None or tty.isascii() else t(tty),
         comm if comm is None or comm.isascii() else t(comm),
@@ -125,9 +129,12 @@ def hashed_columns(row: Row) -> Row:
 
 def row_to_event(r: Row) -> ExecEvent:
     """An :class:`ExecEvent` from a row in :data:`COLUMNS` order."""
+    arch, syscall = r[3], r[4]  # str (or None) unless someone stored bytes there
     return new_exec_event(
-        ms_to_time(r[0]), r[1], load_text(r[2]), load_text(r[3]), load_text(r[4]),
-        None if r[5] is None else bool(r[5]), r[6], r[7], r[8], r[9],
+        ms_to_time(r[0]), r[1], load_text(r[2]),
+        arch if type(arch) is str else load_text(arch),
+        syscall if type(syscall) is str else load_text(syscall),
+        _BOOL.get(r[5], True), r[6], r[7], r[8], r[9],
         r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], load_text(r[19]),
         load_text(r[20]), load_text(r[21]), load_text(r[22]), load_text(r[23]), r[24],
         unpack_argv(r[25]), load_text(r[26]), load_text(r[27]), bool(r[28]),
