@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
@@ -167,7 +168,8 @@ def tolerate_unencodable_text() -> None:
     ``\\u2026`` escapes instead of failing on the first such character of the data."""
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
-            stream.reconfigure(errors="backslashreplace")
+            with contextlib.suppress(OSError, ValueError):  # a broken stream: nothing to print anyway
+                stream.reconfigure(errors="backslashreplace")
 
 
 def _usable(fd: int) -> bool:
