@@ -50,16 +50,10 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
             title_rec = rec
         elif rtype == "EXECVE":
             execve_recs.append(rec)
-    first = syscall_rec or (execve_recs[0] if execve_recs else None)
-    if first is None:
-        return None
-    try:
-        time, serial = _event_time_serial(first.key)
-    except (ValueError, OverflowError, OSError):
-        diagnostics.add("bad-syscall-record", f"event {_shown_key(first.key)}: bad time or serial",
-                        first.origin)  # fmt: skip
-        return None
     if syscall_rec is None:
+        if not execve_recs:
+            return None
+        first = execve_recs[0]
         diagnostics.add(
             "execve-without-syscall",
             f"event {_shown_key(first.key)}: EXECVE record with no SYSCALL record: who ran it and "
@@ -68,6 +62,7 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
         )
         fields: Syscall = (None, None, None, None, None, None, _NO_IDS, None)
     else:
+        first = syscall_rec
         try:
             found = kernel_syscall(syscall_rec)
             if found is None and execve_recs:  # EXECVE records, yet not an exec syscall: say so
@@ -77,6 +72,12 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
         if found is None:
             return None
         fields = found
+    try:
+        time, serial = _event_time_serial(first.key)
+    except (ValueError, OverflowError, OSError):
+        diagnostics.add("bad-syscall-record", f"event {_shown_key(first.key)}: bad time or serial",
+                        first.origin)  # fmt: skip
+        return None
     arch, syscall, success, exit_code, pid, ppid, ids, key = fields
     argc, argv, intact = (None, None, True) if not execve_recs else rebuild_argv(execve_recs, diagnostics)
     cwd, path, title = _record_texts(cwd_rec, path_rec, title_rec, diagnostics)
