@@ -91,3 +91,29 @@ def test_gzip_reader_bounds_each_read_of_a_bomb() -> None:
         assert len(chunk) <= 1 << 20
         total += len(chunk)
     assert total == 64 << 20
+
+
+def test_gzip_reader_keeps_the_data_just_before_damage() -> None:
+    """The read that meets the damage still gives what came before it (to within a few KB)."""
+    from pathlib import Path
+
+    log = (Path(__file__).resolve().parent.parent / "data" / "workload_enriched.log").read_bytes()
+    whole = gzip.compress(log * 6, mtime=0)
+    at = len(whole) * 2 // 3
+    damaged = whole[:at] + bytes(400) + whole[at + 400 :]
+    inflate = zlib.decompressobj(wbits=31)  # the most any inflater gives: the intact part at once,
+    pieces = [inflate.decompress(damaged[:at])]  # then one byte at a time up to the error
+    for index in range(at, len(damaged)):
+        try:
+            pieces.append(inflate.decompress(damaged[index : index + 1]))
+        except zlib.error:
+            break
+    best = b"".join(pieces)
+    reader = GzipReader(io.BytesIO(damaged))
+    out = b""
+    with pytest.raises(Exception, match="damaged compressed data"):
+        while chunk := reader.read(1 << 20):
+            out += chunk
+    assert out == best[: len(out)]
+    assert len(out) >= len(best) - (16 << 10)
+    assert reader.read(1 << 20) == b""  # the damage is reported once

@@ -53,10 +53,9 @@ class GzipReader:
     def _member(self, size: int) -> bytes:
         if not self._pending:
             self._pending = self._raw.read(INPUT_SIZE)
-            if not self._pending:  # the input ends inside a member
-                tail = self._inflate.flush()
+            if not self._pending:  # the input ends inside a member (all its output already given)
                 self._damage = GzipDamage("compressed stream ends before its end marker", truncated=True)
-                return tail
+                return b""
         saved = self._inflate.copy()
         try:
             data = self._inflate.decompress(self._pending, size)
