@@ -69,6 +69,31 @@ def test_edited_alarm(db: Path) -> None:
     assert err == f"exectrail: {db}: alarm chain broken at alarm 1"
 
 
+def test_last_alarm_edited_or_forged(db: Path) -> None:
+    _sql(db, "UPDATE alarms SET summary = 'nothing' WHERE seq = ?", (ALARMS,))
+    assert _verify(db)[:2] == (
+        1,
+        [f"edited: alarm {ALARMS}: alarm {ALARMS} was edited: its content does not match its digest"],
+    )
+    _sql(db, "DELETE FROM alarms WHERE seq = ?", (ALARMS,))
+    _sql(
+        db,
+        "INSERT INTO alarms SELECT ?, identity || 'x', kind, time_ms, certainty, host, summary, details, "
+        "evidence, digest, digest FROM alarms WHERE seq = 1",
+        (ALARMS,),
+    )
+    code, out, _err = _verify(db)
+    assert code == 1 and out[0].startswith(f"edited: alarm {ALARMS}: alarm {ALARMS} was edited")
+
+
+def test_alarm_moved(db: Path) -> None:
+    _sql(db, "UPDATE alarms SET seq = -1 WHERE seq = 2")
+    _sql(db, "UPDATE alarms SET seq = 2 WHERE seq = 5")
+    _sql(db, "UPDATE alarms SET seq = 5 WHERE seq = -1")
+    code, out, _err = _verify(db)
+    assert (code, out) == (1, ["reordered: alarm 2: alarm 2 was written right after alarm 4"])
+
+
 def test_alarm_made_less_certain(db: Path) -> None:
     _sql(db, "UPDATE alarms SET certainty = 'suspicious' WHERE kind = 'audit-disabled'")
     code, out, _err = _verify(db)

@@ -72,7 +72,7 @@ def verify_alarm_chain(conn: sqlite3.Connection, expect: Head | None = None) -> 
         if computed != row_digest or chain != link(previous, row_digest):
             after = rows[index + 1] if index + 1 < len(rows) else None
             return AlarmChainResult(
-                checked, head, _explain(seq, row_digest, chain, computed, previous, after)
+                checked, head, _explain(seq, row_digest, chain, computed, previous, after, rows)
             )
         previous, checked = chain, checked + 1
     return AlarmChainResult(checked, head, _expected(conn, expect) if expect else None)
@@ -91,7 +91,13 @@ def _bytes(value: Any) -> bytes:
 
 
 def _explain(
-    seq: int, row_digest: bytes, chain: bytes, computed: bytes, previous: bytes, after: _Loaded | None
+    seq: int,
+    row_digest: bytes,
+    chain: bytes,
+    computed: bytes,
+    previous: bytes,
+    after: _Loaded | None,
+    rows: list[_Loaded],
 ) -> AlarmProblem:
     if after is not None and after[2] == link(previous, after[1]):
         return AlarmProblem(
@@ -101,6 +107,9 @@ def _explain(
         return AlarmProblem("edited", seq, f"alarm {seq} was edited: its content does not match its digest")
     if chain == link(GENESIS, row_digest) and seq != 1:
         return AlarmProblem("reordered", seq, f"alarm {seq} was written as the first alarm")
+    for other in rows:  # (alarms are few: all of them are looked at)
+        if other[0] not in (seq, seq - 1) and chain == link(other[2], row_digest):
+            return AlarmProblem("reordered", seq, f"alarm {seq} was written right after alarm {other[0]}")
     if after is None:
         return AlarmProblem(
             "inserted",

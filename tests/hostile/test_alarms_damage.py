@@ -1,0 +1,75 @@
+"""Any damage to a real log: the alarm finders (trail auditor and line checks) never raise, every
+alarm serialises, and the intact events around the damage still come out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exectrail.interference.source import scan_logs
+from exectrail.output.fields import alarm_to_dict
+from tests.interference import logedit as ed
+
+LOG = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+LINES = ed.read_lines(LOG)
+DAMAGE = settings(
+    max_examples=int(os.environ.get("EXECTRAIL_EXAMPLES", "100")) // 4 + 5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+JUNK = st.sampled_from(
+    [
+        b"\xff\xfe\x00",
+        b"\r",
+        b"99999999999999999999",
+        b"-1",
+        b"18446744073709551616",
+        b"\x1d",
+        b"=",
+        b'"',
+        b"msg=audit(",
+        b"):",
+        b"type=SYSCALL ",
+        b"\n",
+        b"A" * 70_000,
+    ]
+)
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> list[bytes]:
+    lines = list(LINES)
+    for _ in range(draw(st.integers(1, 6))):
+        index = draw(st.integers(0, len(lines) - 1))
+        line = lines[index]
+        at = draw(st.integers(0, len(line)))
+        cut = draw(st.integers(0, 12))
+        lines[index] = line[:at] + draw(JUNK) + line[at + cut :]
+    if draw(st.booleans()):
+        lines[-1] = lines[-1].rstrip(b"\n")  # a cut last line
+    return lines
+
+
+@DAMAGE
+@given(lines=damaged())
+def test_damaged_log_never_breaks_the_alarm_finders(tmp_path_factory, lines: list[bytes]) -> None:
+    path = ed.write(tmp_path_factory.mktemp("damaged") / "audit.log", lines)
+    alarms, events, _audit = scan_logs([str(path)], keep_events=True)
+    for alarm in alarms:
+        orjson.dumps(alarm_to_dict(alarm))
+        if alarm.kind.startswith("line-"):  # placed in the log's time, never at "unknown" (the epoch)
+            assert alarm.time.timestamp() != 0, alarm
+    damaged_serials = {
+        ed.serial(x) for x, y in zip(lines, LINES, strict=True) if x != y and ed.SERIAL.search(x)
+    }
+    intact = {e for e in ed.exec_serials(LINES)} - damaged_serials
+    untouched = [
+        s
+        for s in intact
+        if all(x == y for x, y in zip(lines, LINES, strict=True) if ed.SERIAL.search(y) and ed.serial(y) == s)
+    ]
+    assert set(untouched) <= {e.serial for e in events}
