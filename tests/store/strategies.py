@@ -34,7 +34,7 @@ def exec_events(draw: st.DrawFn, time: datetime | None = None) -> ExecEvent:
         auid=draw(st.one_of(st.none(), ids)), ses=draw(st.one_of(st.none(), ids)),
         tty=draw(texts), comm=draw(texts), exe=draw(texts), cwd=draw(texts), path=draw(texts),
         argc=None if argv is None else len(argv), argv=argv, key=draw(texts), proctitle=draw(texts),
-        incomplete=False,
+        incomplete=draw(st.booleans()),
     )  # fmt: skip
 
 
