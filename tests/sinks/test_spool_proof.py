@@ -3,10 +3,11 @@ nothing again) and a batch without this spool's HMAC is never sent (issue 11, it
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-from exectrail.sinks import Tuning
+from exectrail.sinks import Tuning, read_sink_status
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import HEADER, Spool
 from tests.sinks.test_forwarder import FakeSink, HungSink, messages, run, wait_for
@@ -99,3 +100,19 @@ def test_a_batch_altered_while_it_waits_is_not_sent(tmp_path: Path) -> None:
     assert forwarder.rejected == [f"{first}: wrong signature (not written by this spool, or altered); "
                                   "not forwarded, left in place"]  # fmt: skip
     assert first.exists() and any(f"spool file rejected: {first}" in w for w in warnings)
+
+
+def test_a_planted_file_name_cannot_hide_or_break_the_report(tmp_path: Path) -> None:
+    """A name with terminal escapes and a byte that is not UTF-8: shown escaped, state still written."""
+    spool = tmp_path / "sink"
+    run(FakeSink(), spool, [])
+    (spool / os.fsdecode(b"\xff\x1b[2K\x1b[1A0000000000000001-5.batch")).write_bytes(b"{}\n")
+    sink = FakeSink()
+    _, warnings = run(sink, spool, messages(5))
+    assert sink.received == ids(0, 5)
+    shown = f"{spool}/\\xff\\x1b[2K\\x1b[1A0000000000000001-5.batch"
+    assert warnings == [
+        f"sink fake://receiver: spool file rejected: {shown}: not a spool file; not forwarded, left in place"
+    ]
+    [state] = read_sink_status(tmp_path)
+    assert state["spool_rejected"] == 1 and state["spool_rejected_files"][0].startswith(shown)

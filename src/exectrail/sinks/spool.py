@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exectrail import safefs
+from exectrail.output.terminal import terminal_text
 from exectrail.sinks.base import Message, SinkError
 
 _BATCH = re.compile(r"(\d{16})-(\d+)\.batch\Z")
@@ -161,8 +162,9 @@ class Spool:
                 self.reject(self.directory / name, what)
 
     def reject(self, path: Path, reason: str) -> None:
-        """Note a file that is not forwarded (it stays in place as evidence)."""
-        self.rejected.append(f"{path}: {reason}; not forwarded, left in place")
+        """Note a file that is not forwarded (it stays in place as evidence); its name is shown
+        escaped (whoever planted it chose it: control characters, bytes that are not UTF-8)."""
+        self.rejected.append(f"{terminal_text(str(path))}: {reason}; not forwarded, left in place")
 
     def next_seq(self) -> int:
         """A new sequence number (memory batches take one too, so spilled batches keep their place)."""

@@ -34,7 +34,7 @@ def now_iso() -> str:
 
 def write_state(directory: Path, state: dict[str, Any]) -> None:
     """Replace the state file atomically; a failure to write it is not worth stopping delivery."""
-    with contextlib.suppress(OSError, UnsafePathError):  # write_replace cleans up after itself
+    with contextlib.suppress(OSError, UnsafePathError, orjson.JSONEncodeError):  # never stops delivery
         write_replace(directory, STATE_FILE, orjson.dumps(state, option=orjson.OPT_INDENT_2))
 
 
