@@ -7,7 +7,10 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from exectrail.sinks import Tuning, read_sink_status
+from exectrail.sinks import spool as spool_module
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import HEADER, Spool
 from tests.sinks.test_forwarder import FakeSink, HungSink, messages, run, wait_for
@@ -116,3 +119,17 @@ def test_a_planted_file_name_cannot_hide_or_break_the_report(tmp_path: Path) -> 
     ]
     [state] = read_sink_status(tmp_path)
     assert state["spool_rejected"] == 1 and state["spool_rejected_files"][0].startswith(shown)
+
+
+def test_an_oversized_batch_file_is_rejected_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "MAX_BATCH_FILE", 1000)
+    sink = FakeSink()
+    sink.down = "down"
+    run(sink, tmp_path, messages(10, pad=200), wait=0.05)  # one genuine batch of about 2.5 KB
+    [batch] = tmp_path.glob("*.batch")
+    spool = Spool(tmp_path, 1 << 30)
+    size = batch.stat().st_size
+    assert spool.entries == [] and spool.rejected == [
+        f"{batch}: {size} bytes, more than any batch exectrail writes; not forwarded, left in place"
+    ]
+    spool.close()

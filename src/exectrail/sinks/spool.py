@@ -37,6 +37,7 @@ KEY_BYTES = 32
 LOCK_FILE = "lock"
 HEADER = b"#exectrail-batch v1 hmac-sha256="
 HEADER_BYTES = len(HEADER) + 64 + 1
+MAX_BATCH_FILE = 256 << 20  # batches hold about 1 MB (one message can be a few MB): never read more
 _OURS = {LOCK_FILE, KEY_FILE, "state.json"}
 
 
@@ -147,7 +148,11 @@ class Spool:
             st = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
             mine = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
             m = _BATCH.match(name)
-            if m and mine:
+            if m and mine and st.st_size > MAX_BATCH_FILE:
+                self.reject(
+                    self.directory / name, f"{st.st_size} bytes, more than any batch exectrail writes"
+                )
+            elif m and mine:
                 entry = SpoolEntry(int(m[1]), int(m[2]), st.st_size, self.directory / name)
                 try:  # checked now, so the backlog counts only what will really be sent
                     self._signed_lines(entry)
