@@ -69,7 +69,7 @@ def test_signals_stop_cleanly_and_restore(kernel: Kernel, tmp_path: Path, sig: i
     watch.sync()
     assert watch.stop(sig) == 0
     text = "".join(watch.stderr)
-    assert "watch stopped (signal)" in text and "Traceback" not in text
+    assert f"watch stopped ({signal.Signals(sig).name})" in text and "Traceback" not in text
     assert observe() == kernel.before
     assert not list((tmp_path / "state").glob("watch.*.json"))  # clean exit: no journal left
 
