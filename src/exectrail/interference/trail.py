@@ -304,6 +304,8 @@ class TrailAuditor:
         st.coverage.exec_event(t)
         if first.key in st.head_keys:
             return  # the trail begins inside this event: its SYSCALL is in the log before this one
+        if st.blind is not None or st.preamble is not None:
+            return  # records the kernel held while no auditd listened: its queues drop records alone
         missing = [x for x in findings.EXEC_RECORDS if x not in types]
         shown = sorted(group, key=lambda r: _EVIDENCE_ORDER.get(r.type, 9))[:3]  # the EXECVE first
         evidence = [f"({', '.join(missing)} missing)", *(record_text(r) for r in shown)]
