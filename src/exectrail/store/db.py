@@ -17,8 +17,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from exectrail import safefs
-from exectrail.errors import ExectrailError, InputError
+from exectrail.errors import InputError
 from exectrail.store import schema
+from exectrail.store.errors import StoreError as StoreError  # re-exported: db is where callers look
+from exectrail.store.errors import StoreFullError as StoreFullError
 from exectrail.store.lock import BUSY_TIMEOUT_S
 from exectrail.store.reader import register_functions
 
@@ -26,14 +28,6 @@ from exectrail.store.reader import register_functions
 SIBLINGS = ("-wal", "-shm", "-journal")
 #: TEXT that is not valid UTF-8 (never written by exectrail) reads as str with surrogates, not an error
 TEXT_FACTORY = functools.partial(bytes.decode, encoding="utf-8", errors="surrogateescape")
-
-
-class StoreError(ExectrailError):
-    """The store cannot be opened, read or written."""
-
-
-class StoreFullError(StoreError):
-    """The disk (or the database's size limit) is full; the batch in flight was rolled back."""
 
 
 def default_db_path() -> Path:
