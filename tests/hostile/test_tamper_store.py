@@ -7,6 +7,8 @@ the real ``exectrail verify`` and ``exectrail alarms --db``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.store.conftest import run
 
 LOG = Path(__file__).resolve().parents[1] / "interference" / "data" / "config_changes.log"
 WORKLOAD = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+ALARM_COLUMNS = "identity, kind, time_ms, certainty, host, summary, details, evidence"
 ALARMS = 8  # what config_changes.log gives (tests/interference/test_captured.py names them)
 
 
@@ -128,6 +131,27 @@ def test_last_alarm_deleted_is_caught_by_noted_heads(db: Path) -> None:
     assert code == 1
     gone = f"alarm {ALARMS} of the noted head no longer exists (alarms removed from the end)"
     assert out == [f"deleted: alarm {ALARMS}: {gone}"]
+
+
+def test_rechained_alarms_are_caught_by_noted_heads(db: Path) -> None:
+    """An intruder who edits an alarm and recomputes every digest and chain value after it."""
+    noted = run("verify", "--db", str(db), "--head").stdout.strip()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alarms SET summary = 'audit was re-enabled' WHERE seq = 1")
+        chain = bytes(32)
+        for seq, *values in conn.execute(f"SELECT seq, {ALARM_COLUMNS} FROM alarms ORDER BY seq").fetchall():
+            plain = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+            digest = hashlib.sha256(b"exectrail-alarm-v1\n" + plain).digest()
+            chain = hashlib.sha256(chain + digest).digest()
+            conn.execute("UPDATE alarms SET digest = ?, chain = ? WHERE seq = ?", (digest, chain, seq))
+    conn.close()
+    assert _verify(db)[0] == 0
+    code, out, _err = _verify(db, "--expect", noted)
+    rewritten = "alarms up to it were changed and re-chained"
+    assert (code, out) == (
+        1,
+        [f"mismatch: alarm {ALARMS}: alarm {ALARMS} does not carry the noted head: {rewritten}"],
+    )
 
 
 def test_noted_heads_pass_and_old_form_is_accepted(db: Path) -> None:
