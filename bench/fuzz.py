@@ -10,7 +10,8 @@ on after a failure and every failing input is counted. Three targets take turns:
   zero-padded gzip file: nothing may raise, every intact exec event comes out exactly as from the
   clean log, no diagnostic holds Python exception text, and (every 20th input) the events go
   through a new store, read back equal, and the store passes ``verify``;
-* ``bytes`` -- random bytes (up to 64 KiB), raw, gzip cut short, or a damaged deflate stream;
+* ``bytes`` -- random bytes (hypothesis's, up to 4 KiB, or up to 64 KiB from a seeded generator), raw, gzip
+  cut short, or a damaged deflate stream;
 * ``cli`` -- a share of the damaged inputs through ``exectrail review``, ``alarms`` and ``import``
   in a subprocess: never exit 70, never a traceback, stderr's last line ``exectrail: ...``.
 
@@ -211,8 +212,14 @@ def run(minutes: float, out: Path, cli_share: float) -> Figures:
         if time.monotonic() < until:
             fuzzer.damage_input(rng, log, form)
 
+    large = st.builds(
+        lambda seed, size: random.Random(seed).randbytes(size),
+        st.integers(0, 2**32),
+        st.integers(0, 1 << 16),
+    )
+
     @quick
-    @given(st.binary(max_size=1 << 16), st.sampled_from(("raw", "gzip", "deflate")))
+    @given(st.one_of(st.binary(max_size=4096), large), st.sampled_from(("raw", "gzip", "deflate")))
     def random_bytes(data: bytes, form: str) -> None:
         if time.monotonic() < until:
             fuzzer.bytes_input(data, form)
