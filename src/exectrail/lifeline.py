@@ -1,4 +1,5 @@
-"""Helper processes that die with the process that forked them, even when it is SIGKILLed."""
+"""Helper processes that die with the process that forked them, even when it is SIGKILLed, and end
+quietly when it stops them."""
 
 from __future__ import annotations
 
@@ -20,4 +21,13 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-__all__ = ["die_with_parent"]
+def start_helper(parent: int) -> None:
+    """First thing in a forked helper: die with ``parent`` (:func:`die_with_parent`), let SIGTERM (the
+    parent's ``terminate()``) end it quietly rather than run the handler it inherited (which raises),
+    and leave Ctrl-C to the parent, which stops it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+__all__ = ["die_with_parent", "start_helper"]

@@ -9,7 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
+import pytest
+
+from exectrail.interference.background import AlarmScan
+from exectrail.store.ingest import LogReader
 from tests.sinks.biglog import write_big_log
 
 
@@ -61,3 +66,37 @@ def test_kill_9_of_import_takes_its_helpers_with_it(tmp_path: Path) -> None:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
+
+
+class Stop(Exception):
+    """What the CLI's SIGTERM handler raises (cli.common.raise_on_sigterm)."""
+
+
+def raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop
+
+
+@pytest.mark.parametrize("helper", ["reader", "alarm-scan"])
+def test_a_helper_stopped_before_its_end_goes_quietly(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], helper: str
+) -> None:
+    """``close()`` terminates a helper still at work: it must die of the SIGTERM, not run the
+    handler it inherited from the CLI (which raises) and print a traceback."""
+    log = tmp_path / "big.log"
+    write_big_log(log, 60_000)
+    saved = signal.signal(signal.SIGTERM, raise_stop)
+    try:
+        if helper == "reader":
+            reader = LogReader([str(log)])
+            next(iter(reader))  # the helper has started and has most of the log ahead
+            process = reader._process
+            reader.close()
+        else:
+            scan = AlarmScan([str(log)])
+            time.sleep(0.3)
+            process = scan._process
+            scan.close()
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert process.exitcode == -signal.SIGTERM
+    assert "Traceback" not in capfd.readouterr().err

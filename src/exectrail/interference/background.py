@@ -17,7 +17,7 @@ from typing import Any
 from exectrail.errors import ExectrailError
 from exectrail.interference.source import scan_logs
 from exectrail.interference.trail import Settings
-from exectrail.lifeline import die_with_parent
+from exectrail.lifeline import start_helper
 from exectrail.model import Alarm
 
 
@@ -27,7 +27,7 @@ def _scan(paths: Sequence[str], settings: Settings) -> list[Alarm]:
 
 
 def _child(paths: Sequence[str], settings: Settings, conn: Connection, parent: int) -> None:
-    die_with_parent(parent)  # a kill -9 of `import` must not leave this scan running
+    start_helper(parent)  # a kill -9 of `import` must not leave this scan running
     try:
         conn.send(("alarms", _scan(paths, settings)))
     except BaseException as exc:

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from exectrail.errors import ExectrailError
-from exectrail.lifeline import die_with_parent
+from exectrail.lifeline import start_helper
 from exectrail.model import Diagnostics
 from exectrail.parse.logfile import STDIN, ReadStats
 from exectrail.pipeline import EventBuilder, read_exec_events
@@ -46,7 +46,7 @@ def _produce(paths: list[str], send: Callable[[Any], None], progress: bool) -> N
 
 
 def _child(paths: list[str], conn: Connection, progress: bool, parent: int) -> None:
-    die_with_parent(parent)  # a kill -9 of `import` must not leave this reader running
+    start_helper(parent)  # a kill -9 of `import` must not leave this reader running
     try:
         _produce(paths, conn.send, progress)
     except BaseException as exc:
