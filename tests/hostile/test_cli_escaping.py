@@ -8,11 +8,13 @@ escape byte in the output would come from the data).
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -175,3 +177,38 @@ def test_status_warns_of_rejected_spool_files() -> None:
     )
     assert warnings == [wanted + "/var/spool/\x1b[2Kx)"]
     assert "/var/spool/\\x1b[2Kx" in _table({**STATUS, "sinks": [], "warnings": warnings})
+
+
+class _HostileClickHouse(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an error whose text would erase the user's terminal lines."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"Code: 60. DB::Exception: \x1b[2K\x1b[1A\x07Table doesn't exist"
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_receivers_error_text_is_escaped(hostile: tuple[Path, Path], tmp_path: Path) -> None:
+    """A sink's warnings (from its thread) and summary carry the receiver's text: escaped too."""
+    log, _ = hostile
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileClickHouse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sink = f"clickhouse+http://127.0.0.1:{server.server_address[1]}/db?table=t"
+        spool = tmp_path / "spool"
+        args = ["--sink", sink, "--spool", str(spool), "--sink-wait", "1"]
+        result = invoke("review", "--format", "jsonl", *args, str(log))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1  # the events wait in the spool
+    assert "ClickHouse refused (500): Code: 60. DB::Exception: \\x1b[2K\\x1b[1A" in result.stderr
+    assert terminal_controls(result.stderr) == []

@@ -87,6 +87,11 @@ class SinkRun:
             echo_err(f"exectrail: {summary_line(summary)}")
 
 
+def _warn(text: str) -> None:
+    """A sink's warning (from its thread): a receiver's error text is escaped like any other data."""
+    echo_err(f"exectrail: {text}")
+
+
 def open_sinks(params: dict[str, Any]) -> SinkRun:
     """Pop the options of :func:`sink_options` from ``params`` and open the sinks."""
     p = {name: params.pop(name, None) for name in SINK_PARAMS}
@@ -94,7 +99,9 @@ def open_sinks(params: dict[str, Any]) -> SinkRun:
     spool_max = parse_size(str(p["spool_max"] or "1G"), "--spool-max")  # checked even without --sink
     if not p["sinks"]:
         return SinkRun(None, wait)
-    sinks = SinkSet.from_urls(p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"])
+    sinks = SinkSet.from_urls(
+        p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"], warn=_warn
+    )
     return SinkRun(sinks, wait)
 
 
