@@ -118,13 +118,14 @@ def import_cmd(
             reader.close()
             if scan is not None:
                 scan.close()
-        head = store.head()
+        with sqlite_errors(store.path):
+            heads = store_heads(store.conn)  # the form 'verify --head' prints and '--expect' takes
     elapsed = time.monotonic() - started
     diagnostics, stats = reader.diagnostics, reader.stats
     echo_err(
         import_summary(writer.stats.stored, writer.stats.duplicate, stats, diagnostics, reader.incomplete)
     )
-    echo_err(f"exectrail: {store.path}: {f'head {head}' if head else 'empty'} ({elapsed:.1f} s)")
+    echo_err(f"exectrail: {store.path}: {'empty' if heads == 'empty' else f'head {heads}'} ({elapsed:.1f} s)")
     if scan is not None:
         report_alarms(alarms, new_alarms)
     report_diagnostics(diagnostics, verbose)
