@@ -271,3 +271,18 @@ def test_index_dropped(db: Path) -> None:
     _sql(db, "DROP TABLE events_fts")
     code, out, _err = _verify(db)
     assert code == 1 and out[0].startswith("damaged: search index: missing or unreadable (")
+
+
+def test_index_redefined_with_another_tokenizer(db: Path) -> None:
+    """Queries would tokenize differently from the stored terms: words go unfound, segments untouched."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE name = 'events_fts'",
+            (
+                "CREATE VIRTUAL TABLE events_fts USING fts5(cmdline, content='', columnsize=0, tokenize='porter')",
+            ),
+        )
+    conn.close()
+    code, out, _err = _verify(db)
+    assert code == 1 and out[0].startswith("damaged: search index: its definition was changed")

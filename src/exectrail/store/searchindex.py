@@ -31,8 +31,9 @@ import sqlite3
 from collections.abc import Iterator
 
 from exectrail.store.codec import argv_line
+from exectrail.store.schema import MIGRATIONS
 
-_TABLE = "fts5(cmdline, content='', columnsize=0)"  # as in schema version 1
+_CREATE = "CREATE VIRTUAL TABLE events_fts USING "
 _EXPECTED, _COPY = "exectrail_verify_expected", "exectrail_verify_copy"
 _WEIGHTS = "exectrail_verify_weights"
 _ROWS = "SELECT seq, argv, path FROM events ORDER BY seq"
@@ -58,11 +59,24 @@ def check_search_index(conn: sqlite3.Connection) -> tuple[str, str] | None:
             conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
+def _defined() -> str:
+    """The statement the migrations create ``events_fts`` with (the last one, should that change)."""
+    made = [sql for m in MIGRATIONS for sql in m.statements if sql.startswith(_CREATE)]
+    return made[-1]
+
+
 def _check(conn: sqlite3.Connection) -> tuple[str, str] | None:
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{_EXPECTED} USING {_TABLE}")
+    found = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = 'events_fts'").fetchone()
+    if found is None or found[0] != _defined():
+        return (
+            "damaged",
+            "its definition was changed (another tokenizer or options): search --text cannot be trusted",
+        )
+    table = _defined().removeprefix(_CREATE)  # the same tokenizer and options for both copies
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{_EXPECTED} USING {table}")
     conn.executemany(f"INSERT INTO temp.{_EXPECTED} (rowid, cmdline) VALUES (?, ?)", _search_texts(conn))
     conn.execute(f"INSERT INTO temp.{_EXPECTED} ({_EXPECTED}) VALUES ('optimize')")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{_COPY} USING {_TABLE}")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{_COPY} USING {table}")
     for shadow in ("data", "idx"):
         conn.execute(f"DELETE FROM temp.{_COPY}_{shadow}")
         conn.execute(f"INSERT INTO temp.{_COPY}_{shadow} SELECT * FROM main.events_fts_{shadow}")
