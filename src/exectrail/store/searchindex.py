@@ -67,7 +67,9 @@ def _defined() -> str:
 
 def _check(conn: sqlite3.Connection) -> tuple[str, str] | None:
     found = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = 'events_fts'").fetchone()
-    if found is None or found[0] != _defined():
+    if found is None:
+        return "damaged", "missing: the events_fts table was dropped, search --text finds nothing"
+    if found[0] != _defined():
         return (
             "damaged",
             "its definition was changed (another tokenizer or options): search --text cannot be trusted",
