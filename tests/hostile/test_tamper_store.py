@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from exectrail.store.alarmchain import AlarmChainResult, verify_alarm_chain
 from exectrail.store.searchindex import row_search_text
 from tests.store.conftest import run
 
@@ -294,3 +295,20 @@ def test_index_redefined_with_another_tokenizer(db: Path) -> None:
     conn.close()
     code, out, _err = _verify(db)
     assert code == 1 and out[0].startswith("damaged: search index: its definition was changed")
+
+
+def test_store_from_before_alarms_has_an_empty_alarm_chain(tmp_path: Path) -> None:
+    """Schema version 1 (read where it cannot be migrated): no alarms table, nothing to check --
+    but a noted alarms head cannot be carried by it."""
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT, description TEXT)"
+    )
+    conn.execute("INSERT INTO schema_version VALUES (1, '2026-11-25', 'exec events')")
+    assert verify_alarm_chain(conn) == AlarmChainResult(0, None)
+    gone = verify_alarm_chain(conn, (3, bytes(32))).problem
+    assert gone is not None and (gone.kind, gone.seq) == ("deleted", 3)
+    conn.execute("INSERT INTO schema_version VALUES (2, '2026-11-25', 'alarms')")
+    dropped = verify_alarm_chain(conn).problem
+    assert dropped is not None and dropped.detail == "the alarms table was dropped"
+    conn.close()
