@@ -128,6 +128,8 @@ CASES = [
     ("rules snippet", "-F", "uid=" + NOT_UTF8, "uid"),
     ("rules snippet", "--key", "k" * 300, "key"),
     ("rules snippet", "--exclude-exe", "relative/x", "--exclude-exe"),
+    ("rules snippet", "--exclude-exe", "/tmp/x\n-D", "control characters"),  # would add "-D" to a rules file
+    ("rules snippet", "-F", "exe=/tmp/y\n-e 0", "control characters"),
     ("watch", "--rule-key", "k" * 300, "key"),
 ]  # fmt: skip
 

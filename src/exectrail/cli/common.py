@@ -324,8 +324,9 @@ def stderr_is_terminal() -> bool:
 
 
 def echo_err(message: str) -> None:
-    """One message on stderr, control characters from the data escaped (see :func:`terminal_text`)."""
-    click.echo(terminal_text(message), err=True)
+    """One message on stderr, control characters from the data escaped (see :func:`terminal_text`;
+    backslashes kept, as the messages quote their values with ``repr()``)."""
+    click.echo(terminal_text(message, double_backslash=False), err=True)
 
 
 def echo_lines(text: str) -> None:

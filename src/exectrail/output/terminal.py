@@ -29,19 +29,22 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def terminal_text(text: str) -> str:
+def terminal_text(text: str, double_backslash: bool = True) -> str:
     """``text`` with control and other invisible characters as escapes (``\\x1b``, ``\\r``, ``\\u202e``).
 
     Escaped: C0 controls and DEL as ``\\xNN`` (``\\n``, ``\\t``, ``\\r`` by name), bytes that were
     not UTF-8 as ``\\xNN`` too; C1 controls, format characters (bidirectional overrides, zero-width
     spaces), line and paragraph separators, spaces other than U+0020, unassigned and private-use
-    code points as ``\\uNNNN``. A backslash is doubled, so the data cannot fake an escape.
+    code points as ``\\uNNNN``. A backslash is doubled, so the data cannot fake an escape (not
+    with ``double_backslash=False``: for messages whose values are already ``repr()``-quoted).
     Printable text, including non-ASCII letters, is unchanged.
     """
-    if text.isprintable() and "\\" not in text:
+    keep_backslash = not double_backslash
+    if text.isprintable() and (keep_backslash or "\\" not in text):
         return text
     return "".join(
-        char if char == " " or (char.isprintable() and char != "\\") else _escape(char) for char in text
+        char if char == " " or (char.isprintable() and (keep_backslash or char != "\\")) else _escape(char)
+        for char in text
     )
 
 

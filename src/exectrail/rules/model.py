@@ -202,6 +202,8 @@ def _parse_value(number: int, symbol: str, raw: str, expr: str) -> int | bytes:
         if number == EXE and symbol not in ("=", "!="):
             raise UsageError(f"field {expr!r}: exe takes only = or !=")
         value = os.fsencode(raw)
+        if any(c < 0x20 or c == 0x7F for c in value):  # a newline would add a line to a rules file
+            raise UsageError(f"field {expr!r}: control characters cannot be written in a rule")
         limit = MAX_KEY_LEN if number == FILTERKEY else 4096
         if len(value) > limit:
             raise UsageError(f"field {expr!r}: longer than {limit} bytes")

@@ -41,6 +41,8 @@ class ProcmonSpec:
         for path in self.exclude_exes:
             if not path.startswith("/"):
                 raise UsageError(f"--exclude-exe wants an absolute path, got {path!r}")
+            if not path.isprintable():  # a newline would add a line (-D, -e 0) to a rules file
+                raise UsageError(f"--exclude-exe {path!r}: control characters cannot be written in a rule")
 
 
 def check_key(key: str) -> None:
