@@ -76,6 +76,7 @@ def test_one_word_moved_is_found(tmp_path_factory, events: list[ExecEvent], data
     conn.close()
     with EventStore(db, readonly=True) as store:
         found = check_search_index(store.conn)
+        assert store.conn.execute("SELECT count(*) FROM temp.sqlite_master").fetchone()[0] == 0
     assert found is not None and found[0] in ("edited", "wiped"), found
     assert f"row {victim} (" in found[1] or found[0] == "wiped", found
 
