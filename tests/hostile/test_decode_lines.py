@@ -215,3 +215,17 @@ def test_stdin_gzip_members_with_crlf(reference: list[dict[str, object]]) -> Non
     assert proc.returncode == 0, proc.stderr
     assert b"diagnostics: none" in proc.stderr
     assert execs([json.loads(line) for line in proc.stdout.splitlines()]) == reference
+
+
+def test_empty_file_is_no_problem(tmp_path: Path) -> None:
+    """An empty log (a fresh rotation) is no problem; one of blank lines only is not an audit log."""
+    empty, blank = tmp_path / "audit.log", tmp_path / "blank.log"
+    empty.write_bytes(b"")
+    blank.write_bytes(b"\n \n\r\n")
+    stats = ReadStats()
+    assert list(read_records([empty], Diagnostics(), stats)) == [] and stats.problems == []
+    code, objects, err = review(empty)
+    assert code == 0 and objects == [], err
+    diagnostics, stats = Diagnostics(), ReadStats()
+    assert list(read_records([blank], diagnostics, stats)) == [] and diagnostics.total == 0
+    assert stats.problems == [f"{blank}: not an audit log (3 lines, none is an audit record)"]

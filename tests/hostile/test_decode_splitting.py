@@ -68,13 +68,34 @@ def test_splitter_on_random_bytes() -> None:
         assert split(data, sizes) == expected(data)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.binary(max_size=3000), min_size=1, max_size=4), st.integers(0, 600), st.integers(1, 5000))
+class Trickle(io.RawIOBase):
+    """A pipe that gives at most ``step`` bytes per read (members end at any read boundary)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self._at = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._step if size < 0 else min(size, self._step)
+        piece = self._data[self._at : self._at + n]
+        self._at += len(piece)
+        return piece
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.binary(max_size=3000), min_size=1, max_size=4),
+    st.integers(0, 600),
+    st.integers(1, 5000),
+    st.integers(1, 40),
+)
 def test_gzip_reader_gives_every_member_in_bounded_reads(
-    members: list[bytes], padding: int, size: int
+    members: list[bytes], padding: int, size: int, step: int
 ) -> None:
     data = b"".join(gzip.compress(m, compresslevel=1) for m in members) + bytes(padding)
-    reader = GzipReader(io.BytesIO(data))
+    reader = GzipReader(Trickle(data, step))  # type: ignore[arg-type]
     out = b""
     while chunk := reader.read(size):
         assert len(chunk) <= size
