@@ -51,7 +51,7 @@ def _general_argv(records: list[Record], diagnostics: Diagnostics) -> Argv:
                     raise ValueError(name)
                 rest = name[1:]
                 if rest.isdigit():
-                    single[_index(rest)] = value
+                    single[int(rest)] = value
                 elif rest.endswith(b"_len"):
                     lengths[_index(rest[:-4])] = decode_int(value, 0, ARGC_MAX)
                 elif rest.endswith(b"]"):

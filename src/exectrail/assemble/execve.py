@@ -72,8 +72,15 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
         if found is None:
             return None
         fields = found
-    try:
-        time, serial = _event_time_serial(first.key)
+    try:  # _event_time_serial(first.key), the usual case inline
+        seconds_raw, _, rest = first.key.partition(b".")
+        ms_raw, colon, serial_raw = rest.partition(b":")
+        second = _SECONDS.get(seconds_raw)
+        step = _STEPS.get(ms_raw)
+        if second is not None and step is not None and colon:
+            time, serial = second + step, int(serial_raw)
+        else:
+            time, serial = _event_time_serial(first.key)
     except (ValueError, OverflowError, OSError):
         diagnostics.add("bad-syscall-record", f"event {_shown_key(first.key)}: bad time or serial",
                         first.origin)  # fmt: skip

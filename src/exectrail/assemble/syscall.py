@@ -176,26 +176,29 @@ def kernel_syscall(record: Record) -> Syscall | None:
     match = KERNEL_HEAD_RE.match(body)
     if match is None:
         raise Unusual
-    tail = body[match.end() :]
-    known = _TAILS.get(tail)
-    if known is None:
-        if SYSCALL_RE.match(body) is None:
-            raise Unusual
-        known = _tail(tail, body)
     head, success, exit_raw, ppid, pid = match.groups()
     arch, syscall = _HEADS.get(head) or _head(head)
     if syscall is None:
         return None
+    tail = body[match.end() :]
+    ids, key = _TAILS.get(tail) or _tail(tail, body)
+    if success == b"yes":
+        yes: bool | None = True
+    elif success == b"no":
+        yes = False
+    elif success is None:
+        yes = None
+    else:
+        raise Unusual
     pid_number, ppid_number = int(pid), int(ppid)
-    exit_code = None if exit_raw is None else int(exit_raw)
     if pid_number > ID_MAX or ppid_number > ID_MAX:
         raise Unusual
-    if exit_code is not None and not EXIT_MIN <= exit_code <= EXIT_MAX:
-        raise Unusual
-    if success is not None and success != b"yes" and success != b"no":
-        raise Unusual
-    ids, key = known
-    yes = None if success is None else success == b"yes"
+    if exit_raw is None:
+        exit_code = None
+    else:
+        exit_code = int(exit_raw)
+        if len(exit_raw) > 18 and not EXIT_MIN <= exit_code <= EXIT_MAX:
+            raise Unusual
     return arch, syscall, yes, exit_code, pid_number, ppid_number, ids, key
 
 
@@ -213,7 +216,8 @@ def _head(head: bytes) -> _Head:
 def _tail(tail: bytes, body: bytes) -> _Tail:
     """The ids, tty, session, comm, exe and key of a SYSCALL record, as decode_syscall decodes them."""
     match = SYSCALL_RE.match(body)
-    assert match is not None
+    if match is None:
+        raise Unusual
     v = match.groups()
     try:
         auid, uid, gid, euid, suid, fsuid, egid, sgid, fsgid = (decode_id(x) for x in v[6:15])
