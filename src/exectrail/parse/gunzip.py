@@ -70,20 +70,18 @@ class GzipReader:
         return data
 
     def _salvage(self, inflate: zlib._Decompress, size: int) -> bytes:
-        """What ``inflate`` gives from the pending input up to the damaged spot (a few bytes at a time)."""
-        out = b""
+        """What ``inflate`` gives from the pending input up to the damaged spot (a few bytes at a time).
+
+        The call that failed stopped at the damage before ``size`` bytes of output, so this replay
+        gives less than ``size`` bytes and never reaches the end of the member."""
+        out = []
         pending = self._pending
         for start in range(0, len(pending), SALVAGE_STEP):
-            room = size - len(out)
-            if room <= 0:  # (0 would mean no limit to zlib)
-                break
             try:
-                out += inflate.decompress(pending[start : start + SALVAGE_STEP], room)
+                out.append(inflate.decompress(pending[start : start + SALVAGE_STEP], size))
             except zlib.error:
                 break
-            if inflate.unconsumed_tail or inflate.eof:
-                break
-        return out
+        return b"".join(out)
 
     def _between_members(self) -> bytes:
         """After a member: zero padding is skipped; a new member starts; anything else is garbage."""
