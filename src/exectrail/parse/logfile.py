@@ -1,9 +1,10 @@
 """Reading audit log files (plain, gzip, stdin) into records, counting what is bad.
 
 A file is checked for readability before anything is read (a missing or unreadable file is an
-:class:`~exectrail.errors.InputError`); damage found while reading (garbage lines, a truncated gzip
-stream, a file that holds no audit records at all) becomes diagnostics and file problems, and every
-good record before and after it is still yielded.
+:class:`~exectrail.errors.InputError`); damage found while reading (garbage lines, a truncated or
+damaged gzip stream, a file that holds no audit records at all) becomes diagnostics and file
+problems, and every good record before and after it is still yielded. Memory stays bounded: a line
+longer than :data:`MAX_LINE_BYTES` is counted and skipped, and gzip is inflated a block at a time.
 """
 
 from __future__ import annotations
