@@ -24,16 +24,36 @@ EXIT_INPUT_PROBLEMS = 1
 EXIT_ALARMS = 3
 
 
+#: the store's time range a row can hold (years 1 to 9999, in ms since the epoch)
+TIME_MS_RANGE = (-62135596800000, 253402300799999)
+
+
 def index_from_store(path: str) -> ExecIndex:
-    """Successful exec events of the store at ``path``."""
+    """Successful exec events of the store at ``path``; rows edited into nonsense (a time that is
+    not a number, a pid that is text) are left out and counted on stderr."""
     from exectrail.store import EventStore
     from exectrail.store.codec import load_text
     from exectrail.store.db import sqlite_errors
 
     index = ExecIndex()
+    damaged = 0
+    low, high = TIME_MS_RANGE
     with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
         for pid, exe, when in store.conn.execute("SELECT pid, exe, time_ms FROM events WHERE success = 1"):
+            if (
+                type(pid) is not int
+                or type(when) is not int
+                or not low <= when <= high
+                or (exe is not None and not isinstance(exe, str | bytes))
+            ):
+                damaged += 1
+                continue
             index.add(pid, load_text(exe), when)
+    if damaged:
+        echo_err(
+            f"exectrail: {path}: {damaged} stored events cannot be read (edited by hand?) and were left out; "
+            "'exectrail verify' says what changed"
+        )
     return index
 
 
