@@ -231,3 +231,25 @@ def test_the_real_entry_point_with_a_non_utf8_argument(files: dict[str, str], tm
         )  # fmt: skip
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count(b"\n") == 1 and proc.stderr.startswith(b"exectrail: "), proc.stderr
+
+
+@pytest.mark.parametrize("command", ["watch", "import"])
+@pytest.mark.parametrize(
+    "bad", [["--sink", "syslog+tcp://[::1"], ["--sink-wait", "nan"], ["--spool-max", "x"]]
+)
+def test_a_bad_value_creates_nothing(
+    files: dict[str, str], tmp_path: Path, command: str, bad: list[str]
+) -> None:
+    """Refused before the store (or a spool) is created."""
+    db, spool = tmp_path / "never.db", tmp_path / "never-spool"
+    args = [
+        command,
+        "--db",
+        str(db),
+        "--spool",
+        str(spool),
+        *bad,
+        *([files["log"]] if command == "import" else []),
+    ]
+    assert_one_line_usage_error(invoke(args), bad[0])
+    assert not db.exists() and not spool.exists()

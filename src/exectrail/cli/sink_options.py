@@ -24,7 +24,7 @@ import click
 from exectrail.cli.common import HostName, echo_err
 from exectrail.model import ExecEvent
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkSet, SinkSummary, parse_size, summary_line
-from exectrail.sinks.url import parse_seconds
+from exectrail.sinks.url import parse_seconds, parse_sink_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 SINK_PARAMS = ("sinks", "spool", "spool_max", "host_name", "sink_wait")
@@ -92,11 +92,21 @@ def _warn(text: str) -> None:
     echo_err(f"exectrail: {text}")
 
 
+def check_sink_options(params: dict[str, Any]) -> tuple[float, int]:
+    """Check the options of :func:`sink_options` without opening anything (a bad value is a usage
+    error before a store or a spool is created); return ``--sink-wait`` and ``--spool-max``."""
+    sink_wait, spool_max = params.get("sink_wait"), params.get("spool_max")
+    wait = 0.0 if sink_wait in (None, "0") else parse_seconds(str(sink_wait), "--sink-wait")
+    size = parse_size(str(spool_max or "1G"), "--spool-max")  # checked even without --sink
+    for url in params.get("sinks") or ():
+        parse_sink_url(url)
+    return wait, size
+
+
 def open_sinks(params: dict[str, Any]) -> SinkRun:
     """Pop the options of :func:`sink_options` from ``params`` and open the sinks."""
+    wait, spool_max = check_sink_options(params)
     p = {name: params.pop(name, None) for name in SINK_PARAMS}
-    wait = 0.0 if p["sink_wait"] in (None, "0") else parse_seconds(str(p["sink_wait"]), "--sink-wait")
-    spool_max = parse_size(str(p["spool_max"] or "1G"), "--spool-max")  # checked even without --sink
     if not p["sinks"]:
         return SinkRun(None, wait)
     sinks = SinkSet.from_urls(
@@ -105,4 +115,4 @@ def open_sinks(params: dict[str, Any]) -> SinkRun:
     return SinkRun(sinks, wait)
 
 
-__all__ = ["SinkRun", "open_sinks", "sink_options"]
+__all__ = ["SinkRun", "check_sink_options", "open_sinks", "sink_options"]

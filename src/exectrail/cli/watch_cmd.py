@@ -35,7 +35,7 @@ from exectrail.cli.common import (
     resolve_format,
 )
 from exectrail.cli.kernel_common import build_spec, reports_errors, spec_options
-from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.sink_options import check_sink_options, open_sinks, sink_options
 from exectrail.cli.store_cmds import db_option
 from exectrail.cli.watch_outputs import DEFAULT_HEARTBEAT, WatchOutputs
 from exectrail.errors import KernelAuditError, UsageError
@@ -216,6 +216,7 @@ def watch(
     fmt = fmt or ("jsonl" if output else resolve_format(None))
     if output and fmt == "table":
         raise UsageError("--output writes jsonl or csv, not table")
+    check_sink_options(params)  # before the store is opened (or created)
     store = open_store(db, no_store)
     try:
         sinks = open_sinks(params)
