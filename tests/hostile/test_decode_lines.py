@@ -229,3 +229,16 @@ def test_empty_file_is_no_problem(tmp_path: Path) -> None:
     diagnostics, stats = Diagnostics(), ReadStats()
     assert list(read_records([blank], diagnostics, stats)) == [] and diagnostics.total == 0
     assert stats.problems == [f"{blank}: not an audit log (3 lines, none is an audit record)"]
+
+
+def test_long_type_and_node_names_are_not_cached() -> None:
+    """The parser's name caches hold at most 4096 short names: 4096 lines with distinct names of
+    100 KB each cannot make them hold 400 MB."""
+    from exectrail.parse import record
+
+    for n in range(3):
+        name = b"X%d" % n + b"Y" * 100_000
+        rec = parse_line(b"node=" + name + b" type=" + name + b" msg=audit(1.000:1): a=1\n")
+        assert rec.type == rec.node == name.decode()
+    caches = (record._TYPE_NAMES, record._TYPE_TOKENS, record._NODE_TOKENS)
+    assert max(len(key) for cache in caches for key in cache) <= 300

@@ -40,6 +40,7 @@ _TYPE_NAMES: dict[bytes, str] = {}  # b"SYSCALL" -> "SYSCALL"
 _TYPE_TOKENS: dict[bytes, str] = {}
 _NODE_TOKENS: dict[bytes, str] = {}
 _CACHE_LIMIT = 4096
+_CACHED_NAME_BYTES = 256  # longer names are not cached: the caches stay small whatever the input
 
 
 class MalformedRecord(ValueError):
@@ -150,7 +151,7 @@ def _type_name(type_raw: bytes) -> str:
     name = _TYPE_NAMES.get(type_raw)
     if name is None:
         name = type_raw.decode("ascii")
-        if len(_TYPE_NAMES) < _CACHE_LIMIT:
+        if len(_TYPE_NAMES) < _CACHE_LIMIT and len(type_raw) <= _CACHED_NAME_BYTES:
             name = sys.intern(name)
             _TYPE_NAMES[type_raw] = name
             _TYPE_TOKENS[b"type=" + type_raw] = name
@@ -159,7 +160,7 @@ def _type_name(type_raw: bytes) -> str:
 
 def _node_name(node_raw: bytes) -> str:
     node = node_raw.decode("utf-8", "surrogateescape")  # the bytes stay recoverable
-    if len(_NODE_TOKENS) < _CACHE_LIMIT:
+    if len(_NODE_TOKENS) < _CACHE_LIMIT and len(node_raw) <= _CACHED_NAME_BYTES:
         _NODE_TOKENS[b"node=" + node_raw] = node
     return node
 
