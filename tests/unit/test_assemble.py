@@ -221,3 +221,22 @@ def test_hex_chunk_lengths_counted_in_bytes_by_old_kernels_agree() -> None:
         event = build_exec_event(records(text.replace(b"a1_len=40000", announced).splitlines(True)), diag)
         assert event is not None and event.argv == (b"x", b"A" * 20000) and event.incomplete is not intact
         assert diag.total == (0 if intact else 1)
+
+
+def test_many_open_events_stay_within_the_byte_bound() -> None:
+    asm = Assembler(max_open_bytes=10_000)
+    body = b"item=0 name=" + b"41" * 500
+    closed = []
+    for serial in range(100):  # events that never end, each one big record
+        closed += asm.feed(Record("PATH", b"100.000:%d" % serial, body))
+        assert asm._held <= 10_000
+    assert len(closed) + len(asm) == 100 and asm.stats.evicted == len(closed) > 80
+
+
+def test_a_successful_exec_without_its_execve_record_is_incomplete() -> None:
+    lines = [line for line in log_lines("100.000", 5, [b"ls"]) if b"type=EXECVE" not in line]
+    event = build_exec_event(records(lines), Diagnostics())
+    assert event is not None and event.success and event.argv is None and event.incomplete
+    failed = log_lines("100.000", 6, None, success=False, exit_code=-2)  # no EXECVE: nothing missing
+    event = build_exec_event(records(failed), Diagnostics())
+    assert event is not None and not event.success and event.argv is None and not event.incomplete
