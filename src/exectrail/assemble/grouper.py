@@ -11,7 +11,7 @@ late). An event closes
 * at once for standalone user-space and daemon records (one record each),
 * when it has been idle by arrival: ``idle_records`` records of other events came after its last
   one (real interleaved logs keep an event's records within 150 records of each other), or, live,
-  none of its records arrived for ``idle_seconds`` of wall-clock time (:meth:`Assembler.expire`),
+  none of its records arrived for ``idle_seconds`` of elapsed time (:meth:`Assembler.expire`),
 * when more than ``max_open`` events are open, or their records hold more than ``max_open_bytes``
   (oldest first), or at end of input (:meth:`flush`).
 
@@ -34,7 +34,7 @@ CLOSING_TYPES = frozenset({"PROCTITLE"})
 IDLE_RECORDS = 5000
 IDLE_SECONDS = 2.0
 MAX_OPEN = 4096
-MAX_OPEN_BYTES = 256 << 20  # record bodies held in open events (a real event holds a few KB)
+MAX_OPEN_BYTES = 256 << 20  # record bodies held in open events (an exec: a few KB, a huge argv MBs)
 
 Group = list[Record]
 _NONE: list[Group] = []
@@ -72,7 +72,7 @@ class Assembler:
         self._open: dict[Hashable, _Open] = {}
         self._fed = 0  # records fed so far: the arrival clock
         self._held = 0  # bytes of record bodies in open events
-        self._marks: deque[tuple[float, int]] = deque()  # (wall-clock seconds, records fed then)
+        self._marks: deque[tuple[float, int]] = deque()  # (clock seconds, records fed by then)
 
     def __len__(self) -> int:
         return len(self._open)
