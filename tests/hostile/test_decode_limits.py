@@ -71,6 +71,7 @@ def test_a_100_mb_line_is_skipped_in_bounded_memory(
             out.write(b"A" * MB)  # no newline in 100 MB
         out.write(b"\n" + TAIL if where == "middle" else b"")
     code, stdout, err, seconds, rss = measured("review", "--format", "jsonl", "-v", path, tmp=tmp_path)
+    path.unlink()  # (pytest keeps the last runs' tmp dirs)
     print(f"100 MB line ({where}): review {seconds:.2f} s, peak RSS {rss / MB:.0f} MB")
     assert code == 0, err
     assert f"{path}:601: line-too-long: a line of {size:,} bytes" in err
