@@ -11,8 +11,8 @@ from functools import lru_cache
 from typing import Any
 
 from exectrail.filters import EventFilter
-from exectrail.store.codec import load_text, ms_to_time
-from exectrail.store.reader import Where, filter_sql, ms_at_or_after
+from exectrail.store.codec import load_text
+from exectrail.store.reader import Where, filter_sql, ms_at_or_after, stored_time
 
 HOUR_MS = 3_600_000
 MEMFD = "memfd:"
@@ -86,7 +86,7 @@ def user_name(uid: int | None) -> str | None:
         return None
     try:
         return pwd.getpwuid(uid).pw_name
-    except (KeyError, OverflowError):
+    except (KeyError, OverflowError, TypeError):  # TypeError: not a number (an edited store)
         return None
 
 
@@ -94,6 +94,8 @@ def errno_name(exit_code: int | None) -> str:
     """``ENOENT`` for -2; the number itself when unknown (``unknown error`` when not recorded)."""
     if exit_code is None:
         return "unknown error"
+    if type(exit_code) is not int:  # an edited store
+        return str(exit_code)
     return errno.errorcode.get(-exit_code, str(exit_code))
 
 
@@ -132,7 +134,7 @@ class _Reporter:
         ever = dict(self.conn.execute("SELECT exe, min(time_ms) FROM events WHERE success = 1 GROUP BY exe"))
         start = None if self.filter.start is None else ms_at_or_after(self.filter.start)
         found = [
-            FirstSeen(load_text(exe), ms_to_time(ever[exe]), n)
+            FirstSeen(load_text(exe), stored_time(ever[exe]), n)
             for exe, n in in_range
             if exe in ever and (start is None or ever[exe] >= start)
         ]
@@ -154,7 +156,7 @@ class _Reporter:
             text = load_text(prog)
             place = place_of(text) if text else None
             if text and place:
-                out.append(WritableExec(text, place, n, ms_to_time(first), ms_to_time(last)))
+                out.append(WritableExec(text, place, n, stored_time(first), stored_time(last)))
         out.sort(key=lambda w: (-w.count, w.program))
         return out
 
@@ -178,15 +180,15 @@ class _Reporter:
         return Report(
             total=int(total or 0),
             failed=int(failed or 0),
-            first=None if first is None else ms_to_time(first),
-            last=None if last is None else ms_to_time(last),
+            first=None if first is None else stored_time(first),
+            last=None if last is None else stored_time(last),
             top_exes=[ExeCount(load_text(x), n, u) for x, n, u in exes],
             top_users=self.users("uid"),
             top_login_users=self.users("auid"),
             failures=[FailureCount(load_text(p), x, errno_name(x), n) for p, x, n in failures],
             first_seen=self.first_seen(),
             writable=self.writable(),
-            per_hour=[HourCount(ms_to_time(h * HOUR_MS), n, f) for h, n, f in hours],
+            per_hour=[HourCount(stored_time(h * HOUR_MS), n, f) for h, n, f in hours],
         )
 
 

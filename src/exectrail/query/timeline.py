@@ -10,8 +10,8 @@ from datetime import datetime
 
 from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
-from exectrail.store.codec import load_text, ms_to_time, store_text
-from exectrail.store.reader import SELECT_EVENTS, Where, fetch_events, filter_sql, time_order
+from exectrail.store.codec import load_text, store_text
+from exectrail.store.reader import SELECT_EVENTS, Where, fetch_events, filter_sql, stored_time, time_order
 
 
 @dataclass(frozen=True)
@@ -74,5 +74,5 @@ def sessions(conn: sqlite3.Connection, event_filter: EventFilter) -> list[Sessio
     out = []
     for ses, auid, ttys, first, last, count, failed in conn.execute(sql, where.params):
         tty_names = tuple(sorted(t for t in (load_text(ttys) or "").split(",") if t))
-        out.append(SessionSummary(ses, auid, tty_names, ms_to_time(first), ms_to_time(last), count, failed))
+        out.append(SessionSummary(ses, auid, tty_names, stored_time(first), stored_time(last), count, failed))
     return out

@@ -132,13 +132,17 @@ def row_to_event(r: Row) -> ExecEvent:
     arch, syscall = r[3], r[4]  # str (or None) unless someone stored bytes there
     return new_exec_event(
         ms_to_time(r[0]), r[1], load_text(r[2]),
-        arch if type(arch) is str else load_text(arch),
-        syscall if type(syscall) is str else load_text(syscall),
+        arch if type(arch) is str or arch is None else _not_text("arch", arch),
+        syscall if type(syscall) is str or syscall is None else _not_text("syscall", syscall),
         _BOOL.get(r[5], True), r[6], r[7], r[8], r[9],
         r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], load_text(r[19]),
         load_text(r[20]), load_text(r[21]), load_text(r[22]), load_text(r[23]), r[24],
         unpack_argv(r[25]), load_text(r[26]), load_text(r[27]), bool(r[28]),
     )  # fmt: skip
+
+
+def _not_text(name: str, value: object) -> str:
+    raise ValueError(f"{name} is a {type(value).__name__}")
 
 
 def search_text(e: ExecEvent) -> str:

@@ -17,7 +17,16 @@ from typing import Any
 
 from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
-from exectrail.store.codec import COLUMNS, argv_line, load_text, row_to_event, store_text, time_to_ms
+from exectrail.store.codec import (
+    COLUMNS,
+    argv_line,
+    load_text,
+    ms_to_time,
+    row_to_event,
+    store_text,
+    time_to_ms,
+)
+from exectrail.store.db import StoreError
 
 SELECT_EVENTS = "SELECT " + ", ".join(f"e.{c}" for c in COLUMNS) + " FROM events e"
 
@@ -136,8 +145,41 @@ def filter_sql(f: EventFilter, where: Where | None = None) -> Where:
 def fetch_events(
     conn: sqlite3.Connection, sql: str, params: Sequence[Any] = (), arraysize: int = 512
 ) -> Iterator[ExecEvent]:
-    """Run ``sql`` (selecting :data:`~exectrail.store.codec.COLUMNS` first) and yield events."""
+    """Run ``sql`` (selecting :data:`~exectrail.store.codec.COLUMNS` first) and yield events.
+
+    A row exectrail cannot have written (a value of the wrong type or out of range: the file was
+    edited or damaged) ends the query with a :class:`~exectrail.store.db.StoreError` naming it."""
     cursor = conn.execute(sql, params)
-    while rows := cursor.fetchmany(arraysize):
+    while True:
+        try:
+            rows = cursor.fetchmany(arraysize)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+            # TEXT that is not UTF-8: exectrail stores such text as a BLOB, so someone wrote it
+            raise StoreError(f"the store holds text that is not UTF-8: {_EDITED}") from None
+        if not rows:
+            return
         for row in rows:
-            yield row_to_event(row)
+            try:
+                yield row_to_event(row)
+            except _BAD_VALUE:
+                raise StoreError(f"the stored event {_shown(row)} cannot be read: {_EDITED}") from None
+
+
+def stored_time(ms: object) -> datetime:
+    """:func:`~exectrail.store.codec.ms_to_time` of a value read from the store (an aggregate, say);
+    a :class:`~exectrail.store.db.StoreError` when no exectrail could have written it."""
+    if type(ms) is int and 0 <= ms <= MAX_MS:
+        return ms_to_time(ms)
+    raise StoreError(f"a stored time ({str(ms)[:24]!r}) cannot be one exectrail wrote: {_EDITED}")
+
+
+MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last time the decoder accepts
+_BAD_VALUE = (TypeError, ValueError, OverflowError, AttributeError)
+_EDITED = "the store was edited or damaged ('exectrail verify' says where)"
+
+
+def _shown(row: Sequence[Any]) -> str:
+    """``time_ms=…, serial=…`` of a row, each value cut short."""
+    return ", ".join(f"{name}={str(value)[:24]!r}" for name, value in zip(COLUMNS[:2], row, strict=False))
