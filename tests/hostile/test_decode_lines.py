@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,21 @@ def test_long_type_and_node_names_are_not_cached() -> None:
         assert rec.type == rec.node == name.decode()
     caches = (record._TYPE_NAMES, record._TYPE_TOKENS, record._NODE_TOKENS)
     assert max(len(key) for cache in caches for key in cache) <= 300
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_stdin_that_gives_one_byte_first(reference: list[dict[str, object]], gzipped: bool) -> None:
+    """``… | review -`` where the pipe's first read holds one byte: gzip is still recognised (and a
+    plain log that starts with that byte keeps it)."""
+    data = gzip.compress(LOG) if gzipped else b"\x1f" + LOG
+    cmd = [sys.executable, "-m", "exectrail.cli.main", "review", "--format", "jsonl", "-v", "-"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(data[:1])
+    proc.stdin.flush()
+    time.sleep(1.0)  # the reader is waiting on the pipe with one byte in it
+    out, err = proc.communicate(data[1:], timeout=120)
+    assert proc.returncode == 0, err
+    assert execs([json.loads(line) for line in out.splitlines()]) == reference
+    expected = b"diagnostics: none" if gzipped else b"-:1: malformed-line"  # the first line, damaged
+    assert expected in err

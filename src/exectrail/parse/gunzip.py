@@ -32,10 +32,12 @@ class GzipReader:
     :class:`GzipDamage` once; later reads return b"".
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, start: bytes = b"") -> None:
         self._raw = raw
         self._inflate = zlib.decompressobj(wbits=31)
-        self._pending = b""  # compressed bytes not yet given to the inflater
+        self._pending = (
+            start  # compressed bytes not yet given to the inflater (``start``: read from raw already)
+        )
         self._in_member = True
         self._done = False
         self._damage: GzipDamage | None = None  # raised at the next read (after the data before it)

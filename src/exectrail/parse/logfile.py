@@ -122,9 +122,28 @@ def read_record_blocks(
 def _open_stream(raw: BinaryIO) -> tuple[Callable[[int], bytes], Callable[[], int]]:
     """A ``read(size)`` for ``raw`` (gunzipping when it starts with the gzip magic) and a position getter."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
+    head = buffered.peek(2)[:2]
+    if head == GZIP_MAGIC:
         return GzipReader(buffered).read, buffered.tell
-    return buffered.read, buffered.tell
+    if head != GZIP_MAGIC[:1]:
+        return buffered.read, buffered.tell
+    head = buffered.read(2)  # a pipe that has given one byte so far: wait for the second
+    if head == GZIP_MAGIC:
+        return GzipReader(buffered, start=head).read, buffered.tell
+    return _given_back(head, buffered.read), buffered.tell
+
+
+def _given_back(head: bytes, read: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """``read``, whose first call also returns ``head`` (bytes already read), first."""
+    pending = [head]
+
+    def read_after(size: int) -> bytes:
+        if not pending:
+            return read(size)
+        first = pending.pop()
+        return first + read(size - len(first))
+
+    return read_after
 
 
 class _LineBlocks:
