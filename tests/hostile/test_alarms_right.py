@@ -189,6 +189,17 @@ def test_a_log_that_begins_inside_an_event_is_not_an_edit(lines: list[bytes], tm
     assert "log-head-missing" in kinds_of(found)
 
 
+def test_a_missing_rotated_file_is_not_an_edit(lines: list[bytes], tmp_path: Path) -> None:
+    """Of audit.log.2, audit.log.1, audit.log the middle one is gone: audit.log begins inside an
+    event whose SYSCALL line went with it. That is one log-file-missing alarm, not an edited line."""
+    victim = ed.exec_serials(lines)[-20]
+    start = next(i for i, x in enumerate(lines) if ed.is_type(x, "SYSCALL") and ed.serial(x) == victim) + 1
+    older = ed.write(tmp_path / "audit.log.2", lines[: start - 300])
+    current = ed.write(tmp_path / "audit.log", lines[start:])
+    found, _ = alarms(older, current)
+    assert "log-file-missing" in kinds_of(found) and "event-incomplete" not in kinds_of(found)
+
+
 def test_failed_exec_records_alone_are_not_an_exec(lines: list[bytes], tmp_path: Path) -> None:
     """CWD/PATH/PROCTITLE without SYSCALL could be any syscall: not reported as an exec."""
     failed = next(

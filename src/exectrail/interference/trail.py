@@ -32,7 +32,7 @@ BACK_TOLERANCE_MS = 3000  # records of concurrent events can be this much out of
 GAP_CANDIDATE_MS = 1000  # quiet stretches at least this long are remembered as silent-gap candidates
 BURST_MS = 2000  # remove_rule events this close together are one deletion (auditctl -D)
 HEAD_TYPES = frozenset({"DAEMON_START", "DAEMON_ROTATE"})
-HEAD_EVENTS = 16  # events at the start of a trail that begins mid-stream may have lost their start
+HEAD_EVENTS = 16  # events at the start of a file may have begun in the file before it (or in none)
 EXEC_PARTS = frozenset({"EXECVE", "CWD", "PATH", "PROCTITLE", "BPRM_FCAPS"})
 _EVIDENCE_ORDER = {"EXECVE": 0, "CWD": 1, "PATH": 2, "PROCTITLE": 3}
 CUT_EVENTS = 4  # the last events written before auditd stops may miss their last records
@@ -50,6 +50,7 @@ class TrailAuditor:
         self._file: str | None = None
         self._files = 0
         self._first_in_file = False
+        self._file_head = 0  # events still to come at the start of the current file
         self._input_done = False
 
     # -- input ---------------------------------------------------------------------------------
@@ -58,6 +59,7 @@ class TrailAuditor:
         previous, self._file = self._file, name
         self._files += 1
         self._first_in_file = True
+        self._file_head = HEAD_EVENTS
         if previous is not None:
             for st in self._nodes.values():
                 st.boundary = (previous, name)
@@ -78,8 +80,9 @@ class TrailAuditor:
             self._check_head(r)
         st.last_key = key
         st.records += 1
-        if st.records <= HEAD_EVENTS and (st.head_keys or (st.records == 1 and r.type not in HEAD_TYPES)):
-            st.head_keys.add(key)  # the trail starts mid-stream: these events may have lost their start
+        if self._file_head:  # the file may start inside these events: their first lines may be elsewhere
+            self._file_head -= 1
+            st.head_keys.add(key)
         t = time_ms(r)
         if (st.preamble is not None or st.blind is not None) and self._straggler(st, r, t):
             return
