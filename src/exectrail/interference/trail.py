@@ -306,7 +306,7 @@ class TrailAuditor:
         t = time_ms(first)
         st.coverage.exec_event(t)
         if first.key in st.head_keys:
-            return  # the trail begins inside this event: its SYSCALL is in the log before this one
+            return  # a file begins inside this event: its SYSCALL may be in the file before
         if st.blind is not None or st.preamble is not None:
             return  # records the kernel held while no auditd listened: its queues drop records alone
         missing = [x for x in findings.EXEC_RECORDS if x not in types]
