@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.fields import (
@@ -78,13 +79,34 @@ def test_alarm_json_is_valid_and_reads_back_exactly() -> None:
     alarm = bad_alarm()
     body = orjson.loads(orjson.dumps(alarm_to_dict(alarm)))
     assert body["details"]["actor"]["exe_hex"] == RAW.hex() and "\ufffd" in body["details"]["actor"]["exe"]
-    assert body["details"]["units_hex"] == [b"ok".hex(), RAW.hex()]
+    assert body["details"]["units_hex"] == [None, RAW.hex()]
     assert body["host_hex"] == b"h\xf6st".hex() and "summary_hex" in body and len(body["evidence_hex"]) == 2
     assert alarm_from_dict(body) == alarm
     clean = Alarm("x", T, "s", details={"a": {"b": "c"}}, evidence=("e",))
     assert set(alarm_to_dict(clean)) == {"type", "kind", "time", "certainty", "host", "summary", "details",
                                          "evidence"}  # fmt: skip
     assert alarm_from_dict(alarm_to_dict(clean)) == clean
+
+
+_text = st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape"))
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), _text)
+_details = st.recursive(
+    st.dictionaries(st.sampled_from(["exe", "comm", "n", "list"]), _leaf, max_size=4),
+    lambda inner: st.dictionaries(
+        st.sampled_from(["actor", "actors", "units", "exe"]),
+        st.one_of(_leaf, inner, st.lists(st.one_of(_leaf, inner, st.lists(_leaf, max_size=3)), max_size=3)),
+        max_size=4,
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(details=_details, evidence=st.lists(_text, max_size=3), summary=_text, host=st.none() | _text)
+def test_any_alarm_survives_json(details: dict[str, object], evidence: list[str], summary: str,
+                                 host: str | None) -> None:  # fmt: skip
+    alarm = Alarm("k", T, summary, "certain", host, details, tuple(evidence))
+    assert alarm_from_dict(orjson.loads(orjson.dumps(alarm_to_dict(alarm)))) == alarm
 
 
 def test_csv_and_jsonl_writers_take_it() -> None:

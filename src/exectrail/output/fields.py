@@ -240,39 +240,51 @@ def _put_text(out: dict[str, Any], name: str, text: object) -> None:
 
 
 def details_to_json(details: dict[str, Any]) -> dict[str, Any]:
-    """``details`` safe for JSON: strings that are not UTF-8 get a ``KEY_hex`` companion (lists of
-    strings a list of hex), at any depth; other values as they are."""
+    """``details`` safe for JSON: a value holding text that is not UTF-8 (a string, or one inside a
+    list, at any depth) gets a ``KEY_hex`` companion: the hex of the string, or for a list a list
+    of the elements' companions (null where none). Dicts carry their own companions."""
     out: dict[str, Any] = {}
     for key, value in details.items():
-        if isinstance(value, dict):
-            out[key] = details_to_json(value)
-        elif isinstance(value, list | tuple) and any(isinstance(v, str) and raw_hex(v) for v in value):
-            out[key] = [clean_text(v) if isinstance(v, str) else v for v in value]
-            out[f"{key}_hex"] = [v.encode("utf-8", "surrogateescape").hex() if isinstance(v, str) else None
-                                 for v in value]  # fmt: skip
-        else:
-            _put_text(out, key, value)
+        out[key], companion = _to_json(value)
+        if companion is not None:
+            out[f"{key}_hex"] = companion
     return out
+
+
+def _to_json(value: Any) -> tuple[Any, Any]:
+    """(the JSON-safe value, its hex companion or None)."""
+    if isinstance(value, str):
+        hex_text = raw_hex(value)
+        return (value, None) if hex_text is None else (clean_text(value), hex_text)
+    if isinstance(value, dict):
+        return details_to_json(value), None
+    if isinstance(value, list | tuple):
+        pairs = [_to_json(v) for v in value]
+        companions = [c for _, c in pairs]
+        return [v for v, _ in pairs], (companions if any(c is not None for c in companions) else None)
+    return value, None
 
 
 def details_from_json(details: dict[str, Any]) -> dict[str, Any]:
     """Inverse of :func:`details_to_json` (ValueError on a bad hex companion)."""
     out: dict[str, Any] = {}
     for key, value in details.items():
-        hex_value = details.get(f"{key}_hex")
         if key.endswith("_hex") and key[:-4] in details:
             continue
-        if isinstance(value, dict):
-            out[key] = details_from_json(value)
-        elif isinstance(hex_value, str):
-            out[key] = from_hex(hex_value)
-        elif isinstance(hex_value, list) and isinstance(value, list) and len(hex_value) == len(value):
-            out[key] = [
-                from_hex(h) if isinstance(h, str) else v for v, h in zip(value, hex_value, strict=True)
-            ]
-        else:
-            out[key] = value
+        out[key] = _from_json(value, details.get(f"{key}_hex"))
     return out
+
+
+def _from_json(value: Any, companion: Any) -> Any:
+    if isinstance(value, dict):
+        return details_from_json(value)
+    if isinstance(companion, str) and isinstance(value, str):
+        return from_hex(companion)
+    if isinstance(value, list):
+        if isinstance(companion, list) and len(companion) == len(value):
+            return [_from_json(v, c) for v, c in zip(value, companion, strict=True)]
+        return [_from_json(v, None) for v in value]
+    return value
 
 
 def alarm_from_dict(body: dict[str, Any]) -> Alarm:
