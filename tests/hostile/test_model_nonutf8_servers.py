@@ -107,3 +107,17 @@ def test_clickhouse_keeps_times_its_datetime_cannot_hold(clickhouse: ClickHouse,
         2: times[2],
     }
     assert rows[3]["body"] == ""
+
+
+def test_clickhouse_table_that_cannot_be_upgraded_is_named(clickhouse: ClickHouse, tmp_path: Path) -> None:  # noqa: F811
+    """An old table ClickHouse cannot ALTER (TinyLog here; a user without the right, elsewhere): the
+    events wait in the spool with a reason, rather than going in with null ids stored as 0."""
+    clickhouse.query(f"CREATE TABLE default.frozen ({' '.join(OLD_COLUMNS.split())}) ENGINE = TinyLog")
+    warnings: list[str] = []
+    sinks = SinkSet.from_urls([clickhouse.url(table="frozen")], tmp_path, host="h", warn=warnings.append,
+                              tuning=FAST)  # fmt: skip
+    sinks.submit(bad_event(30))
+    [summary] = sinks.close(1)
+    assert (summary.delivered, summary.pending) == (0, 1)
+    assert "default.frozen was made by an older exectrail and could not be up" in str(summary.last_error)
+    assert clickhouse.query("SELECT count() FROM default.frozen").strip() == "0"

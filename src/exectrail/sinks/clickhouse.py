@@ -133,7 +133,13 @@ class ClickHouseSink:
             elif have[name] != kind and kind == f"Nullable({have[name]})":
                 changes.append(f"MODIFY COLUMN {name} {kind}")
         if changes:
-            self.query(f"ALTER TABLE {self.table} {', '.join(changes)}")
+            try:
+                self.query(f"ALTER TABLE {self.table} {', '.join(changes)}")
+            except SinkError as exc:  # without them ClickHouse would store null ids as 0: refuse instead
+                raise SinkError(
+                    f"table {self.table} was made by an older exectrail and could not be upgraded ({exc}); "
+                    "add the missing columns or use another table (?table=NAME)"
+                ) from None
 
     def send(self, batch: Sequence[Message]) -> int:
         if not self._table_ready:
