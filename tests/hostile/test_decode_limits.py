@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,19 +24,32 @@ MB = 1 << 20
 PEAK_RSS_LIMIT = 150 * MB  # review of the plain captured log peaks near 40 MB
 
 
+# Linux carries a process's peak RSS over fork+exec (exec records the forked copy of the parent's
+# memory), so a child of a big pytest would report pytest's peak. A small launcher in between
+# forks from its own small memory and reports its child's peak: "STATUS MAXRSS_KB" in argv[1].
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def measured(*args: str | Path, tmp: Path) -> tuple[int, str, str, float, int]:
     """Run the CLI: exit status, stdout, stderr, seconds and the peak RSS (bytes) of that process."""
-    out, err = tmp / "stdout", tmp / "stderr"
-    cmd = [sys.executable, "-m", "exectrail.cli.main", *map(str, args)]
+    out, err, report = tmp / "stdout", tmp / "stderr", tmp / "rusage"
+    cmd = [sys.executable, "-c", LAUNCHER, str(report), "-m", "exectrail.cli.main", *map(str, args)]
     start = time.monotonic()
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        subprocess.run(cmd, stdout=stdout, stderr=stderr, check=True, timeout=300)
     seconds = time.monotonic() - start
+    status, maxrss_kb = map(int, report.read_text().split())
     text = err.read_text(errors="replace")
     assert "Traceback" not in text and "internal error" not in text, text
-    return proc.returncode, out.read_text(errors="replace"), text, seconds, usage.ru_maxrss * 1024
+    return status, out.read_text(errors="replace"), text, seconds, maxrss_kb * 1024
 
 
 def exec_count(stdout: str) -> int:
