@@ -7,7 +7,8 @@ The committed tree (``git archive REV``) is unpacked into a temporary directory 
 touched. Each mutant changes one line of one module in that copy (the file is restored in a
 ``finally`` before the next one), then the module's test subset runs there with ``-x -q`` and
 ``PYTHONPATH`` pointing at the copy. A mutant is *killed* when the subset fails (or times out),
-*survives* when it passes. Tests that already fail on the unmutated copy are deselected first.
+*survives* when it passes. A test that fails is run again on the unmutated copy: if it fails there
+too it is deselected (for every later mutant as well) and the mutant is tested again.
 
 Mutants: one-line changes found with :mod:`ast` -- a comparison operator swapped (``<``/``<=``,
 ``==``/``!=``, ``in``/``not in``, ``is``/``is not``), a tuple element dropped, the first two
@@ -31,7 +32,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +54,8 @@ _ASSEMBLE_TESTS = (
     "tests/hostile/test_assemble_*.py",
     "tests/peer",
 )
-# Fast, close tests first (-x stops at the first failure), then the brief's common subset.
+# Fast, close tests first (-x stops at the first failure), then unit, property and golden tests for
+# every module; the store's tests only for chain.py (the rest of tests/store takes minutes).
 COMMON = ("tests/unit", "tests/property", "tests/golden")
 TESTS = {
     "src/exectrail/parse/record.py": (*_DECODE_TESTS, *COMMON),
@@ -65,8 +66,9 @@ TESTS = {
     "src/exectrail/store/chain.py": (
         "tests/hostile/test_tamper_vectors.py",
         "tests/store/test_verify.py",
-        "tests/hostile/test_tamper_store.py",
-        "tests/store",
+        "tests/hostile/test_tamper_*.py",
+        "tests/store/test_chain.py",
+        "tests/store/test_writer.py",
         *COMMON,
     ),
     "src/exectrail/sinks/spool.py": (
@@ -226,6 +228,8 @@ HAND_MUTANTS = (
 
 # ------------------------------------------------------------------------------------------ runs
 
+Result = tuple[Mutant, str, float, str | None]  # mutant, outcome, seconds, first failing test
+
 
 def unpack(rev: str, into: Path) -> Path:
     """``git archive rev`` of the work tree's repository under ``into/main``; ``into/shared``
@@ -242,38 +246,27 @@ def unpack(rev: str, into: Path) -> Path:
 
 
 def run_tests(
-    tree: Path, tests: tuple[str, ...], timeout: float, deselect: list[str], xml: Path | None = None
-) -> str:
-    """Run the subset in ``tree``: ``"pass"``, ``"fail"`` or ``"timeout"``."""
+    tree: Path, tests: tuple[str, ...], timeout: float, deselect: list[str]
+) -> tuple[str, str | None]:
+    """Run ``tests`` (globs, or node ids with ``::``) in ``tree``: ``"pass"``, ``"fail"`` or
+    ``"timeout"``, and the id of the first failing test when pytest names it."""
     paths: list[str] = []
     for pattern in tests:
-        found = sorted(str(p.relative_to(tree)) for p in tree.glob(pattern))
+        found = [pattern] if "::" in pattern else sorted(str(p.relative_to(tree)) for p in tree.glob(pattern))
         paths.extend(p for p in found if p not in paths)
     args = [sys.executable, "-m", "pytest", *PYTEST_FLAGS, *paths]
     args += [f"--deselect={d}" for d in deselect]
-    if xml is not None:
-        args = [a for a in args if a != "-x"] + [f"--junitxml={xml}"]
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTHONPATH")}
     env["PYTHONPATH"] = f"{tree / 'src'}{os.pathsep}{tree}"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         proc = subprocess.run(args, cwd=tree, env=env, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return "timeout"
-    return "pass" if proc.returncode == 0 else "fail"
-
-
-def baseline_failures(tree: Path, module: str, timeout: float) -> list[str]:
-    """Node ids of the subset that fail on the unmutated copy (deselected for the mutants)."""
-    xml = tree.parent / f"baseline-{Path(module).stem}.xml"
-    run_tests(tree, TESTS[module], timeout * 3, [], xml)
-    failed = []
-    if xml.exists():
-        for case in ET.parse(xml).getroot().iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
-                path = case.get("classname", "").replace(".", "/")
-                failed.append(f"{path}.py::{case.get('name')}")
-    return failed
+        return "timeout", None
+    if proc.returncode == 0:
+        return "pass", None
+    failed = re.search(rb"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.MULTILINE)
+    return "fail", None if failed is None else failed.group(1).decode("utf-8", "replace")
 
 
 def choose(tree: Path, sample: int, seed: int) -> list[Mutant]:
@@ -296,19 +289,30 @@ def choose(tree: Path, sample: int, seed: int) -> list[Mutant]:
     return chosen
 
 
-def apply_and_test(tree: Path, mutant: Mutant, timeout: float, deselect: list[str]) -> str:
+def apply_and_test(tree: Path, mutant: Mutant, timeout: float, deselect: list[str]) -> tuple[str, str | None]:
+    """Test one mutant; a failing test that also fails without the mutant is deselected (for every
+    later mutant too) and the mutant tested again. The file is always restored."""
     path = tree / mutant.module
     original = path.read_text()
     lines = original.splitlines(keepends=True)
     assert lines[mutant.line - 1].rstrip("\n") == mutant.before
     lines[mutant.line - 1] = mutant.after + "\n"
+    mutated = "".join(lines)
     try:
-        path.write_text("".join(lines))
-        try:
-            compile("".join(lines), str(path), "exec")
-        except SyntaxError:
-            return "invalid"
-        return run_tests(tree, TESTS[mutant.module], timeout, deselect)
+        compile(mutated, str(path), "exec")
+    except SyntaxError:
+        return "invalid", None
+    try:
+        while True:
+            path.write_text(mutated)
+            outcome, failed = run_tests(tree, TESTS[mutant.module], timeout, deselect)
+            if outcome != "fail" or failed is None or failed in deselect:
+                return outcome, failed
+            path.write_text(original)
+            if run_tests(tree, (failed,), timeout, [])[0] == "pass":
+                return outcome, failed  # fails only with the mutant: killed
+            print(f"  fails without any mutant too, deselected from now on: {failed}", flush=True)
+            deselect.append(failed)
     finally:
         path.write_text(original)
 
@@ -323,6 +327,7 @@ def main() -> int:
     parser.add_argument("--rev", default="HEAD")
     parser.add_argument("--only-hand", action="store_true", help="run the four issue-11 mutants only")
     parser.add_argument("--list", action="store_true", help="print the chosen mutants and stop")
+    parser.add_argument("--stop-at", metavar="HH:MM", help="start no mutant after this UTC time")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="exectrail-mutation-") as tmp:
@@ -336,43 +341,43 @@ def main() -> int:
             for mutant in mutants:
                 print(mutant.describe())
             return 0
-        deselect: dict[str, list[str]] = {}
-        results: dict[str, list[tuple[Mutant, str, float]]] = defaultdict(list)
+        deselect: list[str] = []
+        results: dict[str, list[Result]] = defaultdict(list)
         for i, mutant in enumerate(mutants, 1):
-            if mutant.module not in deselect:
-                deselect[mutant.module] = baseline_failures(tree, mutant.module, args.timeout)
-                if deselect[mutant.module]:
-                    print(f"  baseline failures deselected for {mutant.module}: {deselect[mutant.module]}")
+            if args.stop_at and time.strftime("%H:%M", time.gmtime()) >= args.stop_at:
+                print(f"stopping at {args.stop_at} UTC: {len(mutants) - i + 1} mutants not run", flush=True)
+                break
             t0 = time.monotonic()
-            outcome = apply_and_test(tree, mutant, args.timeout, deselect[mutant.module])
+            outcome, failed = apply_and_test(tree, mutant, args.timeout, deselect)
             spent = time.monotonic() - t0
-            results[mutant.module].append((mutant, outcome, spent))
-            print(f"[{i}/{len(mutants)}] {outcome:8} {spent:6.1f}s {mutant.describe()}", flush=True)
+            results[mutant.module].append((mutant, outcome, spent, failed))
+            killer = f" (by {failed})" if failed else ""
+            print(f"[{i}/{len(mutants)}] {outcome:8} {spent:6.1f}s {mutant.describe()}{killer}", flush=True)
     report(results, time.monotonic() - started)
     return 0
 
 
-def report(results: dict[str, list[tuple[Mutant, str, float]]], elapsed: float) -> None:
+def report(results: dict[str, list[Result]], elapsed: float) -> None:
     print(
         f"\nkill rate per module ({elapsed / 60:.1f} min; a timeout counts as killed, an invalid mutant not)"
     )
     total_killed = total = 0
     for module in HOT_MODULES:
         rows = [r for r in results.get(module, []) if r[1] != "invalid"]
-        killed = sum(1 for _, outcome, _ in rows if outcome in ("fail", "timeout"))
+        killed = sum(1 for _, outcome, _, _ in rows if outcome in ("fail", "timeout"))
         total_killed, total = total_killed + killed, total + len(rows)
         rate = f"{100 * killed / len(rows):5.1f}%" if rows else "    -"
         print(f"  {module:40} {killed:3d}/{len(rows):<3d} {rate}")
     print(f"  {'all':40} {total_killed:3d}/{total:<3d} {100 * total_killed / max(total, 1):5.1f}%")
     print("issue 11 mutants:")
     for rows in results.values():
-        for mutant, outcome, _ in rows:
+        for mutant, outcome, _, failed in rows:
             if mutant.kind.startswith("issue11:"):
-                verdict = "killed" if outcome in ("fail", "timeout") else outcome.upper()
+                verdict = f"killed by {failed}" if outcome in ("fail", "timeout") else outcome.upper()
                 print(f"  {mutant.kind[8:]:40} {verdict}")
     print("survivors:")
     for rows in results.values():
-        for mutant, outcome, _ in rows:
+        for mutant, outcome, _, _ in rows:
             if outcome == "pass":
                 print(f"  {mutant.describe()}")
 
