@@ -20,6 +20,8 @@ from exectrail.cli.common import (
 )
 from exectrail.cli.store_cmds import db_option
 from exectrail.cli.store_render import render_report, render_sessions, render_tree
+from exectrail.errors import UsageError
+from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import make_writer
 from exectrail.query.report import report as build_report
 from exectrail.query.search import SearchQuery
@@ -32,6 +34,15 @@ from exectrail.store.db import sqlite_errors
 from exectrail.timeparse import parse_time
 
 EXIT_NOT_FOUND = 1
+
+
+def _is_utf8(text: str) -> bool:
+    """False when ``text`` holds bytes that were not UTF-8 (an argument kept by surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _write_events(events: Any, fmt: str | None) -> int:
@@ -62,6 +73,12 @@ def _write_events(events: Any, fmt: str | None) -> int:
 def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_first: bool, fmt: str | None,
            **params: Any) -> None:  # fmt: skip
     """Find stored exec events by the review filters and full-text words."""
+    for words in text:
+        if not _is_utf8(words):
+            raise UsageError(
+                f"--text '{terminal_text(words)}' is not UTF-8 text: full-text words are text; "
+                "--argv-contains matches any bytes of the command line"
+            )
     query = SearchQuery(build_filter(params), text, limit, newest_first)
     started = time.monotonic()
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
