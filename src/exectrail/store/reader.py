@@ -26,7 +26,7 @@ from exectrail.store.codec import (
     store_text,
     time_to_ms,
 )
-from exectrail.store.db import StoreError
+from exectrail.store.errors import StoreError
 
 SELECT_EVENTS = "SELECT " + ", ".join(f"e.{c}" for c in COLUMNS) + " FROM events e"
 
