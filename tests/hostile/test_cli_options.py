@@ -255,3 +255,9 @@ def test_a_bad_value_creates_nothing(
     ]
     assert_one_line_usage_error(invoke(args), bad[0])
     assert not db.exists() and not spool.exists()
+
+
+@pytest.mark.parametrize("args", [[], ["rules"]])
+def test_a_group_without_a_command_shows_its_help(args: list[str]) -> None:
+    result = invoke(args)
+    assert result.exit_code == 2 and result.stderr.startswith("Usage: ") and "Commands:" in result.stderr

@@ -31,6 +31,12 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
+#: click (8.2+) raises this for a group given no command: its message is the whole help text
+NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if isinstance(cls, type)
+)
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C (``finally`` blocks run), reported as ``terminated``."""
 
@@ -47,7 +53,10 @@ class ExectrailGroup(click.Group):
         try:
             code = super().main(*args, **kwargs)
         except click.exceptions.ClickException as exc:
-            echo_err(f"exectrail: {usage_message(exc)}")
+            if isinstance(exc, NO_ARGS_IS_HELP):  # 'exectrail' or 'exectrail rules' alone: the help
+                exc.show()
+            else:
+                echo_err(f"exectrail: {usage_message(exc)}")
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             echo_err("exectrail: interrupted")
