@@ -171,13 +171,14 @@ def garbage_line(rng: random.Random) -> bytes:
 
 def damage(corpus: Corpus, rng: random.Random, max_events: int = 40, ratio: float = 0.3) -> Damaged:
     """A window of ``corpus`` where about ``ratio`` of the events have damaged lines, damaged lines
-    may move anywhere, and garbage lines are put between lines; intact events keep their lines
-    byte for byte and in their order."""
+    may move anywhere, garbage lines are put between lines, and lines of different events swap
+    places (as concurrent events interleave); intact events keep their lines byte for byte and in
+    their order."""
     count = rng.randint(2, max_events)
     start = rng.randrange(max(1, corpus.event_count - count))
     window = range(start, start + count)
     hit = {i for i in window if rng.random() < ratio} or {rng.choice(window)}
-    out: list[bytes] = []
+    out: list[tuple[int, bytes]] = []  # (event index, or -1 for a damaged or garbage line; line)
     moved: list[bytes] = []
     foreign: list[bytes] = []  # every line not copied from an intact event
     garbage = damaged = 0
@@ -185,21 +186,28 @@ def damage(corpus: Corpus, rng: random.Random, max_events: int = 40, ratio: floa
         if owner not in window:
             continue
         if owner not in hit or rng.random() < 0.4:
-            out.append(line)
+            out.append((owner, line))
             if owner in hit:
                 foreign.append(line)
             continue
         pieces = damage_line(line, rng)
         damaged += 1
         foreign.extend(pieces)
-        (moved if rng.random() < 0.3 else out).extend(pieces)
+        if rng.random() < 0.3:
+            moved.extend(pieces)
+        else:
+            out.extend((-1, piece) for piece in pieces)
         if rng.random() < 0.15:
-            out.append(garbage_line(rng))
+            out.append((-1, garbage_line(rng)))
             garbage += 1
     for piece in moved:
-        out.insert(rng.randrange(len(out) + 1), piece)
-    data = b"".join(out)
-    if out and out[-1] in foreign and rng.random() < 0.3:
+        out.insert(rng.randrange(len(out) + 1), (-1, piece))
+    for _ in range(rng.randrange(len(out) // 3 + 1)):  # interleave: neighbours of two events swap
+        i = rng.randrange(max(1, len(out) - 1))
+        if i + 1 < len(out) and (out[i][0] != out[i + 1][0] or out[i][0] == -1):
+            out[i], out[i + 1] = out[i + 1], out[i]
+    data = b"".join(line for _, line in out)
+    if out and out[-1][0] == -1 and rng.random() < 0.3:
         data = data[:-1]  # a last damaged line cut before its newline
     touched = _named_keys(foreign)
     intact = {}

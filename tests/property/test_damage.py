@@ -91,7 +91,7 @@ def store_round_trip(events: list[ExecEvent], directory: Path) -> list[ExecEvent
 
 @pytest.mark.parametrize("log", BASE_LOGS)
 @given(rng=st.randoms(use_true_random=False), form=st.sampled_from(FILE_FORMS))
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 def test_intact_events_next_to_damaged_lines_decode_exactly(
     log: str, rng: random.Random, form: str, tmp_path: Path
 ) -> None:
@@ -108,7 +108,7 @@ def test_intact_events_next_to_damaged_lines_decode_exactly(
 
 @pytest.mark.parametrize("log", BASE_LOGS)
 @given(rng=st.randoms(use_true_random=False))
-@settings(FUZZ, max_examples=15)
+@settings(FUZZ, max_examples=20)
 def test_the_store_keeps_what_the_reader_gives_from_a_damaged_log(
     log: str, rng: random.Random, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
