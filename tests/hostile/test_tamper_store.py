@@ -312,3 +312,15 @@ def test_store_from_before_alarms_has_an_empty_alarm_chain(tmp_path: Path) -> No
     dropped = verify_alarm_chain(conn).problem
     assert dropped is not None and dropped.detail == "the alarms table was dropped"
     conn.close()
+
+
+def test_index_segments_table_dropped(db: Path) -> None:
+    _sql(db, "DROP TABLE events_fts_data")
+    code, out, _err = _verify(db)
+    assert (code, out) == (
+        1,
+        [
+            "damaged: search index: missing or unreadable (no such table: main.events_fts_data): "
+            "search --text cannot be trusted"
+        ],
+    )

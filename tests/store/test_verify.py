@@ -110,6 +110,14 @@ def test_swapped_rows(filled: Path, other: int) -> None:
     assert code == 1 and out == f"reordered: row {K}: row {K} was written right after row {predecessor}"
 
 
+def test_chain_value_overwritten(filled: Path) -> None:
+    _sql(filled, ("UPDATE events SET chain = ? WHERE seq = ?", (b"\x07" * 32, K)))
+    assert _verify(filled) == (
+        1,
+        f"edited: row {K}: row {K}: digest and chain values do not fit its neighbours",
+    )
+
+
 def test_swapped_contents_keeping_hashes(filled: Path) -> None:
     """Moving the event data between rows but leaving digest/chain in place."""
     data = ", ".join(codec.COLUMNS)
