@@ -211,6 +211,20 @@ def test_failed_exec_records_alone_are_not_an_exec(lines: list[bytes], tmp_path:
     assert "event-incomplete" not in kinds_of(found)
 
 
+@pytest.mark.parametrize("rtype", ["SYSCALL", "CWD", "PROCTITLE", "BPRM_FCAPS"])
+def test_a_record_written_once_per_event_copied(lines: list[bytes], tmp_path: Path, rtype: str) -> None:
+    victim = ed.exec_serials(lines)[7]
+    index = next(i for i, x in enumerate(lines) if ed.is_type(x, rtype) and ed.serial(x) == victim)
+    found, _ = alarms(
+        ed.write(tmp_path / "audit.log", [*lines[: index + 1], lines[index], *lines[index + 1 :]])
+    )
+    [copied] = [a for a in found if a["kind"] == "line-edited"]
+    assert (
+        copied["certainty"] == "certain"
+        and f"({rtype} record written twice in one event)" in copied["evidence"]
+    )
+
+
 # -- the line checks on hostile lines ----------------------------------------------------------
 def test_crlf_log_gives_the_same_alarms(lines: list[bytes], tmp_path: Path) -> None:
     crlf = [x.replace(b"\n", b"\r\n") for x in lines]
