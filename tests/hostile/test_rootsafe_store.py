@@ -219,3 +219,31 @@ def test_a_store_in_another_users_directory_is_read_without_creating_anything(ui
             "reading a store with pending changes (-wal) there would let SQLite create files in it: copy the "
             "store and its -wal to a private directory first"
         )
+
+
+@BOTH
+def test_an_old_store_in_another_users_directory_is_read_without_migrating(uid: int) -> None:
+    """A schema-2 store cannot be migrated where SQLite must not write: it is read as it is, and
+    every query gives what the same store gives once migrated."""
+    old = Path(__file__).resolve().parents[1] / "data" / "store_schema2.sqlite"
+    with home_for(uid) as home:
+        theirs, mine = home / "theirs", home / "mine"
+        for directory, owner in ((theirs, STRANGER), (mine, uid)):
+            directory.mkdir(mode=0o755)
+            (directory / "events.db").write_bytes(old.read_bytes())
+            (directory / "events.db").chmod(0o644)
+            for path in (directory, directory / "events.db"):
+                os.chown(path, owner, owner)
+
+        def query(db: Path) -> list[tuple[int, str]]:
+            out = []
+            for args in (["search", "--format", "jsonl"], ["verify"], ["alarms", "--format", "jsonl"]):
+                result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+                out.append((result.exit_code, result.stdout))
+            return out
+
+        migrated = as_user(uid, lambda: query(mine / "events.db"))
+        assert migrated[0][0] == 0 and migrated[0][1].count("\n") > 10, migrated
+        assert as_user(uid, lambda: query(theirs / "events.db")) == migrated
+        assert sorted(p.name for p in theirs.iterdir()) == ["events.db"], "nothing written there"
+        assert (theirs / "events.db").read_bytes() == old.read_bytes()

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from exectrail import safefs
-from exectrail.errors import InputError
+from exectrail.errors import ExectrailError, InputError
 from exectrail.store import schema
 from exectrail.store.errors import StoreError as StoreError  # re-exported: db is where callers look
 from exectrail.store.errors import StoreFullError as StoreFullError
@@ -194,9 +194,13 @@ def open_connection(path: Path, *, create: bool, readonly: bool) -> sqlite3.Conn
                 raise InputError(f"{path}: empty file, not an exectrail store")
             if version < schema.LATEST:
                 if readonly:
-                    with contextlib.closing(_connect(_secured(path, False), readonly=False)) as writer:
-                        _prepare_writer(writer)
-                        schema.migrate(writer)
+                    try:
+                        with contextlib.closing(_connect(_secured(path, False), readonly=False)) as writer:
+                            _prepare_writer(writer)
+                            schema.migrate(writer)
+                    except (ExectrailError, sqlite3.Error):
+                        if not _read_old_schema(conn, version):  # read-only media, not our directory
+                            raise
                 else:
                     _prepare_writer(conn)
                     schema.migrate(conn)
@@ -208,6 +212,19 @@ def open_connection(path: Path, *, create: bool, readonly: bool) -> sqlite3.Conn
             conn.close()
             raise
     return conn
+
+
+def _read_old_schema(conn: sqlite3.Connection, version: int) -> bool:
+    """Let a reader query a store it cannot migrate (read-only media, a directory that is not
+    private): TEMP objects stand in for what later schemas added (nothing is written to the file).
+    False for a version too old to stand in for."""
+    if version not in (1, 2):
+        return False
+    if version == 1:  # no alarms table yet: an empty one
+        for statement in schema.MIGRATIONS[1].statements:
+            conn.execute(statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1))
+    conn.execute("CREATE TEMP VIEW events AS SELECT *, 0 AS incomplete FROM main.events")
+    return True
 
 
 def _prepare_writer(conn: sqlite3.Connection) -> None:
