@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from exectrail.store.chain import ALARM_COLUMNS, GENESIS, Head, alarm_digest, link
+from exectrail.store.chain import ALARM_COLUMNS, GENESIS, Head, alarm_digest, link, stored_bytes
 from exectrail.store.schema import current_version
 
 ALARMS_SINCE = 2  # the schema version that added the alarms table
@@ -48,7 +48,7 @@ def alarms_head(conn: sqlite3.Connection) -> Head | None:
     if not has_alarms_table(conn):
         return None
     row = conn.execute("SELECT seq, chain FROM alarms ORDER BY seq DESC LIMIT 1").fetchone()
-    return None if row is None else (int(row[0]), bytes(row[1]))
+    return None if row is None else (int(row[0]), stored_bytes(row[1]))
 
 
 def verify_alarm_chain(conn: sqlite3.Connection, expect: Head | None = None) -> AlarmChainResult:
@@ -82,12 +82,7 @@ _Loaded = tuple[int, bytes, bytes, bytes]  # seq, digest, chain, digest of the c
 
 
 def _load(raw: tuple[Any, ...]) -> _Loaded:
-    return raw[0], _bytes(raw[_N + 1]), _bytes(raw[_N + 2]), alarm_digest(raw[1 : _N + 1])
-
-
-def _bytes(value: Any) -> bytes:
-    """A digest or chain value as stored (anything else -- edited by hand -- matches nothing)."""
-    return value if isinstance(value, bytes) else b""
+    return raw[0], stored_bytes(raw[_N + 1]), stored_bytes(raw[_N + 2]), alarm_digest(raw[1 : _N + 1])
 
 
 def _explain(

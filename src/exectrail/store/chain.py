@@ -85,9 +85,19 @@ def link(previous: bytes, row_digest: bytes) -> bytes:
     return _sha256(previous + row_digest).digest()
 
 
-def format_head(seq: int, chain: bytes) -> str:
+def stored_bytes(value: object) -> bytes:
+    """A digest or chain value as read back: exectrail stores BLOBs; anything else (edited by hand)
+    becomes bytes that match no SHA-256 value."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b"" if value is None else str(value).encode()
+
+
+def format_head(seq: int, chain: object) -> str:
     """``SEQ:HEX`` — the form ``verify --head`` prints and ``verify --expect`` takes."""
-    return f"{seq}:{chain.hex()}"
+    return f"{seq}:{stored_bytes(chain).hex()}"
 
 
 Head = tuple[int, bytes]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exectrail.store.alarmchain import AlarmChainResult, alarms_head, verify_alarm_chain
-from exectrail.store.chain import GENESIS, Heads, digest, format_head, format_heads, link
+from exectrail.store.chain import GENESIS, Heads, digest, format_head, format_heads, link, stored_bytes
 from exectrail.store.codec import COLUMNS
 from exectrail.store.searchindex import check_search_index
 
@@ -81,7 +81,7 @@ class _Row:
 
 
 def _load(row: tuple[Any, ...]) -> _Row:
-    return _Row(row[0], row[_N + 1], row[_N + 2], digest(row[1 : _N + 1]))
+    return _Row(row[0], stored_bytes(row[_N + 1]), stored_bytes(row[_N + 2]), digest(row[1 : _N + 1]))
 
 
 def verify(
@@ -169,7 +169,7 @@ def verify_store(
 def store_heads(conn: sqlite3.Connection) -> str:
     """Both chain heads now (what ``verify --head`` prints)."""
     row = conn.execute("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    return format_heads(Heads(None if row is None else (row[0], row[1]), alarms_head(conn)))
+    return format_heads(Heads(None if row is None else (row[0], stored_bytes(row[1])), alarms_head(conn)))
 
 
 def _parsed(head: str | None) -> tuple[int, bytes] | None:
