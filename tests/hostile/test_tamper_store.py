@@ -342,3 +342,33 @@ def test_hash_values_of_another_type(db: Path, sql: str, first: str) -> None:
     assert code == 1 and out[0].startswith(first) and "internal error" not in err
     heads = run("verify", "--db", str(db), "--head")
     assert heads.exit_code == 0 and heads.stdout.startswith("events=")
+
+
+ODD_VALUES = [
+    "'abc'",
+    "42",
+    "-1",
+    "1.5e300",
+    "x'ff00'",
+    "''",
+    "CAST(x'ff' AS TEXT)",
+    "9223372036854775807",
+    "NULL",
+]
+
+
+@pytest.mark.parametrize("column", ["kind", "certainty", "host", "summary", "details", "evidence", "time_ms"])
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_alarm_column_edited_into_any_value(db: Path, column: str, value: str) -> None:
+    """Whatever an alarm column holds, verify names it and alarms --db shows every alarm in any format."""
+    if (column, value) == ("host", "NULL"):
+        return  # what it holds already
+    try:
+        _sql(db, f"UPDATE alarms SET {column} = {value} WHERE seq = 3")
+    except sqlite3.IntegrityError:
+        return  # NOT NULL
+    code, out, _err = _verify(db)
+    assert code == 1 and out[0].startswith(("edited: alarm 3:", "inserted: alarm 3:")), out
+    for fmt in ("jsonl", "table", "csv"):
+        result = run("alarms", "--db", str(db), "--format", fmt)
+        assert result.exit_code == 1 and "alarm 3 was edited" in result.stderr, (fmt, result.stderr)

@@ -130,13 +130,19 @@ def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
     except (orjson.JSONDecodeError, TypeError):
         shown = (str(evidence),)
     alarm = Alarm(
-        str(kind), when, str(summary), str(certainty), None if host is None else str(host), info, shown
+        _plain(kind), when, str(summary), _plain(certainty), None if host is None else str(host), info, shown
     )
     body = {**alarm_to_dict(alarm), **extras, "details": info, "evidence": list(shown)}
     try:  # the exact bytes back from the *_hex companions
         return alarm_from_dict({**body, "time": alarm.time.isoformat()})
     except (KeyError, TypeError, ValueError):  # an edited row: shown as it is
         return alarm
+
+
+def _plain(value: object) -> str:
+    """A kind or certainty as text (never anything but ASCII as written; an edited one may be)."""
+    raw = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "replace")
 
 
 def read_alarms(path: str | Path) -> list[Alarm]:
