@@ -123,6 +123,37 @@ def test_silent_gap_on_a_busy_host(lines: list[bytes], tmp_path: Path) -> None:
     assert not of(scan(path, silent_gap_ms=3 * 3600_000), kinds.SILENT_GAP)
 
 
+def _respaced(lines: list[bytes], step_ms: int) -> list[bytes]:
+    """The same records, one event every ``step_ms`` (a host busy at that pace)."""
+    out, times = [], {}
+    start = int(ed.SERIAL.search(lines[0]).group(1)) * 1000  # type: ignore[union-attr]
+    for line in lines:
+        found = ed.SERIAL.search(line)
+        if found is None:
+            out.append(line)
+            continue
+        ms = times.setdefault(found.group(3), start + step_ms * len(times))
+        stamp = f"{ms // 1000}.{ms % 1000:03d}".encode()
+        out.append(line[: found.start(1)] + stamp + line[found.end(2) :])
+    return out
+
+
+@pytest.mark.parametrize(("pause_s", "reported"), [(3, False), (30, True)])
+def test_silent_gap_is_measured_against_the_hosts_pace(
+    lines: list[bytes], tmp_path: Path, pause_s: int, reported: bool
+) -> None:
+    """Events every 200 ms: a 3 s pause is within 20 times the usual gap, a 30 s one is not."""
+    paced = _respaced(lines, 200)
+    middle = len(paced) // 2
+    while not ed.is_type(paced[middle], "SYSCALL"):
+        middle += 1
+    path = ed.write(tmp_path / "audit.log", ed.shift_time(paced, middle, pause_s))
+    gaps = of(scan(path, silent_gap_ms=1000), kinds.SILENT_GAP)
+    assert len(gaps) == (1 if reported else 0), gaps
+    if reported:
+        assert gaps[0].details["p99_gap_ms"] == 256  # type: ignore[comparison-overlap]
+
+
 def test_reordered_concurrent_records_are_not_holes() -> None:
     alarms = scan(DATA / "interleaved_concurrent.log")
     assert not of(alarms, kinds.EVENTS_MISSING) and not of(alarms, kinds.TIME_BACKWARDS)
