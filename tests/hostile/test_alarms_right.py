@@ -200,15 +200,19 @@ def test_a_missing_rotated_file_is_not_an_edit(lines: list[bytes], tmp_path: Pat
     assert "log-file-missing" in kinds_of(found) and "event-incomplete" not in kinds_of(found)
 
 
-def test_failed_exec_records_alone_are_not_an_exec(lines: list[bytes], tmp_path: Path) -> None:
-    """CWD/PATH/PROCTITLE without SYSCALL could be any syscall: not reported as an exec."""
-    failed = next(
+def test_failed_exec_without_its_syscall_line(lines: list[bytes], tmp_path: Path) -> None:
+    """CWD/PATH/PROCTITLE without SYSCALL: a line was removed, but the event may be any syscall."""
+    failed = [
         ed.serial(x)
         for x in lines
         if ed.is_type(x, "SYSCALL") and b" syscall=59 " in x and b"success=no" in x
-    )
-    found, _ = alarms(ed.write(tmp_path / "audit.log", ed.drop_record(lines, failed, "SYSCALL")))
-    assert "event-incomplete" not in kinds_of(found)
+    ]
+    victim = failed[len(failed) // 2]
+    found, _ = alarms(ed.write(tmp_path / "audit.log", ed.drop_record(lines, victim, "SYSCALL")))
+    [alarm] = [a for a in found if a["kind"] == "event-incomplete"]
+    assert alarm["certainty"] == "suspicious" and alarm["details"]["missing"] == ["SYSCALL"]
+    assert f":{victim} has no SYSCALL record though its CWD/PATH/PROCTITLE" in alarm["summary"]
+    assert alarm["summary"].startswith("event :")
 
 
 @pytest.mark.parametrize("rtype", ["SYSCALL", "CWD", "PROCTITLE", "BPRM_FCAPS"])

@@ -158,20 +158,31 @@ def incomplete_alarm(node: str | None, cluster: Cluster) -> Alarm:
 EXEC_RECORDS = ("SYSCALL", "CWD", "PATH", "PROCTITLE")
 
 
-def headless_alarm(node: str | None, cluster: Cluster, missing: list[str]) -> Alarm:
-    """Exec events whose SYSCALL record is gone: the kernel writes it first and never drops it
-    alone (no other record of the event is written without it), so the line was removed."""
+def headless_alarm(node: str | None, cluster: Cluster, missing: list[str], execs: bool = True) -> Alarm:
+    """Events whose SYSCALL record is gone: the kernel writes it first and no other record of the
+    event without it, so the line was removed. ``execs``: the events have an EXECVE record (certain
+    execs); else they have CWD/PATH/PROCTITLE records only (a failed exec, or another syscall)."""
     assert cluster.first_record is not None
     ids = [event_id(node, _ms_time(ms), serial) for serial, ms in cluster.ranges]
+    what = "exec event" if execs else "event"
     if cluster.count == 1:
         lacks = ", ".join(missing) + (" records" if len(missing) > 1 else " record")
-        summary = f"exec event {ids[0]} has no {lacks}"
+        summary = f"{what} {ids[0]} has no {lacks}"
     else:
-        summary = f"{cluster.count} exec events have no SYSCALL record (first: {ids[0]})"
-    summary += ": who ran it (pid, user, program) is not in the log; the line was removed"
+        summary = f"{cluster.count} {what}s have no SYSCALL record (first: {ids[0]})"
+    if execs:
+        summary += ": who ran it (pid, user, program) is not in the log; the line was removed"
+    else:
+        summary += (
+            " though its CWD/PATH/PROCTITLE records are there: the process behind it (a failed exec, "
+            "or another syscall) is not in the log; the line was removed"
+        )
     details: dict[str, object] = {"events": cluster.count, "event_ids": ids, "missing": missing}
+    certainty = CERTAIN if execs else SUSPICIOUS
     evidence = tuple(cluster.evidence)
-    return Alarm(kinds.EVENT_INCOMPLETE, cluster.first_record.time, summary, CERTAIN, node, details, evidence)
+    return Alarm(
+        kinds.EVENT_INCOMPLETE, cluster.first_record.time, summary, certainty, node, details, evidence
+    )
 
 
 def _ms_time(ms: int) -> datetime:

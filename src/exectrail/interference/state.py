@@ -56,6 +56,7 @@ class NodeState:
         self.incomplete = Clusterer()
         self.headless = Clusterer()  # exec events without their SYSCALL record
         self.headless_missing: list[str] = []  # the records the first of them lacks
+        self.headless_other = Clusterer()  # CWD/PATH/PROCTITLE without SYSCALL: any syscall
         self.head_keys: set[bytes] = set()  # the first events of each file (see TrailAuditor)
         self.coverage = Coverage(key, late_ms)
         self.records = 0

@@ -35,6 +35,7 @@ HEAD_TYPES = frozenset({"DAEMON_START", "DAEMON_ROTATE"})
 HEAD_EVENTS = 16  # events at the start of a file may have begun in the file before it (or in none)
 EXEC_PARTS = frozenset({"EXECVE", "CWD", "PATH", "PROCTITLE", "BPRM_FCAPS"})
 _EVIDENCE_ORDER = {"EXECVE": 0, "CWD": 1, "PATH": 2, "PROCTITLE": 3}
+SYSCALL_PARTS = frozenset({"CWD", "PATH", "PROCTITLE"})  # written only with a SYSCALL record
 CUT_EVENTS = 4  # the last events written before auditd stops may miss their last records
 TAIL_EVENTS = 16  # events this close to the end of the input may be cut by it: not checked
 
@@ -298,24 +299,29 @@ class TrailAuditor:
                     self._emit(findings.incomplete_alarm(st.node, closed))
 
     def _headless(self, st: NodeState, group: list[Record]) -> None:
-        """Records of an exec without its SYSCALL record: the line that says who ran it is gone."""
+        """Records of a syscall event without its SYSCALL record: the line that says who ran it is
+        gone. With an EXECVE record it was an exec; CWD/PATH/PROCTITLE alone may be any syscall."""
         types = [r.type for r in group]
-        if "EXECVE" not in types:
-            return  # CWD/PATH/PROCTITLE alone: some syscall, not necessarily an exec
+        execs = "EXECVE" in types
+        if not execs and not any(t in SYSCALL_PARTS for t in types):
+            return  # BPRM_FCAPS alone: nothing to tell
         first = group[0]
         t = time_ms(first)
-        st.coverage.exec_event(t)
+        if execs:
+            st.coverage.exec_event(t)
         if first.key in st.head_keys:
             return  # a file begins inside this event: its SYSCALL may be in the file before
         if st.blind is not None or st.preamble is not None:
             return  # records the kernel held while no auditd listened: its queues drop records alone
-        missing = [x for x in findings.EXEC_RECORDS if x not in types]
+        missing = [x for x in findings.EXEC_RECORDS if x not in types] if execs else ["SYSCALL"]
         shown = sorted(group, key=lambda r: _EVIDENCE_ORDER.get(r.type, 9))[:3]  # the EXECVE first
         evidence = [f"({', '.join(missing)} missing)", *(record_text(r) for r in shown)]
-        closed = st.headless.add(t, 1, first, evidence, (first.serial, t))
+        clusterer = st.headless if execs else st.headless_other
+        closed = clusterer.add(t, 1, first, evidence, (first.serial, t))
         if closed is not None:
-            self._emit(findings.headless_alarm(st.node, closed, st.headless_missing))
-        if st.headless.current is not None and st.headless.current.items == 1:
+            lacks = st.headless_missing if execs else ["SYSCALL"]
+            self._emit(findings.headless_alarm(st.node, closed, lacks, execs))
+        if execs and st.headless.current is not None and st.headless.current.items == 1:
             st.headless_missing = missing  # what the first event of the new cluster lacks
 
     def _duplicate(self, st: NodeState, group: list[Record], what: str) -> None:
@@ -397,6 +403,9 @@ class TrailAuditor:
         headless = st.headless.close()
         if headless is not None:
             self._emit(findings.headless_alarm(st.node, headless, st.headless_missing))
+        headless = st.headless_other.close()
+        if headless is not None:
+            self._emit(findings.headless_alarm(st.node, headless, ["SYSCALL"], execs=False))
         for alarm, _serial, start in st.disabled:
             self._emit(close_alarm(alarm, None, start, "no record shows it re-enabled"))
         for alarm, _keys, start in st.removed:
