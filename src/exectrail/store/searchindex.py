@@ -91,12 +91,14 @@ def _check(conn: sqlite3.Connection) -> tuple[str, str] | None:
         return None
     for name, (schema, table, kind) in _VOCABS.items():
         conn.execute(f"CREATE VIRTUAL TABLE temp.{name} USING fts5vocab({schema}, {table}, {kind})")
-    stored = _terms(conn, "exectrail_verify_stored_rows")
-    expected = _terms(conn, "exectrail_verify_expected_rows")
-    if not stored and expected:
-        count = sum(cnt for _docs, cnt in expected.values())
-        return "wiped", f"empty, but the stored events hold {count} words: search --text finds nothing"
-    differ = sorted(t for t in stored.keys() | expected.keys() if stored.get(t) != expected.get(t))
+    words = conn.execute("SELECT sum(cnt) FROM temp.exectrail_verify_expected_rows").fetchone()[0]
+    if words and conn.execute("SELECT 1 FROM temp.exectrail_verify_stored_rows LIMIT 1").fetchone() is None:
+        return "wiped", f"empty, but the stored events hold {words} words: search --text finds nothing"
+    query = "SELECT term, doc, cnt FROM temp.{} ORDER BY term"  # rows holding a term, times it occurs
+    differ = _differing(
+        conn.execute(query.format("exectrail_verify_stored_rows")),
+        conn.execute(query.format("exectrail_verify_expected_rows")),
+    )
     if not differ:
         differ = _fingerprints_differ(conn)
     return None if not differ else _describe(conn, differ)
@@ -140,9 +142,24 @@ def _same_pages(conn: sqlite3.Connection, one: str, other: str) -> bool:
             return True
 
 
-def _terms(conn: sqlite3.Connection, vocab: str) -> dict[str, tuple[int, int]]:
-    """term -> (rows holding it, times it occurs)."""
-    return {term: (docs, cnt) for term, docs, cnt in conn.execute(f"SELECT term, doc, cnt FROM temp.{vocab}")}
+def _differing(one: sqlite3.Cursor, other: sqlite3.Cursor, limit: int = 200) -> list[str]:
+    """The first ``limit`` terms whose rows differ between two results ordered by term (term
+    first), read side by side (an index can hold millions of terms)."""
+    out: list[str] = []
+    a, b = next(one, None), next(other, None)
+    while (a is not None or b is not None) and len(out) < limit:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            out.append(a[0])
+            a = next(one, None)
+        elif a is None or b[0] < a[0]:
+            out.append(b[0])
+            b = next(other, None)
+        else:
+            if a != b:
+                out.append(a[0])
+            a, b = next(one, None), next(other, None)
+    return out
 
 
 def _fingerprints_differ(conn: sqlite3.Connection) -> list[str]:
@@ -153,15 +170,17 @@ def _fingerprints_differ(conn: sqlite3.Connection) -> list[str]:
         ((seq, 1 + secrets.randbelow(_P - 1)) for (seq,) in conn.execute("SELECT seq FROM events")),
     )
     k, stray = secrets.randbelow(_P), 1 + secrets.randbelow(_P - 1)
-    sums = []
-    for vocab in ("exectrail_verify_stored_instances", "exectrail_verify_expected_instances"):
-        query = (
-            f"SELECT term, sum((ifnull(w.w, (i.doc % {_P}) * {stray} % {_P}) * (i.offset + {k})) % {_P}) "
-            f"FROM temp.{vocab} AS i LEFT JOIN temp.{_WEIGHTS} AS w ON w.doc = i.doc GROUP BY i.term"
+    weight = f"ifnull(w.w, (i.doc % {_P}) * {stray} % {_P})"  # a row not stored: still some weight
+
+    def fingerprints(vocab: str) -> sqlite3.Cursor:
+        return conn.execute(
+            f"SELECT term, count(*), sum(({weight} * (i.offset + {k})) % {_P}) FROM temp.{vocab} AS i "
+            f"LEFT JOIN temp.{_WEIGHTS} AS w ON w.doc = i.doc GROUP BY i.term ORDER BY i.term"
         )
-        sums.append(dict(conn.execute(query)))
-    stored, expected = sums
-    return sorted(t for t in stored.keys() | expected.keys() if stored.get(t) != expected.get(t))
+
+    return _differing(
+        fingerprints("exectrail_verify_stored_instances"), fingerprints("exectrail_verify_expected_instances")
+    )
 
 
 def _describe(conn: sqlite3.Connection, terms: list[str]) -> tuple[str, str]:
