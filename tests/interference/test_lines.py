@@ -49,6 +49,29 @@ def test_uid_changed_in_the_raw_part(lines: list[bytes], tmp_path: Path) -> None
     assert alarm.evidence[0].startswith(f"{path}:{lineno}: type=SYSCALL")
 
 
+def test_gid_changed_in_the_raw_part(lines: list[bytes], tmp_path: Path) -> None:
+    number, lineno = victim_line(lines)
+    path = ed.write(
+        tmp_path / "audit.log", ed.change_field(lines, number, "SYSCALL", b" egid=0 ", b" egid=27 ")
+    )
+    [alarm] = line_alarms(path)
+    assert alarm.kind == kinds.LINE_EDITED and alarm.certainty == SUSPICIOUS
+    assert "give group id 27 the name" in alarm.summary and alarm.details["odd"] == ["27", '"root"']
+    assert alarm.details["lines"] == [lineno]
+
+
+def test_format_of_a_raw_log_comes_from_its_daemon_start(tmp_path: Path) -> None:
+    """A RAW log (DAEMON_START format=raw) whose first SYSCALL line carries an ENRICHED part: that
+    line is the odd one, not every other line."""
+    raw = gzip.decompress((DATA / "workload_raw_node.log.gz").read_bytes()).splitlines(keepends=True)
+    start = next(i for i, x in enumerate(raw) if ed.is_type(x, "DAEMON_START"))
+    assert b" format=raw " in raw[start]
+    first = next(i for i, x in enumerate(raw) if i > start and ed.is_type(x, "SYSCALL"))
+    raw[first] = raw[first].rstrip(b"\n") + b'\x1dARCH=x86_64 SYSCALL=execve AUID="unset"\n'
+    [alarm] = line_alarms(ed.write(tmp_path / "audit.log", raw))
+    assert alarm.details["lines"] == [first + 1] and alarm.details["count"] == 1
+
+
 def test_exec_syscall_number_changed(lines: list[bytes], tmp_path: Path) -> None:
     number, lineno = victim_line(lines)
     path = ed.write(
