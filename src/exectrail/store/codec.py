@@ -127,9 +127,15 @@ def hashed_columns(row: Row) -> Row:
     return row[:-1] if type(last) is int and last == 0 else row
 
 
+_INTEGERS = frozenset({int, type(None)})
+
+
 def row_to_event(r: Row) -> ExecEvent:
-    """An :class:`ExecEvent` from a row in :data:`COLUMNS` order."""
+    """An :class:`ExecEvent` from a row in :data:`COLUMNS` order; ValueError for a row that holds a
+    value of a type exectrail never stores there (a hand-edited store)."""
     arch, syscall = r[3], r[4]  # str (or None) unless someone stored bytes there
+    if not _INTEGERS.issuperset(map(type, r[5:19])) or type(r[1]) is not int or type(r[24]) not in _INTEGERS:
+        _not_integer(r)
     return new_exec_event(
         ms_to_time(r[0]), r[1], load_text(r[2]),
         arch if type(arch) is str or arch is None else _not_text("arch", arch),
@@ -139,6 +145,15 @@ def row_to_event(r: Row) -> ExecEvent:
         load_text(r[20]), load_text(r[21]), load_text(r[22]), load_text(r[23]), r[24],
         unpack_argv(r[25]), load_text(r[26]), load_text(r[27]), bool(r[28]),
     )  # fmt: skip
+
+
+def _not_integer(r: Row) -> None:
+    for name, value in zip(COLUMNS, r, strict=True):
+        if name in _INTEGER_COLUMNS and type(value) not in _INTEGERS:
+            raise ValueError(f"{name} is a {type(value).__name__}, not a number")
+
+
+_INTEGER_COLUMNS = frozenset(COLUMNS[5:19]) | {"serial", "argc"}
 
 
 def _not_text(name: str, value: object) -> str:
