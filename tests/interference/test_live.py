@@ -192,6 +192,24 @@ def test_the_daemon_unregistering_itself_is_a_stop(clock: Clock) -> None:
     assert monitor.tick() == []
 
 
+def test_a_stop_record_later_than_the_grace_adds_no_second_alarm(clock: Clock) -> None:
+    """On a loaded host auditd's ``audit_pid=0`` record can reach us after polling already raised
+    the stop: one change, one alarm. A later stop of another daemon still alarms."""
+    monitor = LiveMonitor(clock=clock, own_pids=frozenset({99}), mode="multicast")
+    monitor.status(BASE)
+    monitor.status(dataclasses.replace(BASE, pid=0))
+    clock.now += 3
+    [polled] = monitor.tick()
+    assert polled.kind == kinds.COLLECTOR_STOPPED and polled.details["pid"] == 4242
+    clock.now += 1
+    assert monitor.group(_pid_record(0, 4242)) == []
+    monitor.status(dataclasses.replace(BASE, pid=5151))  # another auditd registers ...
+    clock.now += 3
+    assert [a.kind for a in monitor.tick()] == [kinds.AUDIT_PID_CHANGED]
+    [stop] = monitor.group(_pid_record(0, 5151))  # ... and stops: its record is its own alarm
+    assert stop.kind == kinds.COLLECTOR_STOPPED and stop.details["pid"] == 5151
+
+
 def _pid_record(new: int, old: int) -> list[Record]:
     return [
         Record(

@@ -128,6 +128,7 @@ class LiveMonitor:
         self.last: StatusReading | None = None
         self._announced: dict[str, float] = {}  # status field -> when a record explained a change
         self._pending: list[tuple[float, str, Alarm]] = []  # (due, field, alarm)
+        self._polled: dict[str, tuple[float, Alarm]] = {}  # field -> the last polled alarm raised for it
         self._burst: list[Change] = []
         self._burst_at = 0.0
 
@@ -180,11 +181,23 @@ class LiveMonitor:
         alarm = _daemon_unregistered(change) or setting_alarm(change)
         if alarm is not None and change.setting is not None:
             name = FIELD_OF_SETTING[change.setting]
-            self._announce(_pid_name(change.new) if name == "pid" else name)
+            name = _pid_name(change.new) if name == "pid" else name
+            self._announce(name)
             if alarm.kind == kinds.AUDIT_DISABLED:
                 alarm = _repairable(alarm)
-            out.append(alarm)
+            out += self._unless_polled(name, alarm)
         return out
+
+    def _unless_polled(self, name: str, alarm: Alarm) -> list[Alarm]:
+        """``[alarm]``, unless polling already raised the alarm for this change: its record came
+        later than the grace period (a loaded host), and one change still gives one alarm."""
+        polled = self._polled.get(name)
+        if polled is None or self.clock() - polled[0] > self.grace + 30:
+            return [alarm]
+        if polled[1].kind != alarm.kind or polled[1].details.get("pid") != alarm.details.get("pid"):
+            return [alarm]
+        del self._polled[name]
+        return []
 
     def _flush_burst(self) -> list[Alarm]:
         if not self._burst:
@@ -220,7 +233,11 @@ class LiveMonitor:
         """Status alarms whose grace period passed without a record explaining them; a finished
         burst of rule deletions."""
         now = self.clock()
-        due = [alarm for when, _name, alarm in self._pending if when <= now]
+        due = []
+        for when, name, alarm in self._pending:
+            if when <= now:
+                due.append(alarm)
+                self._polled[name] = (now, alarm)
         self._pending = [p for p in self._pending if p[0] > now]
         if self._burst and now - self._burst_at >= BURST_SECONDS:
             due += self._flush_burst()
