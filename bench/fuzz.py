@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,7 @@ def run(minutes: float, out: Path, cli_share: float) -> Figures:
         rounds += 1
         _progress(fuzzer.figures, time.monotonic() - started)
     fuzzer.figures.seconds["total"] = time.monotonic() - started
+    shutil.rmtree(fuzzer.work, ignore_errors=True)  # the failing inputs are kept in --out
     return fuzzer.figures
 
 
