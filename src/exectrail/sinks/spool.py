@@ -118,14 +118,7 @@ class Spool:
         except FileNotFoundError:
             key = os.urandom(KEY_BYTES)
             tmp = f".{KEY_FILE}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=self._dir_fd)
-            fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
-            try:
-                _write_all(fd, key)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._write_new(tmp, key)
             os.link(tmp, KEY_FILE, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd, follow_symlinks=False)
             os.unlink(tmp, dir_fd=self._dir_fd)
             return key
@@ -140,6 +133,18 @@ class Spool:
                 "new one (the batches signed by the old key are then refused)"
             )
         return key
+
+    def _write_new(self, tmp: str, data: bytes) -> None:
+        """Write ``data`` to a new file ``tmp`` (0600, never through a link) and fsync it; a ``tmp``
+        left by a write that failed is ours (the directory is private) and is replaced."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=self._dir_fd)
+        fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _scan(self) -> None:
         for name in sorted(os.listdir(self._dir_fd)):
@@ -201,16 +206,7 @@ class Spool:
         data = HEADER + batch_mac(self._key, stem, data).encode() + b"\n" + data
         name, tmp = f"{stem}.batch", f"{stem}.tmp"
         try:
-            try:
-                fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
-            except FileExistsError:  # left by a write that failed: ours, the directory is private
-                os.unlink(tmp, dir_fd=self._dir_fd)
-                fd = safefs.open_in(self._dir_fd, self.directory / tmp, tmp, os.O_WRONLY, exclusive=True)
-            try:
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._write_new(tmp, data)
             os.replace(tmp, name, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
         except OSError:
             with contextlib.suppress(OSError):
