@@ -1,0 +1,121 @@
+"""Fixtures for the install-like-a-user tests: fresh Debian 12 roots, the .deb, a kernel guard.
+
+Every test module here sets ``pytestmark = pytest.mark.freshroot`` (select with ``-m freshroot``).
+What they need (root, debootstrap, the archive, the kernel) is skipped on a developer machine and
+FAILS in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from exectrail.errors import KernelAuditError
+from exectrail.kernelstate import KernelState
+from exectrail.netlink.client import AuditClient
+from tests.support.ci import skip_or_fail
+from tests.support.freshroot import FreshRoot, fresh_root
+from tests.support.kernel_lock import kernel_lock
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION: str = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM/SIGHUP to pytest unwind like Ctrl-C, so roots are unmounted and deleted."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[FreshRoot]:
+    """A fresh stock Debian 12 minbase root (nothing of another test's installs)."""
+    with fresh_root(tmp_path) as fresh:
+        yield fresh
+
+
+def copy_tree(destination: Path) -> None:
+    """The work tree as a user would have it after a clone (tracked and new files, nothing ignored)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / os.fsdecode(name)
+        if source.is_file():
+            (destination / os.fsdecode(name)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / os.fsdecode(name))
+
+
+@pytest.fixture(scope="session")
+def deb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bash scripts/build-deb.sh`` run on the host; a private copy of the .deb it made."""
+    if os.geteuid() != 0 or shutil.which("dpkg-deb") is None:
+        skip_or_fail("freshroot: building the .deb needs root and dpkg-deb")
+    result = subprocess.run(
+        ["bash", "scripts/build-deb.sh"], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, f"build-deb.sh exited {result.returncode}: {result.stderr[-3000:]}"
+    built = REPO / "dist" / f"exectrail_{VERSION}_amd64.deb"
+    assert built.is_file(), f"build-deb.sh made no {built}: {result.stdout[-2000:]}"
+    copy = tmp_path_factory.mktemp("deb") / built.name
+    shutil.copyfile(built, copy)
+    return copy
+
+
+def observe() -> dict[str, object]:
+    """The audit state as the host's auditctl reports it (an observer independent of exectrail)."""
+    state: dict[str, object] = {}
+    for line in subprocess.run(
+        ["auditctl", "-s"], capture_output=True, text=True, check=True
+    ).stdout.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "backlog_wait_time"):
+            state[name] = int(value)
+    state["rules"] = subprocess.run(["auditctl", "-l"], capture_output=True, text=True, check=True).stdout
+    return state
+
+
+@contextmanager
+def kernel_guard() -> Iterator[None]:
+    """The host's kernel lock for a block that touches audit state from inside a root; the state is
+    put back afterwards (even on failure) and then checked with the host's auditctl."""
+    if shutil.which("auditctl") is None:
+        skip_or_fail("freshroot: the host needs auditctl to check the kernel state (apt-get install auditd)")
+    with kernel_lock():
+        try:
+            client = AuditClient()
+            snapshot = KernelState.capture(client)
+        except KernelAuditError as exc:
+            skip_or_fail(f"freshroot: kernel audit: {exc}")
+        try:
+            if snapshot.status.enabled == 2:
+                skip_or_fail("freshroot: the audit configuration is immutable (enabled=2)")
+            before = observe()
+            try:
+                yield
+            finally:
+                snapshot.restore(client)
+        finally:
+            client.close()
+        assert observe() == before, "kernel audit state not restored"
