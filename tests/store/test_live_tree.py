@@ -2,7 +2,8 @@
 
 A private auditd (tests/support/auditd_harness.py: kernel lock held, kernel audit state restored and
 checked) records ``/bin/sh outer.sh``, started in a new login session (``/proc/self/loginuid``) on its
-own pseudo-terminal. ``outer.sh`` runs the pipeline ``/bin/sh inner.sh | tr``; the script runs
+own pseudo-terminal, as a login user the test creates (``useradd``; a fresh root has no uid 1000).
+``outer.sh`` runs the pipeline ``/bin/sh inner.sh | tr``; the script runs
 ``printf`` and a ``sh -c '…; exec true'`` (one process, two execs). The shells write down their own
 pids and session id; ``tree`` and ``timeline`` over the imported log must give back exactly that.
 """
@@ -15,6 +16,8 @@ import pwd
 import subprocess
 import termios
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,6 @@ from tests.support.auditd_harness import HarnessError, auditd_capture, usability
 from tests.support.ci import skip_or_fail
 
 pytestmark = pytest.mark.kernel
-LOGIN_UID = 1000
 
 OUTER = """\
 read ses < /proc/$$/sessionid
@@ -54,18 +56,34 @@ class Observed:
     ses: int
     tty: str
     runner: int
+    auid: int
 
 
-def _login_on(tty_fd: int) -> None:
-    """In the child: a new login session (auid, ses) with ``tty_fd`` as controlling terminal."""
+def _login_on(tty_fd: int, uid: int) -> None:
+    """In the child: a new login session (auid ``uid``, ses) with ``tty_fd`` as controlling terminal."""
     with open("/proc/self/loginuid", "w") as fh:
-        fh.write(str(LOGIN_UID))
+        fh.write(str(uid))
     os.setsid()
     fcntl.ioctl(tty_fd, termios.TIOCSCTTY, 0)
 
 
 @pytest.fixture(scope="module")
-def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
+def login_uid() -> Iterator[int]:
+    """The uid of a user made for these tests (unique name, no home), deleted after them."""
+    name = f"etl{uuid.uuid4().hex[:6]}"  # short: the tree table keeps it on one line
+    try:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        skip_or_fail(f"cannot create a login user with useradd: {exc}")
+    try:
+        yield pwd.getpwnam(name).pw_uid
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory, login_uid: int) -> Observed:
     problem = usability_problem()
     deadline = time.monotonic() + 600
     while problem and "another audit daemon" in problem and time.monotonic() < deadline:
@@ -83,7 +101,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         with auditd_capture("ENRICHED", workdir=base / "audit") as capture:
             proc = subprocess.run(
                 ["/bin/sh", str(work / "outer.sh"), str(work)],
-                stdin=slave, stdout=slave, stderr=slave, preexec_fn=lambda: _login_on(slave),
+                stdin=slave, stdout=slave, stderr=slave, preexec_fn=lambda: _login_on(slave, login_uid),
                 env={"PATH": "/usr/bin:/bin"}, timeout=60, check=True,
             )  # fmt: skip
             assert proc.returncode == 0
@@ -100,7 +118,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     assert result.exit_code == 0, result.stderr
     read = lambda name: int((work / name).read_text().split()[0])  # noqa: E731
     return Observed(db, work, read("outer.pid"), read("inner.pid"), read("leaf.pid"), read("ses"),
-                    tty.removeprefix("/dev/").replace("/", ""), os.getpid())  # fmt: skip
+                    tty.removeprefix("/dev/").replace("/", ""), os.getpid(), login_uid)  # fmt: skip
 
 
 def _argv(node: ProcessNode) -> list[list[bytes]]:
@@ -114,8 +132,10 @@ def test_tree_of_the_shell(observed: Observed) -> None:
     assert tree is not None
     assert _argv(tree.target) == [[b"/bin/sh", w + b"/outer.sh", w]]
     assert [(a.pid, a.recorded) for a in tree.ancestors] == [(observed.runner, False)]  # pytest: no exec seen
-    script, tr = tree.target.children
-    assert (script.pid, _argv(script)) == (observed.inner, [[b"/bin/sh", w + b"/inner.sh", w]])
+    children = {child.pid: child for child in tree.target.children}  # the pipeline's two execs race
+    script = children.pop(observed.inner)
+    (tr,) = children.values()
+    assert _argv(script) == [[b"/bin/sh", w + b"/inner.sh", w]]
     assert _argv(tr) == [[b"/usr/bin/tr", b"a-z", b"A-Z"]] and tr.children == []
     printf, leaf = script.children
     assert _argv(printf) == [[b"/usr/bin/printf", b"hello from the script\\n"]]
@@ -123,7 +143,7 @@ def test_tree_of_the_shell(observed: Observed) -> None:
     assert _argv(leaf)[1] == [b"/usr/bin/true", b"leaf-marker"] and leaf.children == []
     for node in (tree.target, script, tr, printf, leaf):
         assert all(
-            e.auid == LOGIN_UID and e.ses == observed.ses and e.tty == observed.tty for e in node.execs
+            e.auid == observed.auid and e.ses == observed.ses and e.tty == observed.tty for e in node.execs
         )
 
 
@@ -140,7 +160,7 @@ def test_timeline_of_the_session(observed: Observed) -> None:
         by_tty = list(timeline(store.conn, TimelineQuery(tty=observed.tty)))
         by_auid = list(
             timeline(
-                store.conn, TimelineQuery(EventFilter(auids=frozenset({LOGIN_UID})), session=observed.ses)
+                store.conn, TimelineQuery(EventFilter(auids=frozenset({observed.auid})), session=observed.ses)
             )
         )
         listed = [s for s in sessions(store.conn, EventFilter()) if s.ses == observed.ses]
@@ -149,15 +169,15 @@ def test_timeline_of_the_session(observed: Observed) -> None:
     assert by_session[0].pid == observed.outer and by_session[-1].argv == (b"/usr/bin/true", b"leaf-marker")
     assert [e.time for e in by_session] == sorted(e.time for e in by_session)
     assert by_tty == by_session == by_auid
-    assert len(listed) == 1 and listed[0].auid == LOGIN_UID and listed[0].ttys == (observed.tty,)
+    assert len(listed) == 1 and listed[0].auid == observed.auid and listed[0].ttys == (observed.tty,)
     assert listed[0].events == 6 and listed[0].failed == 0
 
 
 def test_cli_renders_the_session(observed: Observed) -> None:
     table = run("tree", str(observed.outer), "--db", str(observed.db), "--format", "table").stdout
-    name = pwd.getpwuid(LOGIN_UID).pw_name
+    name = pwd.getpwuid(observed.auid).pw_name
     assert f"pid {observed.outer}" in table and f"pid {observed.leaf}" in table
-    assert f"(login {LOGIN_UID}({name}))" in table and "leaf-marker" in table
+    assert f"(login {observed.auid}({name}))" in table and "leaf-marker" in table
     lines = run(
         "timeline", "--db", str(observed.db), "--session", str(observed.ses), "--format", "jsonl"
     ).stdout
