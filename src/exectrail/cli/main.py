@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "exectrail.cli.rules_cmd",
     "exectrail.cli.status_cmd",
     "exectrail.cli.watch_cmd",
+    "exectrail.cli.config_cmd",
 ]
 
 

@@ -34,6 +34,7 @@ from exectrail.cli.common import (
     format_option,
     resolve_format,
 )
+from exectrail.cli.config_cmd import config_option
 from exectrail.cli.kernel_common import build_spec, reports_errors, spec_options
 from exectrail.cli.sink_options import check_sink_options, open_sinks, sink_options
 from exectrail.cli.store_cmds import db_option
@@ -48,6 +49,7 @@ from exectrail.rules.procmon import ProcmonSpec
 from exectrail.safefs import open_append
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"
+COMMANDLINE = click.core.ParameterSource.COMMANDLINE
 EXIT_LOST = 1  # the capture ran but the kernel (or the socket) dropped events, or storing failed
 
 
@@ -125,17 +127,37 @@ def summary(capture: Capture, totals: Totals, diagnostics: Diagnostics, outputs:
     return line + f"; diagnostics: {diagnostics.summary()}"
 
 
+class HiddenWriter:
+    """``--no-show`` without ``--output``: events and alarms are not written (stderr, the store
+    and the sinks still get the alarms)."""
+
+    def write(self, event: object) -> None:
+        pass
+
+    def write_alarm(self, alarm: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
-    """The store watch writes to (None with ``--no-store``, which overrides ``EXECTRAIL_DB``)."""
+    """The store watch writes to (None with ``--no-store``, which overrides ``EXECTRAIL_DB``).
+
+    ``--db`` on the command line beats ``store.enabled = false`` in the configuration file.
+    """
     if no_store:
-        source = click.get_current_context().get_parameter_source("db")
-        if db is not None and source == click.core.ParameterSource.COMMANDLINE:
+        ctx = click.get_current_context()
+        typed = {n for n in ("db", "no_store") if ctx.get_parameter_source(n) == COMMANDLINE}
+        if db is not None and typed == {"db", "no_store"}:
             raise UsageError("--db and --no-store contradict each other")
-        return None
+        if typed != {"db"}:
+            return None
     return StoreFeeder(db, lambda text: echo_err(f"exectrail: {text}"))
 
 
 @click.command("watch")
+@config_option
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -158,6 +180,12 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     type=click.Path(dir_okay=False),
     default=None,
     help=f"Append events to this file (jsonl or csv) [plugin mode: {PLUGIN_OUTPUT}].",
+)
+@click.option(
+    "--show/--no-show",
+    default=True,
+    show_default=True,
+    help="Show events on stdout (--no-show: the store, --sink and --output still get them).",
 )
 @click.option("--no-rules", is_flag=True, help="Do not install the procmon rules when they are absent.")
 @click.option(
@@ -188,6 +216,7 @@ def watch(
     count: int | None,
     backlog: int | None,
     output: str | None,
+    show: bool,
     no_rules: bool,
     repair: bool,
     heartbeat: float,
@@ -201,6 +230,9 @@ def watch(
     **params: Any,
 ) -> None:
     """Show exec events live until Ctrl-C/SIGTERM, --duration or --count.
+
+    Settings come from the configuration file (--config; see 'exectrail config example') unless
+    given here.
 
     Installs the procmon rules if absent, and on exit puts back everything it changed (rules,
     enabled, backlog, audit daemon registration). Every exec event (not only those the filters
@@ -225,7 +257,7 @@ def watch(
             store.close()
         raise
     stream = ReopenableFile(output) if output else None
-    writer = make_writer(fmt, stream)  # type: ignore[arg-type]
+    writer = make_writer(fmt, stream) if show or stream else HiddenWriter()  # type: ignore[arg-type]
     outputs = WatchOutputs(writer, store, sinks, heartbeat)
     run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair)
     try:

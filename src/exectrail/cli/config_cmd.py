@@ -1,0 +1,155 @@
+"""``exectrail config check|show|example`` and the ``--config`` option of ``watch``.
+
+The file sets ``watch``'s defaults through click's ``default_map``: a flag given on the command
+line wins, then the environment (``EXECTRAIL_DB``), then the file, then the built-in default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from exectrail.cli.common import echo_err
+from exectrail.config import (
+    DEFAULT_PATH,
+    ENV_VAR,
+    KEYS,
+    choose_path,
+    load,
+    load_for_watch,
+    shipped_text,
+)
+from exectrail.config.keys import Key, negated
+from exectrail.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONFIG_HELP = (
+    f"Settings file (TOML) [default: ${ENV_VAR}, else {DEFAULT_PATH} if it exists; '' for none]. "
+    "Flags given on the command line win."
+)
+
+
+def _apply(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Eager callback: check the file, then make its settings the command's defaults."""
+    config = load_for_watch(value)  # ConfigError (one line, exit 2) before anything runs
+    if config is not None:
+        ctx.default_map = {**(ctx.default_map or {}), **config.default_map()}
+        ctx.meta["exectrail.config"] = config.path
+    return value
+
+
+def config_option(func: F) -> F:
+    """``--config PATH`` for ``watch`` (see :mod:`exectrail.config.load` for which file is read)."""
+    return click.option(
+        "--config",
+        metavar="PATH",
+        is_eager=True,
+        expose_value=False,
+        callback=_apply,
+        help=CONFIG_HELP,
+    )(func)
+
+
+def _chosen(path: str | None, option: str | None) -> str | None:
+    if path is not None and option is not None:
+        raise UsageError("give the file as PATH or --config, not both")
+    return choose_path(path if path is not None else option)
+
+
+def _no_file() -> str:
+    reason = f"{ENV_VAR} is empty" if ENV_VAR in os.environ else f"{DEFAULT_PATH} does not exist"
+    return f"exectrail: no configuration file ({reason}): watch runs with its built-in defaults"
+
+
+@click.group("config")
+def config_group() -> None:
+    """Check, show and write the configuration file of watch (TOML)."""
+
+
+@config_group.command("check")
+@click.argument("path", required=False)
+@click.option("--config", "option", metavar="PATH", help="The file to check (same as PATH).")
+def check(path: str | None, option: str | None) -> None:
+    """Check a configuration file: every problem as 'exectrail: PATH: KEY: reason', exit 2.
+
+    Without PATH: the file watch would read ($EXECTRAIL_CONFIG, else /etc/exectrail/exectrail.toml).
+    """
+    chosen = _chosen(path, option)
+    if chosen is None:
+        click.echo(_no_file())
+        return
+    config = load(chosen)
+    for line in config.lines():
+        echo_err(f"exectrail: {line}")
+    if config.problems:
+        raise click.exceptions.Exit(2)
+    count = len(config.settings)
+    click.echo(f"exectrail: {chosen}: ok ({count} setting{'s' if count != 1 else ''})")
+
+
+@config_group.command("example")
+def example() -> None:
+    """Print the shipped configuration file (every key, commented out, with its default)."""
+    click.echo(shipped_text(), nl=False)
+
+
+@config_group.command("show")
+@click.option("--config", "option", metavar="PATH", help=CONFIG_HELP)
+def show(option: str | None) -> None:
+    """Print the settings watch would run with, and where each comes from (flags aside)."""
+    from exectrail.cli.watch_cmd import watch  # the command whose defaults the file sets
+
+    args = ["--config", option] if option is not None else []
+    with watch.make_context("watch", args, resilient_parsing=False) as ctx:
+        path = ctx.meta.get("exectrail.config")
+        click.echo(f"# settings of exectrail watch; file: {path or 'none'}")
+        section = ""
+        for key in KEYS:
+            if key.section != section:
+                section = key.section
+                click.echo(f"\n[{section}]")
+            value = ctx.params.get(key.param)
+            source = ctx.get_parameter_source(key.param)
+            origin = {
+                click.core.ParameterSource.DEFAULT_MAP: "file",
+                click.core.ParameterSource.ENVIRONMENT: "environment",
+            }.get(source, "default") if source is not None else "default"  # fmt: skip
+            if key.check is negated:
+                value = not value
+            shown = _toml(value, _sample(key))
+            line = f"{key.leaf} = {shown}" if shown is not None else f"# {key.leaf}: not set"
+            click.echo(f"{line:<50} # {origin}")
+
+
+def _sample(key: Key) -> Any:
+    """The key's default (or example) as TOML reads it: the type to write its value as."""
+    return tomllib.loads(f"v = {key.example or key.default}")["v"]
+
+
+def _toml(value: Any, sample: Any) -> str | None:
+    """A parameter's value written in TOML like ``sample`` (None when unset)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        item = sample[0] if isinstance(sample, list) and sample else ""
+        return "[" + ", ".join(_toml(v, item) or '""' for v in value) + "]"
+    if isinstance(sample, int | float) and not isinstance(sample, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None  # "unset" among login ids
+        if number is not None:
+            return str(int(number)) if number.is_integer() else repr(number)
+    return json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(config_group)
