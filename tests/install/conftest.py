@@ -52,19 +52,25 @@ def root(tmp_path: Path) -> Iterator[FreshRoot]:
         yield fresh
 
 
+IGNORED = (".git", ".venv", "build", "dist", "__pycache__", "*.egg-info", ".*_cache", ".hypothesis")
+
+
 def copy_tree(destination: Path) -> None:
-    """The work tree as a user would have it after a clone (tracked and new files, nothing ignored)."""
+    """The work tree as a user would have it after a clone (tracked and new files, nothing ignored);
+    without git (a tree from a tarball) everything but caches and build output."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        shutil.copytree(REPO, destination, ignore=shutil.ignore_patterns(*IGNORED), symlinks=True)
+        return
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
         check=True,
         capture_output=True,
     ).stdout.split(b"\0")
-    for name in filter(None, listed):
-        source = REPO / os.fsdecode(name)
-        if source.is_file():
-            (destination / os.fsdecode(name)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / os.fsdecode(name))
+    for name in filter(None, map(os.fsdecode, listed)):
+        if (REPO / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, destination / name)
 
 
 @pytest.fixture(scope="session")
