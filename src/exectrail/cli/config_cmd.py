@@ -45,7 +45,7 @@ def _apply(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 
 
 def config_option(func: F) -> F:
-    """``--config PATH`` for ``watch`` (see :mod:`exectrail.config.load` for which file is read)."""
+    """``--config PATH`` for ``watch`` (see :mod:`exectrail.config.loader` for which file is read)."""
     return click.option(
         "--config",
         metavar="PATH",
@@ -136,8 +136,8 @@ def _toml(value: Any, sample: Any) -> str | None:
     """A parameter's value written in TOML like ``sample`` (None when unset)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool) or (isinstance(sample, bool) and value in ("yes", "no")):
+        return "true" if value in (True, "yes") else "false"
     if isinstance(value, tuple | list):
         item = sample[0] if isinstance(sample, list) and sample else ""
         return "[" + ", ".join(_toml(v, item) or '""' for v in value) + "]"

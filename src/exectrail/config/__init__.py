@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from exectrail.config.example import render_example, shipped_text
 from exectrail.config.keys import KEYS, Key
-from exectrail.config.load import (
+from exectrail.config.loader import (
     DEFAULT_PATH,
     ENV_VAR,
     Config,

@@ -70,6 +70,11 @@ def negated(value: Any) -> bool:
     return not boolean(value)
 
 
+def yes_or_no(value: Any) -> str:
+    """``true``/``false`` for an option that takes ``yes``/``no`` (``--success``)."""
+    return "yes" if boolean(value) else "no"
+
+
 def choice(*choices: str) -> Check:
     def check(value: Any) -> str:
         if value not in choices or not isinstance(value, str):
@@ -142,7 +147,7 @@ def size(value: Any) -> str:
 def wait_seconds(value: Any) -> str:
     """The sinks' final wait: 0 or a positive number of seconds (the command line's string form)."""
     number = seconds(0, 1e6)(value)
-    return "0" if number == 0 else repr(number)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def rule_key(value: Any) -> str:
@@ -271,7 +276,7 @@ KEYS: tuple[Key, ...] = (
         "a glob).", "[]", '["/tmp/*"]'),
     Key("filters.key", "keys", list_of(text, '["procmon"]'), "Show only events of these audit rule keys.",
         "[]", '["procmon"]'),
-    Key("filters.success", "success", boolean, "Show only successful (true) or failed (false) execs "
+    Key("filters.success", "success", yes_or_no, "Show only successful (true) or failed (false) execs "
         "[default: both].", example="true"),
     Key("filters.argv_contains", "argv_contains", list_of(text, '["wget"]'), "Show only command lines "
         "that contain one of these texts.", "[]", '["base64 -d"]'),

@@ -1,0 +1,7 @@
+"""The kernel fixture of tests/kernel (lock, snapshot, restore) for the one live run here."""
+
+from __future__ import annotations
+
+from tests.kernel.conftest import kernel
+
+__all__ = ["kernel"]
