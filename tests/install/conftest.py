@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from tests.support.kernel_lock import kernel_lock
 REPO = Path(__file__).resolve().parents[2]
 VERSION: str = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
+NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,6 +89,14 @@ def deb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("deb") / built.name
     shutil.copyfile(built, copy)
     return copy
+
+
+def install_deb(root: FreshRoot, deb_file: Path) -> float:
+    """``apt-get update && apt-get install -y ./exectrail_*.deb`` in /root, as the README says; seconds."""
+    shutil.copyfile(deb_file, root.host(f"/root/{deb_file.name}"))
+    started = time.monotonic()
+    root.sh(f"cd /root && apt-get update && apt-get install -y ./{deb_file.name}", env=NONINTERACTIVE)
+    return time.monotonic() - started
 
 
 def observe() -> dict[str, object]:

@@ -5,28 +5,18 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from exectrail.cli.main import cli
-from tests.install.conftest import EXECTRAIL, REPO, VERSION
+from tests.install.conftest import EXECTRAIL, NONINTERACTIVE, REPO, VERSION, install_deb
 from tests.support.freshroot import FreshRoot
 
 pytestmark = pytest.mark.freshroot
 
 LOG = REPO / "tests/data/workload_enriched.log"
 UNIT = "/lib/systemd/system/exectrail.service"
-NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive"}
-
-
-def install_deb(root: FreshRoot, deb_file: Path) -> float:
-    """``apt-get update && apt-get install -y ./exectrail_*.deb`` in /root, as the README says; seconds."""
-    shutil.copyfile(deb_file, root.host(f"/root/{deb_file.name}"))
-    started = time.monotonic()
-    root.sh(f"cd /root && apt-get update && apt-get install -y ./{deb_file.name}", env=NONINTERACTIVE)
-    return time.monotonic() - started
 
 
 def test_deb_installs_with_apt(root: FreshRoot, deb_file: Path) -> None:
