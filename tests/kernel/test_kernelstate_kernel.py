@@ -32,8 +32,16 @@ with guarded_kernel_state() as guard:
 """
 
 
+def _sigint_default() -> None:
+    # A runner started in the background (`cmd &` in a script, nohup) hands its children SIGINT
+    # ignored, and Python then raises no KeyboardInterrupt: the child must get it as a user would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def changed_child() -> subprocess.Popen[str]:
-    child = subprocess.Popen([sys.executable, "-c", CHANGE], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHANGE], stdout=subprocess.PIPE, text=True, preexec_fn=_sigint_default
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     return child
 
@@ -47,7 +55,12 @@ def test_guard_restores_on_signals(kernel: Kernel, sig: int, code: int | None) -
     assert (status.enabled, status.backlog_limit, status.pid) == (1, 4321, child.pid)
     assert "guardtest" in auditctl("-l")
     child.send_signal(sig)
-    returncode = child.wait(timeout=30)
+    try:
+        returncode = child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.terminate()  # do not leave it registered for its whole sleep: it blocks every kernel test
+        child.wait(timeout=30)
+        raise
     if code is not None:
         assert returncode == code
     assert observe() == kernel.before
