@@ -4,9 +4,18 @@
 # The package holds a venv-like tree at /opt/exectrail that runs on Debian's python3 (no network at
 # install time), /usr/bin/exectrail, the systemd unit, an inactive auditd plugin conf, a logrotate file,
 # /etc/exectrail/exectrail.toml and man pages generated from the CLI's help by click-man.
-# Usage: bash scripts/build-deb.sh          Environment: SOURCE_DATE_EPOCH (default: last commit time)
+# Usage: bash scripts/build-deb.sh [--out-dir DIR]   (default dist/)
+# Environment: SOURCE_DATE_EPOCH (default: the last commit's time).
 set -euo pipefail
+OUT_DIR=
+if [ "${1:-}" = "--out-dir" ] && [ -n "${2:-}" ]; then
+  OUT_DIR=$(realpath -m "$2")
+elif [ $# -gt 0 ]; then
+  echo "usage: bash scripts/build-deb.sh [--out-dir DIR]" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/.."
+OUT_DIR=${OUT_DIR:-$PWD/dist}
 TREE=$PWD
 PYTHON=/usr/bin/python3
 CLICK_MAN=click-man==0.6.0
@@ -29,10 +38,13 @@ export PYTHONHASHSEED=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCAT
 
 # A build venv (pip, click-man) kept between builds; the package's own tree is made fresh each time.
 BUILD_VENV=$TREE/build/deb-venv
+mkdir -p "$TREE/build"
+exec 9>"$TREE/build/deb-venv.lock"
+flock 9  # two builds at once share one build venv
 if [ ! -x "$BUILD_VENV/bin/click-man" ]; then
   rm -rf "$BUILD_VENV"
   "$PYTHON" -m venv "$BUILD_VENV"
-  "$BUILD_VENV/bin/pip" install -q "$CLICK_MAN"
+  "$BUILD_VENV/bin/pip" install -q "$CLICK_MAN" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; } >&2
 fi
 
 WORK=$(mktemp -d /tmp/exectrail-deb.XXXXXX)
@@ -52,8 +64,9 @@ printf 'home = /usr/bin\ninclude-system-site-packages = false\nversion = %s\n' \
   "$("$PYTHON" -c 'import platform; print(platform.python_version())')" >"$ROOT$PREFIX/pyvenv.cfg"
 "$BUILD_VENV/bin/pip" install -q --no-compile --prefer-binary --target "$SITE" "$WORK/src" 2>&1 \
   | { grep -v "^WARNING: Location 'file:" || true; } >&2
-rm -rf "$SITE/bin"  # console scripts whose shebang names the build venv
-find "$SITE" -name direct_url.json -delete  # names the build directory
+rm -rf "${SITE:?}/bin"  # console scripts whose shebang names the build venv
+find "$SITE" -name direct_url.json -delete  # names the build directory (and differs per build)
+sed -i '/direct_url\.json,/d' "$SITE"/*.dist-info/RECORD
 
 mkdir -p "$ROOT/usr/bin"
 cat >"$ROOT/usr/bin/exectrail" <<EOF
@@ -77,6 +90,13 @@ else
   printf '# exectrail configuration (see exectrail-watch(8)); empty: the defaults.\n' \
     >"$ROOT/etc/exectrail/exectrail.toml"
 fi
+
+# /usr/share/doc: licences and a native changelog.
+DOC=$ROOT/usr/share/doc/exectrail
+install -D -m 0644 packaging/deb/copyright "$DOC/copyright"
+printf 'exectrail (%s) unstable; urgency=medium\n\n  * Built from the source tree by scripts/build-deb.sh.\n\n -- %s  %s\n' \
+  "$VERSION" "$(sed -n 's/^Maintainer: //p' packaging/deb/control.in)" \
+  "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$DOC/changelog.gz"
 
 # Man pages from the CLI's own help: click-man writes section 1, an admin tool belongs in 8.
 MAN=$WORK/man
@@ -112,7 +132,7 @@ if grep -rlF -e "$WORK" -e "$TREE" -e "$BUILD_VENV" "$ROOT" >"$WORK/leaks"; then
   die "build paths remain in: $(tr '\n' ' ' <"$WORK/leaks")"
 fi
 find "$ROOT" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-mkdir -p dist
-OUT=dist/exectrail_${VERSION}_amd64.deb
+mkdir -p "$OUT_DIR"
+OUT=$OUT_DIR/exectrail_${VERSION}_amd64.deb
 dpkg-deb --root-owner-group -Zxz --build "$ROOT" "$OUT" >/dev/null
 echo "$OUT ($(stat -c %s "$OUT") bytes, installed size ${SIZE} KiB)"
