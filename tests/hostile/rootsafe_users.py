@@ -90,5 +90,14 @@ def home_for(uid: int) -> Iterator[Path]:
         yield base
 
 
+def readable_copy(source: Path, home: Path, uid: int) -> Path:
+    """``source`` copied into ``home``, owned by ``uid``: the tree may sit where ``nobody`` cannot
+    read (a clone in /root, which is 0700)."""
+    copy = home / source.name
+    shutil.copyfile(source, copy)
+    os.chown(copy, uid, uid)
+    return copy
+
+
 #: parametrize a test with ``@BOTH`` and take ``uid``: it runs as root and as nobody
 BOTH = pytest.mark.parametrize("uid", list(USERS.values()), ids=list(USERS))

@@ -17,7 +17,7 @@ from exectrail.cli.main import cli
 from exectrail.sinks import SinkSet, Tuning, read_sink_status
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import Spool
-from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for
+from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
 from tests.sinks.test_forwarder import FakeSink, messages
 
 FAST = Tuning(batch_events=10, retry_initial=0.01, retry_max=0.05, linger=0.01, state_interval=0.0)
@@ -151,6 +151,7 @@ def test_the_cli_refuses_a_shared_spool_in_one_line(uid: int) -> None:
         shared.mkdir(mode=0o777)
         os.chown(shared, uid, uid)
         shared.chmod(0o777)
+        log = readable_copy(LOG, home, uid)
 
         def review() -> tuple[int, str]:
             args = [
@@ -159,7 +160,7 @@ def test_the_cli_refuses_a_shared_spool_in_one_line(uid: int) -> None:
                 f"jsonl://{home}/out.jsonl",
                 "--spool",
                 str(shared / "spool"),
-                str(LOG),
+                str(log),
             ]
             result = CliRunner().invoke(cli, args)
             return result.exit_code, result.stderr

@@ -15,7 +15,7 @@ from exectrail.cli.main import cli
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from exectrail.store import EventStore
-from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for
+from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
 
 LOG = Path(__file__).resolve().parents[1] / "data" / "interleaved_concurrent.log"
 
@@ -173,9 +173,10 @@ def test_the_cli_says_why_in_one_line_with_exit_2(uid: int) -> None:
         db.touch(mode=0o666)
         os.chown(db, uid, uid)
         db.chmod(0o666)
+        log = readable_copy(LOG, home, uid)
 
         def run_import() -> tuple[int, str, str]:
-            result = CliRunner().invoke(cli, ["import", "--db", str(db), str(LOG)])
+            result = CliRunner().invoke(cli, ["import", "--db", str(db), str(log)])
             return result.exit_code, result.stdout, result.stderr
 
         code, out, err = as_user(uid, run_import)

@@ -15,7 +15,7 @@ from exectrail.sinks.jsonl import JsonlSink
 from tests.sinks.checks import argv_bytes, expected_body
 
 
-def test_urls_parse_with_defaults_and_redaction() -> None:
+def test_urls_parse_with_defaults_and_redaction(tmp_path: Path) -> None:
     tcp = parse_sink_url("syslog+tcp://collector.example:1514")
     assert (tcp.scheme, tcp.host, tcp.port) == ("syslog+tcp", "collector.example", 1514)
     assert parse_sink_url("syslog+tls://h").port == 6514 and parse_sink_url("syslog+udp://h").port == 514
@@ -29,10 +29,10 @@ def test_urls_parse_with_defaults_and_redaction() -> None:
     )
     assert "s3cr" not in ch.display and ch.display.startswith("clickhouse+http://alice:***@db")
     assert parse_sink_url("jsonl:///var/log/x.jsonl").path == "/var/log/x.jsonl"
-    assert (
-        parse_sink_url("syslog+tls://h?ca=/etc/hosts").slug
-        == parse_sink_url("syslog+tls://h?ca=/etc/passwd").slug
-    )
+    ca1, ca2 = tmp_path / "ca1.pem", tmp_path / "ca2.pem"  # a minimal root has no /etc/hosts
+    ca1.write_text("1")
+    ca2.write_text("2")
+    assert parse_sink_url(f"syslog+tls://h?ca={ca1}").slug == parse_sink_url(f"syslog+tls://h?ca={ca2}").slug
     assert parse_sink_url("syslog+tcp://h:1").slug != parse_sink_url("syslog+tcp://h:2").slug
     assert parse_size("1G") == 1 << 30 and parse_size("500M") == 500 << 20 and parse_size("64k") == 65536
 
