@@ -48,9 +48,9 @@ def _signals_unwind() -> Iterator[None]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Iterator[FreshRoot]:
+def root() -> Iterator[FreshRoot]:
     """A fresh stock Debian 12 minbase root (nothing of another test's installs)."""
-    with fresh_root(tmp_path) as fresh:
+    with fresh_root() as fresh:
         yield fresh
 
 

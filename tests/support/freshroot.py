@@ -1,6 +1,6 @@
 """A stock Debian 12 in a directory: install exectrail the way a user would, as root, in a chroot.
 
-``fresh_root(parent)`` unpacks a FRESH copy of a ``debootstrap --variant=minbase bookworm`` root
+``fresh_root()`` unpacks a FRESH copy of a ``debootstrap --variant=minbase bookworm`` root
 (no python3, no pip, no systemd), bind-mounts /proc, /sys, /dev and /dev/pts into it, and yields a
 :class:`FreshRoot` whose ``run`` executes commands inside with ``chroot`` and a clean environment
 (``env -i`` style: PATH, HOME, LANG and nothing of this machine's own settings). On the way out,
@@ -48,6 +48,9 @@ MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 MAX_AGE = 30 * 24 * 3600
 APT_ARCHIVES = CACHE_DIR / "apt-archives"
+#: the copies live here, not below pytest's tmp_path: pytest deletes old tmp dirs on its own and must
+#: never walk into a /dev left mounted by a run that was SIGKILLed (the next fresh_root reaps those)
+ROOTS_DIR = CACHE_DIR / "roots"
 ROOT_CA = "/etc/exectrail-test-host-ca.crt"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -210,6 +213,12 @@ def _mount(args: Sequence[str], target: Path, mounted: list[Path]) -> None:
     mounted.append(target)
 
 
+def _remount_read_only(target: Path) -> None:
+    subprocess.run(
+        ["mount", "-o", "remount,bind,ro", str(target)], check=True, capture_output=True, timeout=30
+    )
+
+
 def _unmount(mounted: list[Path]) -> None:
     """Unmount in reverse order; a busy mount is detached lazily (umount -l)."""
     while mounted:
@@ -246,6 +255,38 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _owner_tag() -> str:
+    """This process, as ``PID STARTTIME`` (a reused pid has another start time)."""
+    return f"{os.getpid()} {_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _owner_alive(owner: Path) -> bool:
+    try:
+        pid, start = owner.read_text().split()
+    except (OSError, ValueError):
+        return False
+    return _start_time(int(pid)) == start
+
+
+def _reap_stale() -> None:
+    """Unmount and delete the roots of runs that died without cleaning up (SIGKILL, a lost VM)."""
+    for owner in ROOTS_DIR.glob("freshroot.*.owner"):
+        path = owner.with_suffix("")
+        if _owner_alive(owner):
+            continue
+        _kill_inside(path)
+        _unmount([Path(target) for target in sorted(_mounts_below(path), key=len)])
+        _remove_tree(path)
+        owner.unlink(missing_ok=True)
+
+
 def _configure(root: Path) -> None:
     """This machine's apt sources, resolver and the CA shim (see the module docstring)."""
     for host_file, inside in APT_FILES:
@@ -258,11 +299,15 @@ def _configure(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def fresh_root(parent: Path) -> Iterator[FreshRoot]:
-    """A fresh minbase root below ``parent``, mounted; unmounted and deleted afterwards."""
+def fresh_root() -> Iterator[FreshRoot]:
+    """A fresh minbase root in :data:`ROOTS_DIR`, mounted; unmounted and deleted afterwards."""
     tarball = root_tarball()
     APT_ARCHIVES.joinpath("partial").mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="freshroot.", dir=parent)).resolve()
+    ROOTS_DIR.mkdir(mode=0o700, exist_ok=True)
+    _reap_stale()
+    path = Path(tempfile.mkdtemp(prefix="freshroot.", dir=ROOTS_DIR)).resolve()
+    owner = path.with_name(path.name + ".owner")
+    owner.write_text(_owner_tag())
     mounted: list[Path] = []
     try:
         started = time.monotonic()
@@ -275,8 +320,12 @@ def fresh_root(parent: Path) -> Iterator[FreshRoot]:
         print(f"freshroot: unpacked a fresh root in {time.monotonic() - started:.1f} s")
         _configure(path)
         _mount(["-t", "proc", "proc"], path / "proc", mounted)
+        # read-only binds: nothing in the root (or a stray rm) can delete the host's /dev or /sys entries;
+        # device nodes stay writable on a read-only mount
         _mount(["--bind", "/sys"], path / "sys", mounted)
+        _remount_read_only(path / "sys")
         _mount(["--bind", "/dev"], path / "dev", mounted)
+        _remount_read_only(path / "dev")
         _mount(["--bind", "/dev/pts"], path / "dev/pts", mounted)
         _mount(["--bind", str(APT_ARCHIVES)], path / "var/cache/apt/archives", mounted)
         yield FreshRoot(path)
@@ -286,3 +335,4 @@ def fresh_root(parent: Path) -> Iterator[FreshRoot]:
         finally:
             _unmount(mounted)
             _remove_tree(path)
+            owner.unlink(missing_ok=True)
