@@ -199,3 +199,18 @@ def test_watch_with_a_good_file_goes_on_to_the_kernel(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'show = false\n[store]\ndb = "{tmp_path}/events.db"\n')
     result = invoke(["watch", "--config", str(path)])
     assert result.exit_code == 2 and KERNEL_REFUSED in result.stderr
+
+
+def test_the_readme_examples(tmp_path: Path) -> None:
+    """The Configuration section's file passes; its 'config check' output is what the bad file gives."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    result = invoke(["config", "check", str(write_config(tmp_path, example))])
+    assert result.exit_code == 0, result.stderr
+    shown = section.split("$ exectrail config check /etc/exectrail/exectrail.toml\n", 1)[1].split("```", 1)[0]
+    bad = write_config(
+        tmp_path / "bad", 'heartbeat = "30s"\n[rules]\nkeys = "x"\n[forward]\nsinks = ["syslog://logs:514"]\n'
+    )
+    result = invoke(["config", "check", str(bad)])
+    assert result.exit_code == 2 and result.stderr.replace(str(bad), "/etc/exectrail/exectrail.toml") == shown
