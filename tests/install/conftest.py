@@ -114,8 +114,9 @@ def observe() -> dict[str, object]:
 
 @contextmanager
 def kernel_guard() -> Iterator[None]:
-    """The host's kernel lock for a block that touches audit state from inside a root; the state is
-    put back afterwards (even on failure) and then checked with the host's auditctl."""
+    """The host's kernel lock for a block that touches audit state from inside a root. After the
+    block, the host's auditctl must see the state as it was (what exectrail in the root undid on its
+    own); then, even on failure, the snapshot is restored and checked again."""
     if shutil.which("auditctl") is None:
         skip_or_fail("freshroot: the host needs auditctl to check the kernel state (apt-get install auditd)")
     with kernel_lock():
@@ -130,8 +131,10 @@ def kernel_guard() -> Iterator[None]:
             before = observe()
             try:
                 yield
+                left = observe()
             finally:
                 snapshot.restore(client)
         finally:
             client.close()
         assert observe() == before, "kernel audit state not restored"
+        assert left == before, "exectrail in the root left the kernel audit state changed"

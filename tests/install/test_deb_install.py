@@ -51,6 +51,9 @@ def test_deb_installs_with_apt(root: FreshRoot, deb_file: Path) -> None:
     root.apt_install("systemd", "man-db")
     verify = root.run(["systemd-analyze", "verify", UNIT], check=False)
     assert (verify.returncode, verify.stdout + verify.stderr) == (0, ""), verify
+    security = root.run(["systemd-analyze", "security", "--offline=true", "--no-pager", UNIT], check=False)
+    score = security.stdout.strip().splitlines()[-1] if security.stdout.strip() else security.stderr
+    print(f"freshroot: systemd-analyze security: {score}")
     assert root.run(["man", "-w", "exectrail"]).stdout.strip() == "/usr/share/man/man8/exectrail.8.gz"
     for command in sorted(cli.commands):
         page = root.run(["man", "-w", f"exectrail-{command}"], check=False)
