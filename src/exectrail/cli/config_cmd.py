@@ -27,6 +27,7 @@ from exectrail.config import (
 )
 from exectrail.config.keys import Key, negated
 from exectrail.errors import UsageError
+from exectrail.output.terminal import terminal_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_HELP = (
@@ -69,16 +70,18 @@ def _no_file() -> str:
 
 @click.group("config")
 def config_group() -> None:
-    """Check, show and write the configuration file of watch (TOML)."""
+    """The configuration file of watch (TOML): check it, show its effect, print an example."""
 
 
 @config_group.command("check")
 @click.argument("path", required=False)
 @click.option("--config", "option", metavar="PATH", help="The file to check (same as PATH).")
 def check(path: str | None, option: str | None) -> None:
-    """Check a configuration file: every problem as 'exectrail: PATH: KEY: reason', exit 2.
+    """Check a configuration file (exit 2 on any problem).
 
-    Without PATH: the file watch would read ($EXECTRAIL_CONFIG, else /etc/exectrail/exectrail.toml).
+    Every problem is one line, 'exectrail: PATH: KEY: reason'; a good file gives
+    'exectrail: PATH: ok (N settings)' on stdout. Without PATH: the file watch would read
+    ($EXECTRAIL_CONFIG, else /etc/exectrail/exectrail.toml).
     """
     chosen = _chosen(path, option)
     if chosen is None:
@@ -90,25 +93,28 @@ def check(path: str | None, option: str | None) -> None:
     if config.problems:
         raise click.exceptions.Exit(2)
     count = len(config.settings)
-    click.echo(f"exectrail: {chosen}: ok ({count} setting{'s' if count != 1 else ''})")
+    click.echo(terminal_text(f"exectrail: {chosen}: ok ({count} setting{'s' if count != 1 else ''})", False))
 
 
 @config_group.command("example")
 def example() -> None:
-    """Print the shipped configuration file (every key, commented out, with its default)."""
+    """Print the shipped file (every key commented out, with its default)."""
     click.echo(shipped_text(), nl=False)
 
 
 @config_group.command("show")
 @click.option("--config", "option", metavar="PATH", help=CONFIG_HELP)
 def show(option: str | None) -> None:
-    """Print the settings watch would run with, and where each comes from (flags aside)."""
+    """Print the settings watch would use, and where each comes from.
+
+    Sources: file, environment (EXECTRAIL_DB) or default; flags given to watch win over all.
+    """
     from exectrail.cli.watch_cmd import watch  # the command whose defaults the file sets
 
     args = ["--config", option] if option is not None else []
     with watch.make_context("watch", args, resilient_parsing=False) as ctx:
         path = ctx.meta.get("exectrail.config")
-        click.echo(f"# settings of exectrail watch; file: {path or 'none'}")
+        click.echo(terminal_text(f"# settings of exectrail watch; file: {path or 'none'}", False))
         section = ""
         for key in KEYS:
             if key.section != section:
