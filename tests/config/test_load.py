@@ -291,3 +291,27 @@ def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
     reader.start()
     reader.join(timeout=10)
     assert outcome and "not a regular file" in str(outcome[0])
+
+
+def test_imports_go_cli_to_config_to_lower_layers() -> None:
+    """config/ imports no command-line code, and below the cli nothing imports config/."""
+    import ast
+
+    src = SHIPPED.parents[1]
+    seen = set()
+    for path in sorted(src.rglob("*.py")):
+        part = path.relative_to(src).parts[0]
+        seen.add(part)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if part == "config":
+                    assert not name.startswith("exectrail.cli"), (path, name)
+                elif part != "cli":
+                    assert not name.startswith("exectrail.config"), (path, name)
+    assert {"config", "cli", "store"} <= seen
