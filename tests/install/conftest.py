@@ -1,8 +1,8 @@
 """Fixtures for the install-like-a-user tests: fresh Debian 12 roots, the .deb, a kernel guard.
 
-Every test module here sets ``pytestmark = pytest.mark.freshroot`` (select with ``-m freshroot``).
-What they need (root, debootstrap, the archive, the kernel) is skipped on a developer machine and
-FAILS in CI (``CI=true``).
+Every test module here is marked ``freshroot`` (select with ``-m freshroot``), and ``kernel`` too
+where it touches the kernel audit state. What they need (root, debootstrap, the archive, the kernel)
+is skipped on a developer machine and FAILS in CI (``CI=true``).
 """
 
 from __future__ import annotations
@@ -77,18 +77,21 @@ def copy_tree(destination: Path) -> None:
 
 @pytest.fixture(scope="session")
 def deb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``bash scripts/build-deb.sh`` run on the host; a private copy of the .deb it made."""
+    """``bash scripts/build-deb.sh`` run on the host, into a private directory (not the shared dist/)."""
     if os.geteuid() != 0 or shutil.which("dpkg-deb") is None:
         skip_or_fail("freshroot: building the .deb needs root and dpkg-deb")
+    out = tmp_path_factory.mktemp("deb")
     result = subprocess.run(
-        ["bash", "scripts/build-deb.sh"], cwd=REPO, capture_output=True, text=True, timeout=900
+        ["bash", "scripts/build-deb.sh", "--out-dir", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, f"build-deb.sh exited {result.returncode}: {result.stderr[-3000:]}"
-    built = REPO / "dist" / f"exectrail_{VERSION}_amd64.deb"
+    built = out / f"exectrail_{VERSION}_amd64.deb"
     assert built.is_file(), f"build-deb.sh made no {built}: {result.stdout[-2000:]}"
-    copy = tmp_path_factory.mktemp("deb") / built.name
-    shutil.copyfile(built, copy)
-    return copy
+    return built
 
 
 def install_deb(root: FreshRoot, deb_file: Path) -> float:

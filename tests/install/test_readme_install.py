@@ -16,7 +16,7 @@ import pytest
 from tests.install.conftest import REPO, VERSION, copy_tree, kernel_guard
 from tests.support.freshroot import FreshRoot
 
-pytestmark = pytest.mark.freshroot
+pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 
 SOURCE = "/root/exectrail"
 

@@ -24,7 +24,7 @@ import pytest
 from tests.install.conftest import install_deb, kernel_guard
 from tests.support.freshroot import FreshRoot
 
-pytestmark = pytest.mark.freshroot
+pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 
 UNIT = "/lib/systemd/system/exectrail.service"
 DIRECTORIES = {"RuntimeDirectory": "/run", "StateDirectory": "/var/lib", "LogsDirectory": "/var/log"}
