@@ -68,6 +68,8 @@ def test_check_finds_the_file_watch_would_read(tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, f"exectrail: {path}: ok (1 setting)\n")
     result = invoke(["config", "check"])
     assert result.exit_code == 0 and "no configuration file (EXECTRAIL_CONFIG is empty)" in result.stdout
+    result = invoke(["config", "check", ""], EXECTRAIL_CONFIG=str(path))
+    assert result.exit_code == 0 and "no configuration file (an empty name was given)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -63,8 +63,11 @@ def _chosen(path: str | None, option: str | None) -> str | None:
     return choose_path(path if path is not None else option)
 
 
-def _no_file() -> str:
-    reason = f"{ENV_VAR} is empty" if ENV_VAR in os.environ else f"{DEFAULT_PATH} does not exist"
+def _no_file(given: bool) -> str:
+    if given:
+        reason = "an empty name was given"
+    else:
+        reason = f"{ENV_VAR} is empty" if ENV_VAR in os.environ else f"{DEFAULT_PATH} does not exist"
     return f"exectrail: no configuration file ({reason}): watch runs with its built-in defaults"
 
 
@@ -85,7 +88,7 @@ def check(path: str | None, option: str | None) -> None:
     """
     chosen = _chosen(path, option)
     if chosen is None:
-        click.echo(_no_file())
+        click.echo(_no_file(path is not None or option is not None))
         return
     config = load(chosen)
     for line in config.lines():
