@@ -315,3 +315,14 @@ def test_imports_go_cli_to_config_to_lower_layers() -> None:
                 elif part != "cli":
                     assert not name.startswith("exectrail.config"), (path, name)
     assert {"config", "cli", "store"} <= seen
+
+
+def test_every_watch_option_is_a_key_or_said_to_be_command_line_only() -> None:
+    """A new watch option must get a key (or be listed as command-line only in the shipped file)."""
+    from exectrail.config.keys import COMMAND_LINE_ONLY
+
+    options = {max(p.opts, key=len): p.name for p in watch.params if p.name != "config"}
+    keyed = {key.param for key in KEYS}
+    assert {opt for opt, name in options.items() if name not in keyed} == set(COMMAND_LINE_ONLY)
+    assert keyed <= set(options.values())
+    assert ", ".join(COMMAND_LINE_ONLY) in SHIPPED.read_text()
