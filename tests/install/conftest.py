@@ -25,7 +25,7 @@ from exectrail.errors import KernelAuditError
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
 from tests.support.ci import skip_or_fail
-from tests.support.freshroot import FreshRoot, fresh_root
+from tests.support.freshroot import PYPI, FreshRoot, fresh_root, require_network
 from tests.support.kernel_lock import kernel_lock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,6 +80,7 @@ def deb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``bash scripts/build-deb.sh`` run on the host, into a private directory (not the shared dist/)."""
     if os.geteuid() != 0 or shutil.which("dpkg-deb") is None:
         skip_or_fail("freshroot: building the .deb needs root and dpkg-deb")
+    require_network(PYPI)  # the package's Python dependencies come from PyPI
     out = tmp_path_factory.mktemp("deb")
     result = subprocess.run(
         ["bash", "scripts/build-deb.sh", "--out-dir", str(out)],

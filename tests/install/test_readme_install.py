@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 
 from tests.install.conftest import REPO, VERSION, copy_tree, kernel_guard
-from tests.support.freshroot import FreshRoot
+from tests.support.freshroot import PYPI, FreshRoot, require_network
 
 pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 
@@ -91,6 +91,7 @@ def watch_sees_a_marker(root: FreshRoot, run: str) -> dict[str, Any]:
 
 def test_readme_first_command(root: FreshRoot) -> None:
     install, run = readme_first_command()
+    require_network(PYPI)  # install.sh's pip reads PyPI
     assert root.run(["sh", "-c", "command -v python3"], check=False).returncode != 0, "minbase has no python3"
     copy_tree(root.host(SOURCE))
 

@@ -33,9 +33,11 @@ import fcntl
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,20 @@ APT_FILES = (
     ("/etc/apt/apt.conf.d/99artifact-registry", "etc/apt/apt.conf.d/99artifact-registry"),
     ("/etc/resolv.conf", "etc/resolv.conf"),
 )
+
+
+PYPI = "https://pypi.org/simple/click/"
+
+
+def require_network(*urls: str) -> None:
+    """Skip locally, fail in CI, when the package archives cannot be reached (a GET of each URL)."""
+    for url in (f"{MIRROR}/dists/{SUITE}/Release", *urls):
+        try:
+            context = ssl.create_default_context(cafile=str(HOST_CA)) if HOST_CA.exists() else None
+            with urllib.request.urlopen(url, timeout=20, context=context) as response:
+                response.read(1)
+        except (OSError, ValueError) as exc:
+            skip_or_fail(f"freshroot: cannot reach {url}: {exc}")
 
 
 def _zstd() -> bool:
@@ -301,6 +317,7 @@ def _configure(root: Path) -> None:
 @contextlib.contextmanager
 def fresh_root() -> Iterator[FreshRoot]:
     """A fresh minbase root in :data:`ROOTS_DIR`, mounted; unmounted and deleted afterwards."""
+    require_network()
     tarball = root_tarball()
     APT_ARCHIVES.joinpath("partial").mkdir(parents=True, exist_ok=True)
     ROOTS_DIR.mkdir(mode=0o700, exist_ok=True)
