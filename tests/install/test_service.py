@@ -2,8 +2,8 @@
 
 systemd is not PID 1 here, so the test does what systemd does for ``exectrail.service``: it creates
 the unit's RuntimeDirectory/StateDirectory/LogsDirectory with their modes, sets the matching
-``*_DIRECTORY`` variables and the UMask, runs ExecStart with stdin on /dev/null, and between a
-SIGKILL and the restart (``Restart=on-failure``) removes the runtime directory unless
+``*_DIRECTORY`` variables, its Environment= and UMask, runs ExecStart with stdin on /dev/null, and
+between a SIGKILL and the restart (``Restart=on-failure``) removes the runtime directory unless
 ``RuntimeDirectoryPreserve`` keeps it.
 """
 
@@ -36,6 +36,7 @@ class Service:
     """The [Service] settings of a unit file that matter to run it by hand."""
 
     settings: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, text: str) -> Service:
@@ -47,6 +48,10 @@ class Service:
             elif section == "[Service]" and "=" in line and not line.startswith(("#", ";")):
                 key, _, value = line.partition("=")
                 service.settings[key.strip()] = value.strip()
+                if key.strip() == "Environment":
+                    for item in shlex.split(value):
+                        name, _, setting = item.partition("=")
+                        service.environment[name] = setting
         return service
 
     def command(self) -> list[str]:
@@ -68,7 +73,7 @@ class Service:
 
 def start(root: FreshRoot, service: Service, log: Path) -> subprocess.Popen[bytes]:
     """ExecStart as systemd runs it; waits until watch says it is watching."""
-    env = {}
+    env = dict(service.environment)
     for variable, (path, mode) in service.directories().items():
         root.host(path).mkdir(parents=True, exist_ok=True)
         root.host(path).chmod(mode)
