@@ -10,6 +10,7 @@ recorded and not reported either.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,15 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
         child.wait(timeout=10)
 
 
+def wait_for_exec(child: subprocess.Popen[bytes], helper: Path, timeout: float = 30) -> None:
+    """Popen returns once the helper runs; its fexecve comes later (under load, after a check)."""
+    deadline = time.monotonic() + timeout
+    while os.readlink(f"/proc/{child.pid}/exe") == str(helper):
+        assert child.poll() is None, f"fexec exited {child.returncode}"
+        assert time.monotonic() < deadline, "the fexec helper never ran its target"
+        time.sleep(0.01)
+
+
 def check_procs(log: Path) -> dict[int, dict[str, dict[str, object]]]:
     proc = subprocess.run(
         [sys.executable, "-m", "exectrail.cli.main", "check-procs", str(log), "--format", "jsonl"],
@@ -76,10 +86,13 @@ def test_fexecve_past_execve_only_rules(
         children.append(subprocess.Popen([str(visible), "60"]))
         children.append(subprocess.Popen([str(fexec), str(hidden), "sleep", "60"]))
         children.append(subprocess.Popen([str(fexec), "--memfd", "/usr/bin/sleep", "sleep", "60"]))
+        for child in children[1:]:
+            wait_for_exec(child, fexec)
         auditd.sync()
         found = check_procs(auditd.log_path)
         auditctl("-a", *EXECVEAT)
         children.append(subprocess.Popen([str(fexec), str(later), "sleep", "60"]))
+        wait_for_exec(children[-1], fexec)
         auditd.sync()
         found_after = check_procs(auditd.log_path)
         auditd.stop()
