@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from exectrail.filters import EventFilter
+from exectrail.query.report import user_name
 from exectrail.query.timeline import TimelineQuery, sessions, timeline
 from exectrail.query.tree import ProcessNode, process_tree
 from exectrail.store import EventStore
@@ -76,6 +77,7 @@ def login_uid() -> Iterator[int]:
                        check=True, capture_output=True, timeout=60)  # fmt: skip
     except (OSError, subprocess.CalledProcessError) as exc:
         skip_or_fail(f"cannot create a login user with useradd: {exc}")
+    user_name.cache_clear()  # the CLI runs in this process: an earlier test may have found no uid 1000
     try:
         yield pwd.getpwnam(name).pw_uid
     finally:

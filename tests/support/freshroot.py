@@ -344,6 +344,8 @@ def fresh_root() -> Iterator[FreshRoot]:
         _mount(["--bind", "/dev"], path / "dev", mounted)
         _remount_read_only(path / "dev")
         _mount(["--bind", "/dev/pts"], path / "dev/pts", mounted)
+        # a private /dev/shm as every booted system has (multiprocessing's locks live there)
+        _mount(["-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs"], path / "dev/shm", mounted)
         _mount(["--bind", str(APT_ARCHIVES)], path / "var/cache/apt/archives", mounted)
         yield FreshRoot(path)
     finally:
