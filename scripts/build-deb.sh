@@ -101,7 +101,7 @@ printf 'exectrail (%s) unstable; urgency=medium\n\n  * Built from the source tre
 # Man pages from the CLI's own help: click-man writes section 1, an admin tool belongs in 8.
 MAN=$WORK/man
 mkdir -p "$MAN" "$ROOT/usr/share/man/man8"
-PYTHONPATH=$SITE "$BUILD_VENV/bin/click-man" --target "$MAN" --man-version "$VERSION" exectrail >/dev/null
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$SITE "$BUILD_VENV/bin/click-man" --target "$MAN" --man-version "$VERSION" exectrail >/dev/null
 for page in "$MAN"/*.1; do
   name=$(basename "$page" .1)
   sed -e '1s/^\(\.TH "[^"]*"\) "1"/\1 "8"/' -e 's/(1)\\fP/(8)\\fP/g' "$page" \
@@ -110,6 +110,8 @@ done
 [ -f "$ROOT/usr/share/man/man8/exectrail.8.gz" ] || die "click-man wrote no exectrail page"
 
 # Byte-code for Debian's 3.11, recorded under the installed paths (/opt is read-only under the unit).
+# Any byte-code written before (pip, an import during the build) names the build paths: made afresh.
+find "$ROOT$PREFIX" -name __pycache__ -prune -exec rm -rf {} +
 "$PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash -s "$ROOT" -p / "$ROOT$PREFIX/lib" >/dev/null
 
 # Control area.

@@ -25,7 +25,7 @@ from exectrail.errors import KernelAuditError
 from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
 from tests.support.ci import skip_or_fail
-from tests.support.freshroot import PYPI, FreshRoot, fresh_root, require_network
+from tests.support.freshroot import PYPI, STOCK_SHELL_ENV, FreshRoot, fresh_root, require_network
 from tests.support.kernel_lock import kernel_lock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +85,7 @@ def deb_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run(
         ["bash", "scripts/build-deb.sh", "--out-dir", str(out)],
         cwd=REPO,
+        env=STOCK_SHELL_ENV,
         capture_output=True,
         text=True,
         timeout=900,

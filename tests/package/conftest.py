@@ -18,6 +18,7 @@ import pytest
 
 from tests.kernel.conftest import _signals_unwind, kernel  # noqa: F401  (fixtures)
 from tests.support.ci import skip_or_fail
+from tests.support.freshroot import STOCK_SHELL_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +46,7 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Deb:
     started = time.monotonic()
     build = subprocess.run(
         ["bash", str(REPO / "scripts/build-deb.sh"), "--out-dir", str(out)],
+        env=STOCK_SHELL_ENV,
         capture_output=True,
         text=True,
         timeout=600,

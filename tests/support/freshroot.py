@@ -65,6 +65,9 @@ APT_FILES = (
 
 
 PYPI = "https://pypi.org/simple/click/"
+#: this machine's environment as a stock root shell has it: byte-code is written (this machine sets
+#: PYTHONDONTWRITEBYTECODE, which once hid build paths in the package's .pyc files)
+STOCK_SHELL_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 def require_network(*urls: str) -> None:
