@@ -339,6 +339,8 @@ def fresh_root() -> Iterator[FreshRoot]:
         )
         print(f"freshroot: unpacked a fresh root in {time.monotonic() - started:.1f} s")
         _configure(path)
+        # its / a mount point, as on a booted host (unshare --propagation needs one)
+        _mount(["--bind", str(path)], path, mounted)
         _mount(["-t", "proc", "proc"], path / "proc", mounted)
         # read-only binds: nothing in the root (or a stray rm) can delete the host's /dev or /sys entries;
         # device nodes stay writable on a read-only mount
