@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,12 +14,14 @@ import pytest
 import exectrail.sinks
 from exectrail.errors import UsageError
 from exectrail.sinks import clickhouse, jsonl, syslog
-from exectrail.sinks.registry import KINDS, MODULES, SCHEMES, open_sink, parse_sink_url
+from exectrail.sinks.registry import kinds, modules, open_sink, parse_sink_url, schemes
 from exectrail.sinks.spec import TIMEOUT, SinkKind
 
 PACKAGE = Path(exectrail.sinks.__file__).parent
 ROOT = Path(__file__).resolve().parents[2]
-SINK_MODULES = frozenset(module.__name__.rpartition(".")[2] for module in MODULES)
+SINK_MODULES = frozenset(module.__name__.rpartition(".")[2] for module in modules())
+KINDS = kinds()
+SCHEMES = schemes()
 # Which modules of exectrail.sinks each module may import. A module not listed here (nor a sink
 # module of the registry) fails the test: place it in the order before adding it.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -122,13 +126,13 @@ def test_the_import_check_sees_wrong_imports(importer: str, source: str, expecte
 
 def test_every_scheme_is_declared_by_its_sink_module() -> None:
     assert SCHEMES == ("syslog+tcp", "syslog+tls", "syslog+udp", "clickhouse+http", "jsonl", "sqlite")
-    for module in MODULES:
+    for module in modules():
         for kind in module.KINDS:
             assert isinstance(kind, SinkKind)
             assert KINDS[kind.scheme] is kind
             assert getattr(kind.open, "__module__", None) == module.__name__
             assert kind.syntax.startswith(f"{kind.scheme}://"), kind.syntax
-    assert sum(len(module.KINDS) for module in MODULES) == len(KINDS)
+    assert sum(len(module.KINDS) for module in modules()) == len(KINDS)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -174,3 +178,16 @@ def test_sinks_use_their_declared_defaults(tmp_path: Path) -> None:
     assert (out.max_size, out.keep) == (100 << 20, int(jsonl.KEEP.default))
     for opened in (sink, ch, out):
         opened.close()
+
+
+def test_the_sink_modules_load_on_first_use_only() -> None:
+    """Every command imports the sinks package: one that forwards nothing does not load ssl/http.client."""
+    code = (
+        "import sys, exectrail.sinks, exectrail.sinks.registry as r\n"
+        "names = ['exectrail.sinks.' + m for m in ('syslog', 'clickhouse', 'jsonl', 'sqlite', 'net')]\n"
+        "print(sorted(n for n in names if n in sys.modules))\n"
+        "r.parse_sink_url('jsonl:///x')\n"
+        "print(sorted(n for n in names if n in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", str(sorted(f"exectrail.sinks.{m}" for m in (*SINK_MODULES, "net")))]

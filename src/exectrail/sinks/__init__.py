@@ -24,7 +24,7 @@ Layout, imports pointing one way (``tests/sinks/test_registry.py`` checks it)::
 
     sinkset (SinkSet) → registry (scheme → SinkKind, parse_sink_url, open_sink)
                       → forwarder → spool, status
-    registry → syslog, clickhouse, jsonl, sqlite (each declares its KINDS: scheme, parameters)
+    registry → syslog, clickhouse, jsonl, sqlite (each declares its KINDS; loaded on first use)
     sink modules → net (sockets, TLS, error wording) → spec (SinkSpec, Param, SinkKind, parse_url)
     everything → base (Message, Sink, SinkError)
 """

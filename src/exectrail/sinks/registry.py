@@ -2,31 +2,48 @@
 
 Each sink module declares its schemes as ``KINDS`` (:class:`~exectrail.sinks.spec.SinkKind`: syntax,
 parameters with defaults and checks, default port, how to open it). Adding a sink is a new module with
-its ``KINDS`` and one entry in :data:`MODULES`. Imports point one way: this module → sink modules →
+its ``KINDS`` and one name in :func:`modules`. Imports point one way: this module → sink modules →
 spec/net/base; no sink module imports this one (tests/sinks/test_registry.py keeps it so).
+
+The sink modules are imported on first use, not with this module: every command imports the sinks
+package, and a run that forwards nothing need not load ``ssl`` and ``http.client``.
 """
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 
-from exectrail.sinks import clickhouse, jsonl, sqlite, syslog
 from exectrail.sinks.base import Sink
 from exectrail.sinks.spec import SinkKind, SinkSpec, parse_url
 
-MODULES: tuple[ModuleType, ...] = (syslog, clickhouse, jsonl, sqlite)  # in the order users see the schemes
-KINDS: dict[str, SinkKind] = {kind.scheme: kind for module in MODULES for kind in module.KINDS}
-SCHEMES = tuple(KINDS)
+
+@functools.cache
+def modules() -> tuple[ModuleType, ...]:
+    """The sink modules, in the order users see their schemes."""
+    from exectrail.sinks import clickhouse, jsonl, sqlite, syslog
+
+    return (syslog, clickhouse, jsonl, sqlite)
+
+
+@functools.cache
+def kinds() -> dict[str, SinkKind]:
+    """Scheme → the declaration of the sink it names, in the order users see them."""
+    return {kind.scheme: kind for module in modules() for kind in module.KINDS}
+
+
+def schemes() -> tuple[str, ...]:
+    return tuple(kinds())
 
 
 def parse_sink_url(url: str) -> SinkSpec:
     """Validate a ``--sink`` URL; unknown schemes and parameters are usage errors."""
-    return parse_url(url, KINDS)
+    return parse_url(url, kinds())
 
 
 def open_sink(spec: SinkSpec) -> Sink:
     """The sink a spec names (nothing connects yet: network sinks connect on first send)."""
-    return KINDS[spec.scheme].open(spec)
+    return kinds()[spec.scheme].open(spec)
 
 
-__all__ = ["KINDS", "MODULES", "SCHEMES", "open_sink", "parse_sink_url"]
+__all__ = ["kinds", "modules", "open_sink", "parse_sink_url", "schemes"]
