@@ -200,6 +200,7 @@ class ClickHouseSink:
             self._conn = None
 
 
+PORT = 8123
 DATABASE = "default"  # when the URL has no /DATABASE
 TABLE = Param("table", "the table events go to (created when missing)", "exec_events")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -213,8 +214,8 @@ def check_names(spec: SinkSpec) -> None:
 
 
 KINDS = (
-    SinkKind("clickhouse+http", "clickhouse+http://[USER[:PASSWORD]@]HOST[:8123]/DATABASE?table=NAME",
-             ClickHouseSink, (TIMEOUT, TABLE), default_port=8123, check=check_names),
+    SinkKind("clickhouse+http", f"clickhouse+http://[USER[:PASSWORD]@]HOST[:{PORT}]/DATABASE?table=NAME",
+             ClickHouseSink, (TIMEOUT, TABLE), default_port=PORT, check=check_names),
 )  # fmt: skip
 
 __all__ = ["KINDS", "TABLE", "ClickHouseSink", "split_time", "to_row"]

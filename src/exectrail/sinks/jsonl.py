@@ -92,6 +92,7 @@ class JsonlSink:
             self._fd = None
 
 
-KINDS = (SinkKind("jsonl", "jsonl:///PATH[?max_size=100M&keep=5]", JsonlSink, (ROTATE_SIZE, KEEP)),)
+SYNTAX = f"jsonl:///PATH[?max_size={ROTATE_SIZE.default}&keep={KEEP.default}]"
+KINDS = (SinkKind("jsonl", SYNTAX, JsonlSink, (ROTATE_SIZE, KEEP)),)
 
 __all__ = ["KEEP", "KINDS", "ROTATE_SIZE", "JsonlSink"]

@@ -12,7 +12,8 @@ package, and a run that forwards nothing need not load ``ssl`` and ``http.client
 from __future__ import annotations
 
 import functools
-from types import ModuleType
+from collections.abc import Mapping
+from types import MappingProxyType, ModuleType
 
 from exectrail.sinks.base import Sink
 from exectrail.sinks.spec import SinkKind, SinkSpec, parse_url
@@ -27,9 +28,9 @@ def modules() -> tuple[ModuleType, ...]:
 
 
 @functools.cache
-def kinds() -> dict[str, SinkKind]:
+def kinds() -> Mapping[str, SinkKind]:
     """Scheme → the declaration of the sink it names, in the order users see them."""
-    return {kind.scheme: kind for module in modules() for kind in module.KINDS}
+    return MappingProxyType({kind.scheme: kind for module in modules() for kind in module.KINDS})
 
 
 def schemes() -> tuple[str, ...]:
