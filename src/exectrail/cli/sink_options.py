@@ -24,7 +24,8 @@ import click
 from exectrail.cli.common import HostName, echo_err
 from exectrail.model import ExecEvent
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkSet, SinkSummary, parse_size, summary_line
-from exectrail.sinks.url import parse_seconds, parse_sink_url
+from exectrail.sinks.registry import parse_sink_url
+from exectrail.sinks.spec import parse_seconds
 
 F = TypeVar("F", bound=Callable[..., Any])
 SINK_PARAMS = ("sinks", "spool", "spool_max", "host_name", "sink_wait")

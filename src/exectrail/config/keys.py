@@ -19,7 +19,8 @@ from exectrail.errors import UsageError
 from exectrail.output.writers import FORMATS
 from exectrail.rules.model import parse_field
 from exectrail.rules.procmon import DEFAULT_KEY, check_key
-from exectrail.sinks.url import parse_sink_url, parse_size
+from exectrail.sinks.registry import parse_sink_url
+from exectrail.sinks.spec import parse_size
 
 MAX_ID = 2**32 - 1  # pids, uids and login uids are 32-bit in the audit records
 MAX_SECONDS = 1e9  # as the command line's --heartbeat

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import re
 import socket
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,9 +21,10 @@ from urllib.parse import urlencode
 
 import orjson
 
+from exectrail.errors import UsageError
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.syslog import describe_io_error
-from exectrail.sinks.url import SinkSpec
+from exectrail.sinks.net import cannot_resolve, describe_io_error
+from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
 
 COLUMNS = """
     id String, host String, type String, time DateTime('UTC'), time_ms UInt16,
@@ -107,7 +109,7 @@ class ClickHouseSink:
         self.name = spec.display
         self._host, self._port = spec.host, spec.port
         self._timeout = spec.timeout()
-        self.table = f"{spec.path or 'default'}.{spec.params.get('table', 'exec_events')}"
+        self.table = f"{spec.path or DATABASE}.{TABLE.value(spec)}"
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if spec.user is not None:
             token = base64.b64encode(f"{spec.user}:{spec.password or ''}".encode()).decode()
@@ -187,7 +189,7 @@ class ClickHouseSink:
     def _io_error(self, exc: BaseException) -> str:
         where = f"{self._host}:{self._port}"
         if isinstance(exc, socket.gaierror):
-            return f"cannot resolve host {self._host!r} ({exc.strerror})"
+            return cannot_resolve(self._host, exc)
         if isinstance(exc, http.client.RemoteDisconnected):
             return f"ClickHouse at {where} closed the connection without answering"
         return f"ClickHouse at {where}: {describe_io_error(exc, self._timeout)}"
@@ -198,4 +200,22 @@ class ClickHouseSink:
             self._conn = None
 
 
-__all__ = ["ClickHouseSink", "split_time", "to_row"]
+PORT = 8123
+DATABASE = "default"  # when the URL has no /DATABASE
+TABLE = Param("table", "the table events go to (created when missing)", "exec_events")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_names(spec: SinkSpec) -> None:
+    """The database and table names go into SQL unquoted: plain identifiers only."""
+    for what, name in (("database", spec.path or DATABASE), ("table", TABLE.value(spec))):
+        if not IDENTIFIER.match(name):
+            raise UsageError(f"--sink {spec.display}: {what} name {name!r} is not a plain identifier")
+
+
+KINDS = (
+    SinkKind("clickhouse+http", f"clickhouse+http://[USER[:PASSWORD]@]HOST[:{PORT}]/DATABASE?table=NAME",
+             ClickHouseSink, (TIMEOUT, TABLE), default_port=PORT, check=check_names),
+)  # fmt: skip
+
+__all__ = ["KINDS", "TABLE", "ClickHouseSink", "split_time", "to_row"]

@@ -15,7 +15,10 @@ from pathlib import Path
 from exectrail.errors import UsageError
 from exectrail.safefs import UnsafePathError, open_private
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.url import SinkSpec, parse_size
+from exectrail.sinks.spec import Param, SinkKind, SinkSpec, parse_size
+
+ROTATE_SIZE = Param("max_size", "start a new file once the current one would grow past this size", "100M")
+KEEP = Param("keep", "how many rotated files to keep (PATH.1 … PATH.KEEP)", "5")
 
 
 class JsonlSink:
@@ -26,9 +29,9 @@ class JsonlSink:
     def __init__(self, spec: SinkSpec) -> None:
         self.name = spec.display
         self.path = Path(spec.path)
-        self.max_size = parse_size(spec.params.get("max_size", "100M"), "max_size")
+        self.max_size = parse_size(ROTATE_SIZE.value(spec), ROTATE_SIZE.name)
         try:
-            self.keep = int(spec.params.get("keep", "5"))
+            self.keep = int(KEEP.value(spec))
         except ValueError:
             self.keep = -1
         if self.keep < 0:
@@ -89,4 +92,7 @@ class JsonlSink:
             self._fd = None
 
 
-__all__ = ["JsonlSink"]
+SYNTAX = f"jsonl:///PATH[?max_size={ROTATE_SIZE.default}&keep={KEEP.default}]"
+KINDS = (SinkKind("jsonl", SYNTAX, JsonlSink, (ROTATE_SIZE, KEEP)),)
+
+__all__ = ["KEEP", "KINDS", "ROTATE_SIZE", "JsonlSink"]

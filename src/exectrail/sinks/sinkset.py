@@ -15,8 +15,8 @@ from exectrail.errors import UsageError
 from exectrail.model import ExecEvent
 from exectrail.sinks.base import Message, SinkError, event_message
 from exectrail.sinks.forwarder import Forwarder, SinkSummary, Tuning, Warn
+from exectrail.sinks.registry import open_sink, parse_sink_url
 from exectrail.sinks.spool import Spool
-from exectrail.sinks.url import open_sink, parse_sink_url
 
 DEFAULT_SPOOL_DIR = "/var/lib/exectrail/spool"
 DEFAULT_SPOOL_MAX = 1 << 30

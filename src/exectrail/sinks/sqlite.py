@@ -18,8 +18,8 @@ from typing import Any
 
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.fields import alarm_from_dict, event_from_dict
-from exectrail.sinks.base import Message, Sink, SinkError
-from exectrail.sinks.url import SinkSpec
+from exectrail.sinks.base import Message, SinkError
+from exectrail.sinks.spec import SinkKind, SinkSpec
 
 
 def event_from_body(body: dict[str, Any]) -> ExecEvent:
@@ -102,13 +102,6 @@ class SqliteSink:
             self._store = None
 
 
-def open_sqlite_sink(spec: SinkSpec) -> Sink:
-    """The store as a sink, or a one-line error while the store package is not available."""
-    try:
-        import exectrail.store  # noqa: F401
-    except ImportError as exc:
-        raise SinkError(f"--sink {spec.display}: the sqlite sink is not available ({exc})") from None
-    return SqliteSink(spec)
+KINDS = (SinkKind("sqlite", "sqlite:///PATH", SqliteSink),)
 
-
-__all__ = ["SqliteSink", "alarm_from_body", "event_from_body", "open_sqlite_sink"]
+__all__ = ["KINDS", "SqliteSink", "alarm_from_body", "event_from_body"]
