@@ -22,7 +22,7 @@ import pytest
 
 from exectrail.interference import kinds
 from exectrail.model import CERTAIN
-from tests.interference.auditd_session import auditctl, kernel_session, refuse
+from tests.support.auditd_session import auditctl, kernel_session, refuse
 
 pytestmark = pytest.mark.kernel
 HERE = Path(__file__).resolve().parent

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.conftest import Kernel, refuse
-from tests.kernel.live import WatchProcess
+from tests.support.kernel import Kernel, refuse
+from tests.support.live import WatchProcess
 
 pytestmark = pytest.mark.kernel
 
