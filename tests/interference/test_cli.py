@@ -12,10 +12,9 @@ from exectrail.interference.source import scan_logs
 from exectrail.store import EventStore
 from tests.support import logedit as ed
 from tests.support.cli import run_cli
-from tests.support.paths import DATA
+from tests.support.paths import DATA, INTERFERENCE_DATA
 
-HERE = Path(__file__).resolve().parent
-CONFIG_LOG = HERE / "data" / "config_changes.log"
+CONFIG_LOG = INTERFERENCE_DATA / "config_changes.log"
 WORKLOAD_LOG = DATA / "workload_enriched.log"
 
 

@@ -25,6 +25,7 @@ Harnesses (real kernel, daemons, servers, packages, users)
     workload/      the workload programs, their recording and comparison with a review
     servers        rsyslog and ClickHouse on 127.0.0.1, and their session fixtures
     deb            the .deb built once per session; sandbox.sh and mdwe.py: the unit's restrictions
+    late_exec.c    an exec held inside execve; fexec.c: sleep run through fexecve (kernel tests)
     install        fresh Debian roots and installing the .deb in them (freshroot)
     freshroot      a stock Debian 12 in a directory
     rootsafe_users run a piece of a test as root or as ``nobody``

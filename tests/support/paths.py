@@ -11,6 +11,9 @@ REPO = TESTS.parent
 #: the service's restrictions reproduced without systemd, and MDWE set before exec (tests/package)
 SANDBOX = SUPPORT / "sandbox.sh"
 MDWE = SUPPORT / "mdwe.py"
+#: C programs the kernel tests compile: an exec held inside execve, a copy of sleep run through fexecve
+LATE_EXEC_C = SUPPORT / "late_exec.c"
+FEXEC_C = SUPPORT / "fexec.c"
 
 #: real logs captured with auditd (tests/data/capture.py) and their manifests; an old store
 DATA = TESTS / "data"
