@@ -1,13 +1,15 @@
 """Imports go one way, down the layers of the package (README, "How it works"):
 
     cli -> capture/sinks/output/config -> query/interference -> store -> pipeline -> enrich
-        -> assemble -> parse (netlink, rules, kernel state beside it) -> model/schema -> utilities -> errors
+        -> assemble -> parse (netlink, rules, kernel state beside it) -> model/schema (filters)
+        -> utilities (safefs, timeparse, lifeline) -> errors
 
 Every module under src/exectrail is parsed with :mod:`ast` (imports inside functions and under
 ``TYPE_CHECKING`` count too: they are dependencies all the same). A module may import its own package,
 a package of its layer and any layer below; an import of a higher layer fails, unless it is one of
 today's known violations in :data:`KNOWN_UPWARD`, which may only shrink (an entry that no longer occurs
-fails too). Packages of one layer may use each other, but never in a circle.
+fails too). Packages of one layer may use each other, but never in a circle; and no modules import
+each other in a circle but today's :data:`KNOWN_CIRCLES`, which may only shrink too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,24 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("exectrail.interference.alarmstore", "exectrail.output.fields"): (
         "alarm rows are written with the JSON writers' field order and helpers; issue 13 item 1 (one schema "
         "below everything) and item 5 (alarm storage into store/) remove it"
+    ),
+}
+
+
+#: Today's circles of modules importing each other (each a strongly connected set of modules): an
+#: import circle makes the order of loading matter and the pieces impossible to read apart. Only ever
+#: delete entries.
+SINKS_URL_CIRCLE = frozenset(
+    f"exectrail.sinks.{name}" for name in ("url", "clickhouse", "jsonl", "sqlite", "syslog")
+)
+KNOWN_CIRCLES: dict[frozenset[str], str] = {
+    SINKS_URL_CIRCLE: (
+        "url.py opens every sink (importing its module inside a function) and each sink module imports "
+        "SinkSpec from url.py; issue 13 item 3 (a one-way registry, URL parsing on its own) removes it"
+    ),
+    frozenset({"exectrail.cli.config_cmd", "exectrail.cli.watch_cmd"}): (
+        "watch_cmd takes config_option from config_cmd, config_cmd imports watch (inside a function) for "
+        "the options the file sets; issue 13 item 4 (shared options in one module) removes it"
     ),
 }
 
@@ -157,6 +177,70 @@ def test_units_of_one_layer_use_each_other_without_a_circle() -> None:
 
     for node in sorted(graph):
         visit(node, ())
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the exectrail modules it imports (a name imported from a module counts as the module)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importer = module_name(path)
+        names = {
+            name.partition(":")[0]
+            for name, _ in imported(path.read_bytes(), importer, path.name == "__init__.py")
+        }
+        graph[importer] = names - {importer}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected sets of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: set[frozenset[str]] = set()
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, children = work[-1]
+            child = next((c for c in children if c in graph), None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = stack[stack.index(node) :]
+                del stack[stack.index(node) :]
+                if len(component) > 1:
+                    found.add(frozenset(component))
+    return found
+
+
+def test_no_new_circle_of_imports() -> None:
+    new = circles(module_graph()) - set(KNOWN_CIRCLES)
+    assert not new, f"modules importing each other in a circle: {[sorted(c) for c in new]}"
+
+
+def test_the_known_circles_are_all_still_there() -> None:
+    """A circle of KNOWN_CIRCLES that is gone (or changed) is deleted (or updated) there."""
+    stale = set(KNOWN_CIRCLES) - circles(module_graph())
+    assert not stale, f"gone or changed: update KNOWN_CIRCLES: {[sorted(c) for c in stale]}"
+
+
+def test_circles_are_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}, "e": {"d"}, "f": {"a"}, "g": set()}
+    assert circles(graph) == {frozenset("abc"), frozenset("de")}
+    assert circles({"a": {"a"}, "b": set()}) == set()
 
 
 SAMPLE = b"""
