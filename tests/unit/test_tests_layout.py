@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
 
 from tests.support.paths import SUPPORT, TESTS
 
@@ -38,3 +42,12 @@ def test_no_test_finds_the_data_through_its_own_file() -> None:
             tree = ast.parse((TESTS / name).read_bytes())
             own_file = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "__file__"]
             assert not own_file, f"{name}: use tests.support.paths"
+
+
+def test_the_root_fixtures(
+    data_dir: Path, interference_data: Path, captured_logs: list[Path], cli_runner: Callable[..., Result]
+) -> None:
+    assert (data_dir / "README.md").is_file() and (interference_data / "README.md").is_file()
+    assert [p.parent for p in captured_logs] == [data_dir] * 3 and all(p.is_file() for p in captured_logs)
+    result = cli_runner(["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("exectrail")
