@@ -5,8 +5,8 @@ the time to drain the spool after a 10 s receiver outage.
 
 The log is ``/var/tmp/exectrail-bench/bench_enriched.log`` (real, built by bench/review.py) when it
 exists with at least ``--lines`` lines, else one made of the committed real logs repeated with shifted
-serials (tests/sinks/biglog.py). The receivers are real servers on 127.0.0.1 started here
-(tests/sinks/servers.py: rsyslog with imtcp + gtls writing to a file, Debian clickhouse-server).
+serials (tests/support/biglog.py). The receivers are real servers on 127.0.0.1 started here
+(tests/support/servers.py: rsyslog with imtcp + gtls writing to a file, Debian clickhouse-server).
 
 Figures: parsing alone (the log → events); each sink fed with the parsed events (submit → every
 event acknowledged, i.e. ``SinkSet.close`` returned with nothing pending), checked at the receiver
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.sinks.biglog import write_big_log  # noqa: E402
-from tests.sinks.checks import first_occurrences  # noqa: E402
-from tests.sinks.servers import ClickHouse, Rsyslog  # noqa: E402
+from tests.support.biglog import write_big_log  # noqa: E402
+from tests.support.servers import ClickHouse, Rsyslog  # noqa: E402
+from tests.support.sink_checks import first_occurrences  # noqa: E402
 
 from exectrail.model import Diagnostics, ExecEvent  # noqa: E402
 from exectrail.pipeline import read_exec_events  # noqa: E402

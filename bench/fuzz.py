@@ -6,7 +6,7 @@ Hypothesis generates the inputs (no new dependency); checks never raise into it,
 on after a failure and every failing input is counted. Three targets take turns:
 
 * ``damage`` -- a window of a real captured log (tests/data) with some events' lines damaged and
-  garbage lines between lines (tests/property/damage.py), as a plain, gzip, multi-member or
+  garbage lines between lines (tests/support/damage.py), as a plain, gzip, multi-member or
   zero-padded gzip file: nothing may raise, every intact exec event comes out exactly as from the
   clean log, no diagnostic holds Python exception text, and (every 20th input) the events go
   through a new store, read back equal, and the store passes ``verify``;
@@ -40,20 +40,20 @@ if str(ROOT) not in sys.path:
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from tests.property.damage import (  # noqa: E402
-    BASE_LOGS,
-    FILE_FORMS,
-    as_file_bytes,
-    corpus,
-    damage,
-    deflate_garbage,
-)
 from tests.property.test_damage import (  # noqa: E402
     check_diagnostics,
     check_intact,
     check_sane,
     read_file,
     store_round_trip,
+)
+from tests.support.damage import (  # noqa: E402
+    BASE_LOGS,
+    FILE_FORMS,
+    as_file_bytes,
+    corpus,
+    damage,
+    deflate_garbage,
 )
 
 BATCH = 200  # examples per hypothesis run; runs repeat until the time is up

@@ -6,19 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from exectrail.cli.main import cli
 from exectrail.interference.alarmstore import read_alarms, verify_alarms
 from exectrail.interference.source import scan_logs
 from exectrail.store import EventStore
+from tests.support.cli import run_cli
+from tests.support.paths import INTERFERENCE_DATA as DATA
 
-DATA = Path(__file__).resolve().parents[1] / "interference" / "data"
 LOG = DATA / "config_changes.log"
 
 
 def run(*args: str, stdin: bytes | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), input=stdin)
+    result = run_cli(list(args), input=stdin)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stderr
 

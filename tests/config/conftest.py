@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.kernel.conftest import kernel
+from tests.support.kernel import kernel
 
 __all__ = ["kernel"]

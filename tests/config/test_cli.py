@@ -10,14 +10,15 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from exectrail.cli import watch_cmd
-from exectrail.cli.main import cli
 from exectrail.cli.watch_cmd import open_store, watch
 from exectrail.config import KEYS, shipped_text
 from exectrail.errors import KernelAuditError, UsageError
-from tests.config.files import write_config
+from tests.support.cli import run_cli
+from tests.support.config_files import write_config
+from tests.support.paths import REPO
 
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 KERNEL_REFUSED = "test stand-in: the kernel is not touched"
@@ -26,7 +27,7 @@ TYPED = click.core.ParameterSource.COMMANDLINE
 
 
 def invoke(args: list[str], **env: str) -> Result:
-    return CliRunner().invoke(cli, args, env={"EXECTRAIL_DB": "", "EXECTRAIL_CONFIG": "", **env})
+    return run_cli(args, env={"EXECTRAIL_DB": "", "EXECTRAIL_CONFIG": "", **env})
 
 
 @pytest.fixture(autouse=True)
@@ -205,7 +206,7 @@ def test_watch_with_a_good_file_goes_on_to_the_kernel(tmp_path: Path) -> None:
 
 def test_the_readme_examples(tmp_path: Path) -> None:
     """The Configuration section's file passes; its 'config check' output is what the bad file gives."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     result = invoke(["config", "check", str(write_config(tmp_path, example))])

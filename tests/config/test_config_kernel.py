@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.files import write_config
-from tests.kernel.conftest import EXECTRAIL, LIVE, Kernel, observe
+from tests.support.config_files import write_config
+from tests.support.kernel import EXECTRAIL, LIVE, Kernel, observe
 
 pytestmark = pytest.mark.kernel
 

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from exectrail.cli.watch_cmd import watch
 from exectrail.config import KEYS, ConfigError, check_document, choose_path, load, loader, render_example
 from exectrail.config.keys import BY_NAME, Invalid
-from tests.config.files import uncommented, write_config
 from tests.support.ci import skip_or_fail
+from tests.support.config_files import uncommented, write_config
+from tests.support.paths import REPO
 
-SHIPPED = Path(__file__).resolve().parents[2] / "src" / "exectrail" / "data" / "exectrail.toml"
+SHIPPED = REPO / "src" / "exectrail" / "data" / "exectrail.toml"
 
 
 def test_the_shipped_file_is_made_from_the_key_declarations() -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.paths import DATA
 from tests.support.workload.compare import (
     compare_case,
     group_events,
@@ -25,7 +25,6 @@ from tests.support.workload.compare import (
     serial_decreases,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 LOGS = {  # name -> (log file, manifest file)
     "workload_enriched": ("workload_enriched.log", "workload_enriched.manifest.json.gz"),
     "workload_raw_node": ("workload_raw_node.log.gz", "workload_raw_node.manifest.json.gz"),

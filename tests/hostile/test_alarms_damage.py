@@ -4,7 +4,6 @@ alarm serialises, and the intact events around the damage still come out."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -12,9 +11,10 @@ from hypothesis import strategies as st
 
 from exectrail.interference.source import scan_logs
 from exectrail.output.fields import alarm_to_dict
-from tests.interference import logedit as ed
+from tests.support import logedit as ed
+from tests.support.paths import DATA
 
-LOG = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+LOG = DATA / "workload_enriched.log"
 LINES = ed.read_lines(LOG)
 DAMAGE = settings(
     max_examples=int(os.environ.get("EXECTRAIL_EXAMPLES", "100")) // 4 + 5,

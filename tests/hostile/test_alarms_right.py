@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.interference import logedit as ed
-from tests.store.conftest import run
+from tests.support import logedit as ed
+from tests.support.cli import run
+from tests.support.paths import DATA, INTERFERENCE_DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 WORKLOAD = DATA / "workload_enriched.log"
-CHANGES = Path(__file__).resolve().parents[1] / "interference" / "data" / "config_changes.log"
+CHANGES = INTERFERENCE_DATA / "config_changes.log"
 
 
 def alarms(*paths: Path, exit_codes: tuple[int, ...] = (0, 3)) -> tuple[list[dict[str, Any]], str]:

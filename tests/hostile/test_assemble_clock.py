@@ -11,8 +11,8 @@ import pytest
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 _HEADER = re.compile(rb"msg=audit\((\d+)\.(\d{3}):(\d+)\)")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 _KEY = re.compile(rb"msg=audit\((\d+\.\d{3}:\d+)\)")
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 from exectrail.capture.sources import MAX_LINE_BYTES, PluginSource
 from exectrail.model import Diagnostics, Record
 from exectrail.parse.record import parse_block
 from exectrail.pipeline import exec_events
+from tests.support.paths import DATA
 
-LOG = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+LOG = DATA / "workload_enriched.log"
 
 
 def feed(data: bytes, write_fd: int) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "workload_enriched.log"
 LOOKALIKES = b"1795618246.882:1058"  # argc=20, every argument quoted
 LONG = b"1795618246.886:1059"  # one 20,000-byte argument in six hex chunks over six EXECVE records

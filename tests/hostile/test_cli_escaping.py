@@ -19,19 +19,19 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from exectrail.cli.main import cli
 from exectrail.cli.status_cmd import _table, sink_warnings
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks.status import STATE_FILE, read_sink_status
-from tests.hostile.cli_logs import ESCAPED_EXE, HOSTILE_EXE, terminal_controls, write_hostile_log
+from tests.support.cli import run_cli
+from tests.support.cli_logs import ESCAPED_EXE, HOSTILE_EXE, terminal_controls, write_hostile_log
 
 WIDE = {"COLUMNS": "200", "EXECTRAIL_DB": ""}
 
 
 def invoke(*args: str, columns: str = "200") -> Result:
-    return CliRunner().invoke(cli, list(args), env={**WIDE, "COLUMNS": columns})
+    return run_cli(list(args), env={**WIDE, "COLUMNS": columns})
 
 
 @pytest.fixture(scope="module")

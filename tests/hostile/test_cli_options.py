@@ -12,12 +12,13 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from exectrail.cli import rules_cmd, status_cmd, watch_cmd
 from exectrail.cli.main import cli
 from exectrail.errors import KernelAuditError
-from tests.hostile.cli_logs import write_hostile_log
+from tests.support.cli import run_cli
+from tests.support.cli_logs import write_hostile_log
 
 HUGE = str(2**64)
 NOT_UTF8 = "\udcff"  # how Python hands over an argv byte that is not UTF-8 (surrogateescape)
@@ -29,7 +30,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("options")
     log = write_hostile_log(base / "audit.log")
     db = base / "events.db"
-    result = CliRunner().invoke(cli, ["import", "--db", str(db), str(log)], env={"EXECTRAIL_DB": ""})
+    result = run_cli(["import", "--db", str(db), str(log)], env={"EXECTRAIL_DB": ""})
     assert result.exit_code == 0, result.stderr
     return {"log": str(log), "db": str(db), "new_db": str(base / "new.db"), "spool": str(base / "spool")}
 
@@ -48,7 +49,7 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, env={"EXECTRAIL_DB": "", "COLUMNS": "120"})
+    return run_cli(args, env={"EXECTRAIL_DB": "", "COLUMNS": "120"})
 
 
 def assert_one_line_usage_error(result: Result, *words: str) -> None:

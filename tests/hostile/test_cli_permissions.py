@@ -13,16 +13,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from click.testing import CliRunner
 
-from exectrail.cli.main import cli
-from tests.hostile.cli_logs import write_hostile_log
-from tests.hostile.rootsafe_users import NOBODY, as_user, home_for, home_of
+from tests.support.cli import run_cli
+from tests.support.cli_logs import write_hostile_log
+from tests.support.rootsafe_users import NOBODY, as_user, home_for, home_of
 
 
 def run_as_nobody(*args: str) -> tuple[int, str]:
     def invoke() -> tuple[int, str]:
-        result = CliRunner().invoke(cli, list(args), env={"EXECTRAIL_DB": ""}, input=b"")
+        result = run_cli(list(args), env={"EXECTRAIL_DB": ""}, input=b"")
         return result.exit_code, result.stderr
 
     outcome: tuple[int, str] = as_user(NOBODY, invoke)
@@ -40,7 +39,7 @@ def place() -> Iterator[dict[str, str]]:
         log = write_hostile_log(private / "audit.log")
         log.chmod(0o600)
         db = private / "events.db"
-        assert CliRunner().invoke(cli, ["import", "--no-alarms", "--db", str(db), str(log)]).exit_code == 0
+        assert run_cli(["import", "--no-alarms", "--db", str(db), str(log)]).exit_code == 0
         readable_log = home / "audit.log"
         readable_log.write_bytes(log.read_bytes())
         os.chown(readable_log, NOBODY, NOBODY)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.cli_logs import write_hostile_log
 from tests.support.ci import skip_or_fail
+from tests.support.cli_logs import write_hostile_log
 
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 EXIT_BROKEN_PIPE = 141

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from tests.hostile.cli_logs import hostile_lines
+from tests.support.cli_logs import hostile_lines
 
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 EXIT_TERMINATED = 143

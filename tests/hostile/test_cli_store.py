@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from exectrail.cli.main import cli
-from tests.hostile.cli_logs import write_hostile_log
+from tests.support.cli import run_cli
+from tests.support.cli_logs import write_hostile_log
 
 EDITS = {
     "time is text": "UPDATE events SET time_ms = 'abc' WHERE seq = 1",
@@ -47,9 +47,7 @@ COMMANDS = {
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("edited")
     db = base / "events.db"
-    result = CliRunner().invoke(
-        cli, ["import", "--db", str(db), str(write_hostile_log(base / "audit.log", 3))]
-    )
+    result = run_cli(["import", "--db", str(db), str(write_hostile_log(base / "audit.log", 3))])
     assert result.exit_code == 0, result.stderr
     return db
 
@@ -65,7 +63,7 @@ def edited(store: Path, tmp_path: Path, sql: str) -> Path:
 
 
 def invoke(args: list[str], db: Path) -> Result:
-    return CliRunner().invoke(cli, [*args, "--db", str(db)], env={"EXECTRAIL_DB": "", "COLUMNS": "120"})
+    return run_cli([*args, "--db", str(db)], env={"EXECTRAIL_DB": "", "COLUMNS": "120"})
 
 
 @pytest.mark.parametrize("edit", EDITS)

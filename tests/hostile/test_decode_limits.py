@@ -15,8 +15,8 @@ import pytest
 
 from exectrail.model import Diagnostics
 from exectrail.parse.logfile import MAX_LINE_BYTES, ReadStats, read_records
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 LOG = (DATA / "workload_enriched.log").read_bytes()
 LINES = LOG.splitlines(keepends=True)
 HEAD, TAIL = b"".join(LINES[:600]), b"".join(LINES[600:])

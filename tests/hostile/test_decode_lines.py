@@ -17,8 +17,8 @@ import pytest
 from exectrail.model import Diagnostics
 from exectrail.parse.logfile import ReadStats, read_records
 from exectrail.parse.record import MalformedRecord, parse_line, parse_netlink
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 LOG = (DATA / "workload_enriched.log").read_bytes()
 LINES = LOG.splitlines(keepends=True)
 SECOND_LAST = len(LINES) - 1  # a line to damage well inside the file

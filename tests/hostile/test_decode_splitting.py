@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from exectrail.parse import logfile
 from exectrail.parse.gunzip import GzipReader
+from tests.support.paths import DATA
 
 BLOCK = 16  # the splitter's read size in these tests (and so its line bound)
 
@@ -116,9 +117,7 @@ def test_gzip_reader_bounds_each_read_of_a_bomb() -> None:
 
 def test_gzip_reader_keeps_the_data_just_before_damage() -> None:
     """The read that meets the damage still gives what came before it (to within a few KB)."""
-    from pathlib import Path
-
-    log = (Path(__file__).resolve().parent.parent / "data" / "workload_enriched.log").read_bytes()
+    log = (DATA / "workload_enriched.log").read_bytes()
     whole = gzip.compress(log * 6, mtime=0)
     at = len(whole) * 2 // 3
     damaged = whole[:at] + bytes(400) + whole[at + 400 :]

@@ -13,11 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from exectrail.cli.main import cli
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "store_schema2.sqlite"
+FIXTURE = DATA / "store_schema2.sqlite"
 EDITS = {
     "time_text": "time_ms = 'abc'",
     "time_huge": "time_ms = 9223372036854775807",
@@ -49,7 +49,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("edited") / "base.db"
     shutil.copyfile(FIXTURE, db)
     db.chmod(0o600)
-    result = CliRunner().invoke(cli, ["verify", "--db", str(db)])  # migrates it once
+    result = run_cli(["verify", "--db", str(db)])  # migrates it once
     assert result.exit_code == 0, result.output
     return db
 
@@ -63,7 +63,7 @@ def test_edited_store_is_one_line_not_an_internal_error(store: Path, tmp_path: P
         conn.execute(f"UPDATE events SET {EDITS[edit]} WHERE seq = 1")
     codes = set()
     for query in QUERIES:
-        result = CliRunner().invoke(cli, [*query, "--db", str(db)])
+        result = run_cli([*query, "--db", str(db)])
         assert result.exit_code in (0, 2), (query, result.exit_code, result.output)
         if result.exit_code == 2:
             [line] = [x for x in result.output.splitlines() if x.startswith("exectrail:")]

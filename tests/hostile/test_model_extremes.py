@@ -19,7 +19,7 @@ from exectrail.store import EventStore
 from exectrail.store.codec import event_to_row, row_to_event
 from exectrail.store.reader import SELECT_EVENTS, fetch_events, filter_sql, register_functions
 from exectrail.store.verify import verify
-from tests.store.strategies import distinct, extreme_events
+from tests.support.strategies import distinct, extreme_events
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 

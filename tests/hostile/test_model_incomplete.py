@@ -12,17 +12,16 @@ import io
 from pathlib import Path
 
 import orjson
-from click.testing import CliRunner
 
-from exectrail.cli.main import cli
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 SYSCALL_FIELDS = ("arch", "syscall", "success", "exit", "pid", "ppid", "uid", "euid", "suid", "fsuid", "gid",
                   "egid", "sgid", "fsgid")  # fmt: skip
 
 
 def _invoke(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args))
+    result = run_cli(list(args))
     assert result.exit_code in (0, 3), (args, result.exit_code, result.output)  # 3: alarms found
     return result.stdout
 
@@ -49,4 +48,4 @@ def test_event_without_syscall_is_stored_incomplete(tmp_path: Path) -> None:
     for query in (["report"], ["timeline"], ["tree", "8042"], ["search", "--format", "table"]):
         for fmt in ("jsonl", "table"):
             _invoke(*query, "--db", str(db), "--format", fmt)
-    assert "intact" in CliRunner().invoke(cli, ["verify", "--db", str(db)]).output
+    assert "intact" in run_cli(["verify", "--db", str(db)]).output

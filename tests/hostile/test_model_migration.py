@@ -12,17 +12,16 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from exectrail.cli.main import cli
 from exectrail.model import ExecEvent
 from exectrail.store import EventStore
 from exectrail.store.codec import event_to_row, row_to_event
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
 from exectrail.store.schema import LATEST
 from exectrail.store.verify import verify
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "store_schema2.sqlite"
+FIXTURE = DATA / "store_schema2.sqlite"
 HEAD_V2 = "91:4dc049f71e2d2bee84c2a556ed4f6c774a93d9141f2aafca62b76d556d471010"
 DIGESTS_V2 = {
     900001: "a3292da568a7620a4f331f3b3ca4236468f030d3c93a1621ffe619bcdc8e11f7",
@@ -53,7 +52,7 @@ def test_fixture_is_schema_2() -> None:
 
 def test_old_store_verifies_after_migration_with_the_same_head_and_digests(tmp_path: Path) -> None:
     db = _copy(tmp_path)
-    result = CliRunner().invoke(cli, ["verify", "--db", str(db), "--expect", HEAD_V2])
+    result = run_cli(["verify", "--db", str(db), "--expect", HEAD_V2])
     assert result.exit_code == 0, result.output
     with EventStore(db) as store:
         assert store.conn.execute("SELECT max(version) FROM schema_version").fetchone() == (LATEST,)

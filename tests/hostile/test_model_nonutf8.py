@@ -13,7 +13,6 @@ import io
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -33,27 +32,8 @@ from exectrail.output.fields import (
 from exectrail.output.writers import CsvWriter, JsonlWriter
 from exectrail.store import EventStore
 from exectrail.store.codec import event_to_row, row_to_event
-from tests.store.strategies import exec_events
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-RAW = b"/tmp/ev\xffil/auditctl"
-BAD = RAW.decode("utf-8", "surrogateescape")
-T = datetime(2026, 11, 25, 14, 40, 47, 506000, tzinfo=UTC)
-
-
-def bad_event(serial: int = 7) -> ExecEvent:
-    """An exec with a non-UTF-8 byte in every text field (and in argv)."""
-    text = {name: f"{BAD}-{name}" for name in HEX_TEXT_FIELDS}
-    return ExecEvent(T, serial, text["node"], "x86_64", "execve", True, 0, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-                     1000, 3, text["tty"], text["comm"], text["exe"], text["cwd"], text["path"], 2,
-                     (RAW, b"-l"), text["key"], text["proctitle"], False)  # fmt: skip
-
-
-def bad_alarm() -> Alarm:
-    actor = {"pid": 8174, "uid": 0, "auid": None, "comm": "auditctl", "exe": BAD}
-    return Alarm("rules-removed", T, f"2 procmon exec rules deleted (by {BAD} (pid 8174))", "certain",
-                 "h\udcf6st", {"actor": actor, "units": ["ok", BAD], "n": 2},
-                 (f'type=SYSCALL msg=audit(1795618247.186:1111): exe="{BAD}"', "type=EOE plain"))  # fmt: skip
+from tests.support.nonutf8 import BAD, RAW, T, _bad_log, _run, bad_alarm, bad_event
+from tests.support.strategies import exec_events
 
 
 def test_json_has_hex_companions_and_reads_back_exactly() -> None:
@@ -140,30 +120,6 @@ def test_store_keeps_the_bytes(tmp_path: Path) -> None:
     assert event_from_dict(orjson.loads(line)) == bad_event()
     verify = subprocess.run([sys.executable, "-m", "exectrail.cli.main", "verify", "--db", str(db)])
     assert verify.returncode == 0
-
-
-def _bad_log(tmp_path: Path) -> Path:
-    """workload_enriched.log with the rule-deleting auditctl run from a non-UTF-8 path (logged as hex)."""
-    lines = (DATA / "workload_enriched.log").read_bytes().split(b"\n")
-    hexed = RAW.hex().upper().encode()
-    changed = 0
-    for i, line in enumerate(lines):
-        if b"pid=8174 " in line and b'exe="/usr/sbin/auditctl"' in line:
-            lines[i] = line.replace(b'exe="/usr/sbin/auditctl"', b"exe=" + hexed)
-            changed += 1
-        elif b"msg=audit(1795618247.186:1110)" in line and b'name="/usr/sbin/auditctl"' in line:
-            lines[i] = line.replace(b'name="/usr/sbin/auditctl"', b"name=" + hexed)
-            changed += 1
-    assert changed == 3
-    path = tmp_path / "bad.log"
-    path.write_bytes(b"\n".join(lines))
-    return path
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run([sys.executable, "-m", "exectrail.cli.main", *args], capture_output=True)
-    assert b"Traceback" not in result.stderr and result.returncode != 70, result.stderr
-    return result
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "table"])

@@ -15,9 +15,8 @@ import pytest
 from exectrail.model import ExecEvent, timestamp_to_datetime
 from exectrail.output.fields import HEX_TEXT_FIELDS, event_from_dict
 from exectrail.sinks import SinkSet, Tuning
-from tests.hostile.test_model_nonutf8 import BAD, bad_event
-from tests.sinks.conftest import clickhouse, live_rsyslog, rsyslog  # noqa: F401  (fixtures)
-from tests.sinks.servers import ClickHouse, Rsyslog
+from tests.support.nonutf8 import BAD, bad_event
+from tests.support.servers import ClickHouse, Rsyslog, clickhouse, live_rsyslog, rsyslog  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)

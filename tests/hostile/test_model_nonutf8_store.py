@@ -10,7 +10,7 @@ from exectrail.output.fields import alarm_from_dict, alarm_to_dict, event_from_d
 from exectrail.sinks import SinkSet
 from exectrail.store import EventStore
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
-from tests.hostile.test_model_nonutf8 import RAW, _bad_log, _run, bad_alarm, bad_event
+from tests.support.nonutf8 import RAW, _bad_log, _run, bad_alarm, bad_event
 
 
 def test_file_sinks_deliver_the_bytes(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from exectrail.interference.background import AlarmScan
 from exectrail.store.ingest import LogReader
-from tests.sinks.biglog import write_big_log
+from tests.support.biglog import write_big_log
 
 
 def children(pid: int) -> list[int]:

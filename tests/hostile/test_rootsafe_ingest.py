@@ -7,11 +7,10 @@ import json
 import re
 from pathlib import Path
 
-from click.testing import CliRunner
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
 
-from exectrail.cli.main import cli
-
-LOG = Path(__file__).resolve().parents[1] / "data" / "interleaved_concurrent.log"
+LOG = DATA / "interleaved_concurrent.log"
 
 
 def without_first_exec_syscall(path: Path) -> bytes:
@@ -29,10 +28,10 @@ def test_import_counts_the_incomplete_events_it_stores(tmp_path: Path) -> None:
     counts = []
     for name, args, stdin in (("helper", [str(log)], None), ("stdin", ["-"], data)):
         db = tmp_path / f"{name}.db"
-        result = CliRunner().invoke(cli, ["import", "--db", str(db), *args], input=stdin)
+        result = run_cli(["import", "--db", str(db), *args], input=stdin)
         assert result.exit_code in (0, 1), result.stderr
         said = int(re.search(r"(\d+) incomplete events", result.stderr)[1])  # type: ignore[index]
-        found = CliRunner().invoke(cli, ["search", "--db", str(db), "--format", "jsonl"])
+        found = run_cli(["search", "--db", str(db), "--format", "jsonl"])
         stored = sum(json.loads(line)["incomplete"] for line in found.stdout.splitlines())
         counts.append((said, stored))
     assert counts[0] == counts[1] and counts[0][0] == counts[0][1] >= 1, counts

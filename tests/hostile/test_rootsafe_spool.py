@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from click.testing import CliRunner
 
-from exectrail.cli.main import cli
 from exectrail.sinks import SinkSet, Tuning, read_sink_status
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import Spool
-from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
-from tests.sinks.test_forwarder import FakeSink, messages
+from tests.support.cli import run_cli
+from tests.support.fake_sinks import FakeSink, messages
+from tests.support.paths import DATA
+from tests.support.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
 
 FAST = Tuning(batch_events=10, retry_initial=0.01, retry_max=0.05, linger=0.01, state_interval=0.0)
-LOG = Path(__file__).resolve().parents[1] / "data" / "interleaved_concurrent.log"
+LOG = DATA / "interleaved_concurrent.log"
 VICTIM = b"root:x:0:0:root:/root:/bin/bash\n"
 
 
@@ -162,7 +162,7 @@ def test_the_cli_refuses_a_shared_spool_in_one_line(uid: int) -> None:
                 str(shared / "spool"),
                 str(log),
             ]
-            result = CliRunner().invoke(cli, args)
+            result = run_cli(args)
             return result.exit_code, result.stderr
 
         code, err = as_user(uid, review)

@@ -17,8 +17,8 @@ import pytest
 from exectrail.capture import journal as journal_mod
 from exectrail.cli.watch_cmd import ReopenableFile
 from exectrail.safefs import open_append
-from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for
-from tests.kernel.conftest import EXECTRAIL, kernel  # noqa: F401 - the fixture, used by name
+from tests.support.kernel import EXECTRAIL, kernel  # noqa: F401 - the fixture, used by name
+from tests.support.rootsafe_users import BOTH, STRANGER, as_user, home_for
 
 GUARD: Any = SimpleNamespace(added=[b"\x01\x02"], status_set={"enabled": (0, 1)}, registered=None)
 VICTIM = b"precious\n"

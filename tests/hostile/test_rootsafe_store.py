@@ -9,15 +9,14 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from exectrail.cli.main import cli
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from exectrail.store import EventStore
-from tests.hostile.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
+from tests.support.rootsafe_users import BOTH, STRANGER, as_user, home_for, readable_copy
 
-LOG = Path(__file__).resolve().parents[1] / "data" / "interleaved_concurrent.log"
+LOG = DATA / "interleaved_concurrent.log"
 
 
 @functools.cache
@@ -176,7 +175,7 @@ def test_the_cli_says_why_in_one_line_with_exit_2(uid: int) -> None:
         log = readable_copy(LOG, home, uid)
 
         def run_import() -> tuple[int, str, str]:
-            result = CliRunner().invoke(cli, ["import", "--db", str(db), str(log)])
+            result = run_cli(["import", "--db", str(db), str(log)])
             return result.exit_code, result.stdout, result.stderr
 
         code, out, err = as_user(uid, run_import)
@@ -226,7 +225,7 @@ def test_a_store_in_another_users_directory_is_read_without_creating_anything(ui
 def test_an_old_store_in_another_users_directory_is_read_without_migrating(uid: int) -> None:
     """A schema-2 store cannot be migrated where SQLite must not write: it is read as it is, and
     every query gives what the same store gives once migrated."""
-    old = Path(__file__).resolve().parents[1] / "data" / "store_schema2.sqlite"
+    old = DATA / "store_schema2.sqlite"
     with home_for(uid) as home:
         theirs, mine = home / "theirs", home / "mine"
         for directory, owner in ((theirs, STRANGER), (mine, uid)):
@@ -239,7 +238,7 @@ def test_an_old_store_in_another_users_directory_is_read_without_migrating(uid: 
         def query(db: Path) -> list[tuple[int, str]]:
             out = []
             for args in (["search", "--format", "jsonl"], ["verify"], ["alarms", "--format", "jsonl"]):
-                result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+                result = run_cli([*args, "--db", str(db)])
                 out.append((result.exit_code, result.stdout))
             return out
 

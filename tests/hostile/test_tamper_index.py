@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from exectrail.model import ExecEvent
 from exectrail.store import EventStore, codec
 from exectrail.store.searchindex import check_search_index, row_search_text
-from tests.store.strategies import distinct, exec_events
+from tests.support.strategies import distinct, exec_events
 
 EXAMPLES = int(os.environ.get("EXECTRAIL_EXAMPLES", "100"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None)

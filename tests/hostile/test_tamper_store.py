@@ -18,10 +18,11 @@ import pytest
 
 from exectrail.store.alarmchain import AlarmChainResult, verify_alarm_chain
 from exectrail.store.searchindex import row_search_text
-from tests.store.conftest import run
+from tests.support.cli import run
+from tests.support.paths import DATA, INTERFERENCE_DATA
 
-LOG = Path(__file__).resolve().parents[1] / "interference" / "data" / "config_changes.log"
-WORKLOAD = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+LOG = INTERFERENCE_DATA / "config_changes.log"
+WORKLOAD = DATA / "workload_enriched.log"
 ALARM_COLUMNS = "identity, kind, time_ms, certainty, host, summary, details, evidence"
 ALARMS = 8  # what config_changes.log gives (tests/interference/test_captured.py names them)
 

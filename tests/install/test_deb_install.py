@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from exectrail.cli.main import cli
-from tests.install.conftest import EXECTRAIL, NONINTERACTIVE, REPO, VERSION, install_deb
 from tests.support.freshroot import FreshRoot
+from tests.support.install import EXECTRAIL, NONINTERACTIVE, REPO, VERSION, install_deb
 
 pytestmark = pytest.mark.freshroot
 

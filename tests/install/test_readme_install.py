@@ -13,8 +13,8 @@ from typing import IO, Any
 
 import pytest
 
-from tests.install.conftest import REPO, VERSION, copy_tree, kernel_guard
 from tests.support.freshroot import PYPI, FreshRoot, require_network
+from tests.support.install import REPO, VERSION, copy_tree, kernel_guard
 
 pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.install.conftest import install_deb, kernel_guard
 from tests.support.freshroot import FreshRoot
+from tests.support.install import install_deb, kernel_guard
 
 pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 

@@ -10,7 +10,7 @@
 * ``restarts.log`` -- auditd stopped with SIGTERM and restarted, then killed with SIGKILL and
   restarted, with execs while it was down (their records went to the kernel log only).
 
-The kernel state is restored exactly afterwards (tests.interference.auditd_session).
+The kernel state is restored exactly afterwards (tests.support.auditd_session).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.interference.auditd_session import (
+from tests.support.auditd_session import (
     AUDITD_STOP_TEXT,
     PROCMON_RULES,
     SERVICE_STOP,

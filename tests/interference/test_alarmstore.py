@@ -14,8 +14,7 @@ from exectrail.interference.alarmstore import (
 )
 from exectrail.interference.source import scan_logs
 from exectrail.store import EventStore
-
-DATA = Path(__file__).resolve().parent / "data"
+from tests.support.paths import INTERFERENCE_DATA as DATA
 
 
 def found() -> list:  # type: ignore[type-arg]

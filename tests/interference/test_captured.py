@@ -3,14 +3,11 @@ interference and every auditd restart gives exactly its alarm, with who, when an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from exectrail.interference import kinds
 from exectrail.interference.records import format_duration
 from exectrail.interference.source import scan_logs
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
-
-DATA = Path(__file__).resolve().parent / "data"
+from tests.support.paths import INTERFERENCE_DATA as DATA
 
 
 def alarms(name: str) -> list[Alarm]:

@@ -7,21 +7,19 @@ import io
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from exectrail.cli.main import cli
 from exectrail.interference.alarmstore import store_alarms
 from exectrail.interference.source import scan_logs
 from exectrail.store import EventStore
-from tests.interference import logedit as ed
+from tests.support import logedit as ed
+from tests.support.cli import run_cli
+from tests.support.paths import DATA, INTERFERENCE_DATA
 
-HERE = Path(__file__).resolve().parent
-CONFIG_LOG = HERE / "data" / "config_changes.log"
-WORKLOAD_LOG = HERE.parent / "data" / "workload_enriched.log"
+CONFIG_LOG = INTERFERENCE_DATA / "config_changes.log"
+WORKLOAD_LOG = DATA / "workload_enriched.log"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = run_cli(list(args))
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -22,10 +22,10 @@ import pytest
 
 from exectrail.interference import kinds
 from exectrail.model import CERTAIN
-from tests.interference.auditd_session import auditctl, kernel_session, refuse
+from tests.support.auditd_session import auditctl, kernel_session, refuse
+from tests.support.paths import FEXEC_C
 
 pytestmark = pytest.mark.kernel
-HERE = Path(__file__).resolve().parent
 EXECVE_ONLY = ("always,exit", "-F", "arch=b64", "-S", "execve", "-k", "procmon")
 EXECVEAT = ("always,exit", "-F", "arch=b64", "-S", "execveat", "-k", "procmon")
 
@@ -35,7 +35,7 @@ def fexec(tmp_path: Path) -> Path:
     if shutil.which("gcc") is None:
         refuse("needs gcc to build the fexecve helper")
     binary = tmp_path / "fexec"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(HERE / "fexec.c")], check=True)
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(FEXEC_C)], check=True)
     return binary
 
 

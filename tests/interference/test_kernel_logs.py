@@ -24,8 +24,8 @@ from exectrail.interference import kinds
 from exectrail.interference.source import scan_logs
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, SUSPICIOUS
-from tests.interference import logedit as ed
-from tests.interference.auditd_session import (
+from tests.support import logedit as ed
+from tests.support.auditd_session import (
     AUDITD_STOP_TEXT,
     PROCMON_RULES,
     SERVICE_STOP,

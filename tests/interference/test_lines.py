@@ -11,9 +11,8 @@ import pytest
 from exectrail.interference import kinds
 from exectrail.interference.source import scan_logs
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
-from tests.interference import logedit as ed
-
-DATA = Path(__file__).resolve().parents[1] / "data"
+from tests.support import logedit as ed
+from tests.support.paths import DATA
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ grace period that makes one change give one alarm."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from exectrail.interference import kinds
 from exectrail.interference.live import LiveMonitor, StatusReading
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Diagnostics, Record
 from exectrail.parse.logfile import read_records
+from tests.support.paths import INTERFERENCE_DATA as DATA
 
-DATA = Path(__file__).resolve().parent / "data"
 BASE = StatusReading(1, 1, 4242, 0, 8192, 15000, 0, 2, "complete", pid_alive=True)
 
 

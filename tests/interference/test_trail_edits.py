@@ -15,9 +15,9 @@ from exectrail.interference import kinds
 from exectrail.interference.source import scan_logs
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
-from tests.interference import logedit as ed
+from tests.support import logedit as ed
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 CLEAN_LOGS = ["workload_enriched.log", "workload_raw_node.log.gz", "interleaved_concurrent.log"]
 # what a clean capture ends with: the harness deletes its rules, then stops auditd
 END_OF_CAPTURE = {kinds.RULES_REMOVED, kinds.COLLECTOR_STOPPED}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.conftest import EXECTRAIL, LIVE, Kernel, observe
+from tests.support.kernel import EXECTRAIL, LIVE, Kernel, observe
 
 pytestmark = pytest.mark.kernel
 

@@ -12,7 +12,7 @@ import pytest
 from exectrail.kernelstate import KernelState, guarded_kernel_state
 from exectrail.netlink.client import AuditClient
 from exectrail.rules.procmon import ProcmonSpec, procmon_rules
-from tests.kernel.conftest import Kernel, auditctl, observe
+from tests.support.kernel import Kernel, auditctl, observe
 
 pytestmark = pytest.mark.kernel
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.conftest import Kernel, refuse
-from tests.kernel.live import WatchProcess
+from tests.support.kernel import Kernel, refuse
+from tests.support.live import WatchProcess
+from tests.support.paths import LATE_EXEC_C
 
 pytestmark = pytest.mark.kernel
 
-HERE = Path(__file__).resolve().parent
 HOLD_MS = 3500
 
 
@@ -30,9 +30,7 @@ def late_exec(tmp_path: Path) -> Path:
     if shutil.which("gcc") is None:
         refuse("needs gcc to build the ptrace helper")
     binary = tmp_path / "late_exec"
-    subprocess.run(
-        ["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(HERE / "late_exec.c")], check=True
-    )
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary), str(LATE_EXEC_C)], check=True)
     return binary
 
 

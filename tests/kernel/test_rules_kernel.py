@@ -8,7 +8,7 @@ import pytest
 
 from exectrail.rules.model import Rule
 from exectrail.rules.procmon import ProcmonSpec, procmon_rules
-from tests.kernel.conftest import Kernel, auditctl, exectrail
+from tests.support.kernel import Kernel, auditctl, exectrail
 
 pytestmark = pytest.mark.kernel
 

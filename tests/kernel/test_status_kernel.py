@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from exectrail.netlink.client import AuditClient, NetlinkAuditError
-from tests.kernel.conftest import EXECTRAIL, Kernel, auditctl, exectrail
+from tests.support.kernel import EXECTRAIL, Kernel, auditctl, exectrail
 
 pytestmark = pytest.mark.kernel
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.kernel.conftest import EXECTRAIL, Kernel, auditctl, observe, run
-from tests.kernel.live import Auditd, WatchProcess, read_jsonl, running_auditd, wait_for_exec_marker
+from tests.support.kernel import EXECTRAIL, Kernel, auditctl, observe, run
+from tests.support.live import Auditd, WatchProcess, read_jsonl, running_auditd, wait_for_exec_marker
 
 pytestmark = pytest.mark.kernel
 GRACE = 3.5  # longer than the monitor's poll (1 s) plus its grace (2 s): a duplicate would show

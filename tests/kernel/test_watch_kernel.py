@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from exectrail.store import EventStore
-from tests.kernel.conftest import EXECTRAIL, Kernel, auditctl, exectrail, observe
-from tests.kernel.live import WatchProcess, auditd_pid, run_workload, running_auditd, wait_for_exec_marker
+from tests.support.kernel import EXECTRAIL, Kernel, auditctl, exectrail, observe
+from tests.support.live import WatchProcess, auditd_pid, run_workload, running_auditd, wait_for_exec_marker
+from tests.support.paths import REPO
 from tests.support.workload.compare import compare_all_json
 
 pytestmark = pytest.mark.kernel
@@ -114,7 +115,7 @@ def test_plugin_mode_fed_by_auditd(kernel: Kernel, tmp_path: Path) -> None:
     wrapper = tmp_path / "exectrail-plugin"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f"cd {Path(__file__).resolve().parents[2]}\n"
+        f"cd {REPO}\n"
         f'exec {sys.executable} -m exectrail.cli.main "$@" --output {out} --db {tmp_path}/plugin.db '
         f"2>>{tmp_path}/plugin.err\n"
     )

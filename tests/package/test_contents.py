@@ -15,8 +15,9 @@ import click
 import pytest
 
 from exectrail.cli.main import cli
-from tests.package.conftest import REPO, Deb
 from tests.support.ci import skip_or_fail
+from tests.support.deb import Deb
+from tests.support.paths import REPO
 
 SITE = "opt/exectrail/lib/python3.11/site-packages"
 CONFFILES = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.package.conftest import Deb
 from tests.support.ci import skip_or_fail
+from tests.support.deb import Deb
 
 #: Run the package's maintainer scripts as dpkg would, with no init, and report what they left.
 LIFECYCLE = r"""

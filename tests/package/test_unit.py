@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.kernel.conftest import EXECTRAIL, LIVE, Kernel, observe
-from tests.kernel.live import running_auditd, wait_for_exec_marker
-from tests.package.conftest import Deb
 from tests.support.ci import skip_or_fail
+from tests.support.deb import Deb
+from tests.support.kernel import EXECTRAIL, LIVE, Kernel, observe
+from tests.support.live import running_auditd, wait_for_exec_marker
+from tests.support.paths import MDWE, SANDBOX
 
-HERE = Path(__file__).parent
 UNIT = "lib/systemd/system/exectrail.service"
 EXEC_START = "/usr/bin/exectrail watch --config /etc/exectrail/exectrail.toml --no-show"
 #: measured 2.1 ("OK") with systemd 252; a weakened unit goes over this
@@ -134,8 +134,8 @@ class Service:
         )
         self.command = [
             "unshare", "--mount", "--propagation", "private",
-            "sh", str(HERE / "sandbox.sh"), caps, one(svc, "UMask"), str(self.run_dir), str(self.lib), "--",
-            sys.executable, str(HERE / "mdwe.py"), *EXECTRAIL, *args,
+            "sh", str(SANDBOX), caps, one(svc, "UMask"), str(self.run_dir), str(self.lib), "--",
+            sys.executable, str(MDWE), *EXECTRAIL, *args,
         ]  # fmt: skip
         self.env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

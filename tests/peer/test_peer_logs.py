@@ -3,7 +3,7 @@
 Every log goes through exectrail's review pipeline (nothing raises, every bad line is a counted
 diagnostic in the user's words) and through ``exectrail review`` and ``alarms`` in one process each
 (never an internal error). The exec events are compared field by field with python3-audit's
-auparse on the same file (tests/peer/auparse_dump.py, run by an interpreter that has the binding).
+auparse on the same file (tests/support/auparse_dump.py, run by an interpreter that has the binding).
 Where the two disagree, the raw line was read and the case is in :data:`EXPECTED_DIFFERENCES` with
 who is right; any other difference fails.
 
@@ -27,10 +27,11 @@ import pytest
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from tests.support.ci import skip_or_fail
+from tests.support.paths import REPO, SUPPORT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 PEER_LOGS = ROOT.parent / "shared" / "peer-logs"
-DUMP = Path(__file__).resolve().parent / "auparse_dump.py"
+DUMP = SUPPORT / "auparse_dump.py"
 FIELDS = ("syscall", "success", "exit", "pid", "ppid", "uid", "comm", "exe", "cwd", "argv")
 # The words of Python's own exceptions: a diagnostic must be in the user's words.
 PYTHON_TEXT = re.compile(r"Traceback|invalid literal for|object has no attribute|codec can't|NoneType")

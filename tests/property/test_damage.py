@@ -28,7 +28,7 @@ from exectrail.store import EventStore
 from exectrail.store.codec import COLUMNS
 from exectrail.store.reader import fetch_events
 from exectrail.store.verify import verify
-from tests.property.damage import (
+from tests.support.damage import (
     BASE_LOGS,
     FILE_FORMS,
     HUGE_NUMBERS,

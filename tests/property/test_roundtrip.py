@@ -6,7 +6,6 @@ import contextlib
 import io
 import random
 import tempfile
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,13 +16,12 @@ from exectrail.parse.logfile import read_records
 from exectrail.parse.record import MalformedRecord, parse_line
 from exectrail.pipeline import exec_events
 from tests.support.kernel_format import log_lines
+from tests.support.paths import DATA
 
 # argv strings cannot hold NUL (C strings); anything else goes.
 arg_bytes = st.binary(max_size=64).map(lambda b: b.replace(b"\0", b""))
 long_arg = st.integers(min_value=3700, max_value=12000).map(lambda n: bytes(range(1, 256)) * (n // 255 + 1))
 argvs = st.lists(st.one_of(arg_bytes, arg_bytes, arg_bytes, long_arg), min_size=1, max_size=40)
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @given(st.binary().map(lambda b: b.replace(b"\0", b"")))

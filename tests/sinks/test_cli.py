@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 
 from exectrail.sinks import read_sink_status
-from tests.sinks.servers import free_port
+from tests.support.paths import DATA
+from tests.support.servers import free_port
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = str(DATA / "workload_enriched.log")
 EVENTS = 229
 

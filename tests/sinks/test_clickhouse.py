@@ -11,8 +11,8 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.output.fields import clean_text
 from exectrail.sinks import SinkSet, SinkSummary, Tuning
-from tests.sinks.checks import argv_bytes
-from tests.sinks.servers import ClickHouse, hung_listener
+from tests.support.servers import ClickHouse, hung_listener
+from tests.support.sink_checks import argv_bytes
 
 pytestmark = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)

@@ -4,58 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from exectrail.errors import ExectrailError
-from exectrail.sinks import Message, SinkError, SinkSet, Tuning, read_sink_status
+from exectrail.sinks import SinkError, SinkSet, Tuning, read_sink_status
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import Spool
 from tests.support.ci import skip_or_fail
-
-FAST = Tuning(batch_events=10, retry_initial=0.01, retry_max=0.05, linger=0.01, state_interval=0.0)
-
-
-class FakeSink:
-    """Records delivered ids; fails while ``down`` is set."""
-
-    lossy = False
-
-    def __init__(self) -> None:
-        self.name = "fake://receiver"
-        self.down: str | None = None
-        self.received: list[str] = []
-        self.attempts = 0
-        self.lock = threading.Lock()
-
-    def send(self, batch: Sequence[Message]) -> int:
-        with self.lock:
-            self.attempts += 1
-            if self.down:
-                raise SinkError(self.down)
-            self.received.extend(m.id for m in batch)
-        return 0
-
-    def close(self) -> None:
-        pass
-
-
-def messages(n: int, start: int = 0, pad: int = 0) -> list[Message]:
-    return [Message({"type": "test", "id": f"m{i:06d}", "pad": "x" * pad}) for i in range(start, start + n)]
-
-
-def run(sink: FakeSink, spool_dir: Path, msgs: list[Message], tuning: Tuning = FAST, wait: float = 5.0,
-        max_bytes: int = 1 << 30) -> tuple[Forwarder, list[str]]:  # fmt: skip
-    warnings: list[str] = []
-    forwarder = Forwarder(sink, Spool(spool_dir, max_bytes), warnings.append, tuning)
-    for m in msgs:
-        forwarder.put(m)
-    forwarder.finish_close(time.monotonic() + wait)
-    return forwarder, warnings
+from tests.support.fake_sinks import FAST, FakeSink, HungSink, messages, run, wait_for
 
 
 def test_healthy_sink_gets_everything_once_in_order(tmp_path: Path) -> None:
@@ -188,18 +147,6 @@ def test_generic_messages_carry_the_host(tmp_path: Path) -> None:
     ).read_bytes() == b'{"type":"alarm","id":"a-1","kind":"audit-disabled","host":"h1"}\n'
 
 
-class HungSink(FakeSink):
-    """A receiver that stops answering: ``send`` blocks until released."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def send(self, batch: Sequence[Message]) -> int:
-        self.release.wait()
-        return super().send(batch)
-
-
 def test_submit_never_waits_for_a_hung_receiver(tmp_path: Path) -> None:
     sink = HungSink()
     tuning = Tuning(batch_events=100, memory_bytes=50_000, linger=0.01, state_interval=0.0)
@@ -221,10 +168,3 @@ def test_submit_never_waits_for_a_hung_receiver(tmp_path: Path) -> None:
     summary = forwarder.finish_close(time.monotonic() + 30)
     assert (summary.delivered, summary.dropped, summary.pending) == (30_000, 0, 0)
     assert sink.received == [m.id for m in msgs]
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)

@@ -12,7 +12,7 @@ from exectrail.model import ExecEvent
 from exectrail.sinks import SinkError, SinkSet, parse_sink_url, parse_size
 from exectrail.sinks.base import Message
 from exectrail.sinks.jsonl import JsonlSink
-from tests.sinks.checks import argv_bytes, expected_body
+from tests.support.sink_checks import argv_bytes, expected_body
 
 
 def test_urls_parse_with_defaults_and_redaction(tmp_path: Path) -> None:

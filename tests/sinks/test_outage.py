@@ -13,9 +13,9 @@ import pytest
 
 from exectrail.model import Diagnostics
 from exectrail.pipeline import read_exec_events
-from tests.sinks.biglog import write_big_log
-from tests.sinks.checks import first_occurrences
-from tests.sinks.servers import Rsyslog, wait_until
+from tests.support.biglog import write_big_log
+from tests.support.servers import Rsyslog, wait_until
+from tests.support.sink_checks import first_occurrences
 
 pytestmark = pytest.mark.server
 

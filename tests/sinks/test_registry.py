@@ -16,9 +16,10 @@ from exectrail.errors import UsageError
 from exectrail.sinks import clickhouse, jsonl, syslog
 from exectrail.sinks.registry import kinds, modules, open_sink, parse_sink_url, schemes
 from exectrail.sinks.spec import TIMEOUT, SinkKind
+from tests.support.paths import REPO
 
 PACKAGE = Path(exectrail.sinks.__file__).parent
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 SINK_MODULES = frozenset(module.__name__.rpartition(".")[2] for module in modules())
 KINDS = kinds()
 SCHEMES = schemes()

@@ -13,7 +13,7 @@ from exectrail.sinks import Tuning, read_sink_status
 from exectrail.sinks import spool as spool_module
 from exectrail.sinks.forwarder import Forwarder
 from exectrail.sinks.spool import HEADER, Spool
-from tests.sinks.test_forwarder import FakeSink, HungSink, messages, run, wait_for
+from tests.support.fake_sinks import FakeSink, HungSink, messages, run, wait_for
 
 
 def ids(start: int, stop: int) -> list[str]:

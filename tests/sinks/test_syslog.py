@@ -16,8 +16,8 @@ import pytest
 
 from exectrail.model import ExecEvent
 from exectrail.sinks import SinkError, SinkSet, SinkSummary, Tuning
-from tests.sinks.checks import argv_bytes, expected_body
-from tests.sinks.servers import Rsyslog, free_port, hung_listener
+from tests.support.servers import Rsyslog, free_port, hung_listener
+from tests.support.sink_checks import argv_bytes, expected_body
 
 server = pytest.mark.server  # needs the real rsyslog
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)

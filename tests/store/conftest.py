@@ -1,43 +1,20 @@
-"""Fixtures for the store tests: real events from the committed captures, stores filled with them."""
+"""Fixtures for the store tests: stores filled with the real events of the committed captures.
+
+``real_events`` (the captures' events) comes from the root conftest; the helpers ``run``
+(tests.support.cli), ``read_events`` and ``manifest`` (tests.support.captures) live in tests/support.
+"""
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from exectrail.cli.main import cli
-from exectrail.model import Diagnostics, ExecEvent
-from exectrail.pipeline import read_exec_events
+from exectrail.model import ExecEvent
 from exectrail.store import EventStore
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-LOGS = [
-    DATA / "workload_enriched.log",
-    DATA / "workload_raw_node.log.gz",
-    DATA / "interleaved_concurrent.log",
-]
-
-
-def read_events(*paths: Path) -> list[ExecEvent]:
-    return list(read_exec_events(paths, Diagnostics()))
-
-
-def manifest(name: str) -> dict[str, Any]:
-    with gzip.open(DATA / f"{name}.manifest.json.gz") as fh:
-        data: dict[str, Any] = json.load(fh)
-    return data
-
-
-@pytest.fixture(scope="session")
-def real_events() -> list[ExecEvent]:
-    """Every exec event of the three committed captures (ENRICHED, RAW with node, interleaved)."""
-    return read_events(*LOGS)
 
 
 @pytest.fixture
@@ -52,11 +29,6 @@ def filled(db: Path, real_events: list[ExecEvent]) -> Path:
         for event in real_events:
             writer.add(event)
     return db
-
-
-def run(*args: str, input: bytes | None = None) -> Result:
-    """Run the CLI in-process (stdout and stderr kept apart)."""
-    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from exectrail.model import ExecEvent
 from exectrail.store import EventStore, StoreFullError, schema
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
 from exectrail.store.verify import verify
-from tests.store.conftest import LOGS, read_events, run
+from tests.support.captures import read_events
 from tests.support.ci import skip_or_fail
+from tests.support.cli import run
+from tests.support.paths import CAPTURED_LOGS as LOGS
 
 COMMANDS = [("search",), ("verify",), ("report",), ("timeline",), ("tree", "1"), ("import", str(LOGS[0]))]
 

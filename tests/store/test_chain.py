@@ -15,7 +15,7 @@ from exectrail.model import ExecEvent
 from exectrail.store import EventStore, codec
 from exectrail.store.chain import GENESIS, digest, format_head, link, parse_head
 from exectrail.store.verify import verify
-from tests.store.strategies import distinct, exec_events
+from tests.support.strategies import distinct, exec_events
 
 EVENTS = st.lists(exec_events(), min_size=1, max_size=12).map(distinct)
 PROPERTY = settings(

@@ -14,7 +14,10 @@ import pytest
 
 from exectrail.model import ExecEvent
 from exectrail.output.fields import event_to_dict
-from tests.store.conftest import DATA, LOGS, manifest, read_events, run
+from tests.support.captures import manifest, read_events
+from tests.support.cli import run
+from tests.support.paths import CAPTURED_LOGS as LOGS
+from tests.support.paths import DATA
 
 
 def _jsonl(text: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from exectrail.query.search import SearchQuery, search
 from exectrail.query.tree import process_tree
 from exectrail.store import EventStore
 from exectrail.store.verify import verify
-from tests.store.strategies import replicate
+from tests.support.strategies import replicate
 
 
 def _import(db: str, events: list[ExecEvent], started: Any) -> int:

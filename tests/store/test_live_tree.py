@@ -28,9 +28,9 @@ from exectrail.query.report import user_name
 from exectrail.query.timeline import TimelineQuery, sessions, timeline
 from exectrail.query.tree import ProcessNode, process_tree
 from exectrail.store import EventStore
-from tests.store.conftest import run
 from tests.support.auditd_harness import HarnessError, auditd_capture, usability_problem
 from tests.support.ci import skip_or_fail
+from tests.support.cli import run
 
 pytestmark = pytest.mark.kernel
 

@@ -14,7 +14,9 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.query.tree import process_tree
 from exectrail.store import EventStore
-from tests.store.conftest import DATA, manifest, read_events, run
+from tests.support.captures import manifest, read_events
+from tests.support.cli import run
+from tests.support.paths import DATA
 
 
 @pytest.fixture(scope="module")

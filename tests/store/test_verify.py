@@ -12,7 +12,8 @@ from exectrail.model import ExecEvent
 from exectrail.store import EventStore, codec
 from exectrail.store.chain import GENESIS, digest, link
 from exectrail.store.searchindex import row_search_text
-from tests.store.conftest import run
+from tests.support.cli import run
+from tests.support.paths import DATA
 
 K = 57  # the row we tamper with
 
@@ -178,7 +179,7 @@ def test_rows_removed_from_the_end_leave_the_index_behind(filled: Path, real_eve
 
 def test_noted_head_survives_later_imports(filled: Path) -> None:
     noted = run("verify", "--db", str(filled), "--head").stdout.strip()
-    data = Path(__file__).resolve().parents[1] / "data"
+    data = DATA
     assert run("import", "--db", str(filled), str(data / "workload_enriched.log")).exit_code == 0
     code, out = _verify(filled, "--expect", noted)
     seq = noted.removeprefix("events=").split(":")[0]

@@ -17,7 +17,7 @@ from exectrail.model import ExecEvent
 from exectrail.store import EventStore, StoreError, default_db_path
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
 from exectrail.store.verify import verify
-from tests.store.strategies import replicate
+from tests.support.strategies import replicate
 
 
 def _stored(db: Path) -> list[ExecEvent]:
@@ -105,7 +105,8 @@ def test_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_cli_uses_the_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tests.store.conftest import LOGS, run
+    from tests.support.cli import run
+    from tests.support.paths import CAPTURED_LOGS as LOGS
 
     target = tmp_path / "xdg" / "exectrail" / "events.db"
     monkeypatch.setattr("exectrail.store.db.default_db_path", lambda: target)
@@ -156,7 +157,7 @@ def test_concurrent_writers_keep_one_chain(db: Path, real_events: list[ExecEvent
 def test_helper_process_reads_the_same(tmp_path: Path) -> None:
     """``import`` parses in a helper process: same events, order, chain and counts as in-process."""
     from exectrail.store.ingest import LogReader
-    from tests.store.conftest import LOGS
+    from tests.support.paths import CAPTURED_LOGS as LOGS
 
     heads, counts = [], []
     for background in (True, False):

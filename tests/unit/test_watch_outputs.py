@@ -18,8 +18,9 @@ from exectrail.model import Alarm, Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from exectrail.sinks import SinkSet
 from exectrail.store import EventStore, StoreError
+from tests.support.paths import DATA
 
-LOG = Path(__file__).resolve().parents[1] / "data" / "workload_enriched.log"
+LOG = DATA / "workload_enriched.log"
 ALARM = Alarm("rules-removed", datetime(2026, 11, 25, 15, 0, tzinfo=UTC), "2 procmon exec rules deleted")
 
 

@@ -29,6 +29,21 @@ INTERNAL_ERROR = 70
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a program stopped by a closed pipe
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_ERROR = 2  # an ExectrailError (or a bad option, as click has it): the command could not do its work
+
+#: The exit status of each kind of :class:`ExectrailError` (the nearest listed class in its MRO wins).
+#: Exit statuses belong to the command line: the library's exceptions carry only their meaning (type)
+#: and message. Every exectrail error exits 2 today; a kind that needs its own status is listed here.
+EXIT_CODES: dict[type[ExectrailError], int] = {ExectrailError: EXIT_ERROR}
+
+
+def exit_code_for(exc: ExectrailError) -> int:
+    """The exit status a command ends with when ``exc`` reaches the error boundary."""
+    for cls in type(exc).__mro__:
+        code = EXIT_CODES.get(cls)
+        if code is not None:
+            return code
+    return EXIT_ERROR
 
 
 #: click (8.2+) raises this for a group given no command: its message is the whole help text
@@ -81,7 +96,7 @@ class ExectrailGroup(click.Group):
             raise
         except ExectrailError as exc:
             echo_err(f"exectrail: {exc}")
-            ctx.exit(exc.exit_code)
+            ctx.exit(exit_code_for(exc))
         except BrokenPipeError:
             silence_stdout()
             ctx.exit(EXIT_BROKEN_PIPE)

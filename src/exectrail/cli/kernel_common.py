@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from exectrail.cli.common import echo_err
+from exectrail.cli.common import echo_err, exit_code_for
 from exectrail.errors import ExectrailError
 from exectrail.rules.model import parse_field
 from exectrail.rules.procmon import DEFAULT_KEY, ProcmonSpec
@@ -17,7 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_errors(func: F) -> F:
-    """Turn :class:`ExectrailError` into one ``exectrail: …`` line on stderr and its exit code."""
+    """Turn :class:`ExectrailError` into one ``exectrail: …`` line on stderr and its kind's exit status."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -25,7 +25,7 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ExectrailError as exc:
             echo_err(f"exectrail: {exc}")
-            click.get_current_context().exit(exc.exit_code)
+            click.get_current_context().exit(exit_code_for(exc))
 
     return wrapper  # type: ignore[return-value]
 

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from exectrail.netlink.client import AuditClient
-from tests.kernel.conftest import EXECTRAIL, LIVE, refuse
 from tests.support.auditd_harness import auditd_conf
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.kernel import EXECTRAIL, LIVE, refuse
+from tests.support.paths import REPO
 
 
 def auditd_pid() -> int:

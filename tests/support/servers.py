@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+
+from tests.support.ci import skip_or_fail
 
 
 class ServerUnavailable(Exception):
@@ -324,3 +327,46 @@ def hung_listener(rcvbuf: int | None = None) -> Iterator[int]:
         for conn in held:
             conn.close()
         server.close()
+
+
+# The session fixtures (a conftest imports them: tests/sinks, and the hostile tests that need servers).
+
+
+def unavailable(reason: str) -> None:
+    skip_or_fail(f"server: {reason}")
+
+
+@pytest.fixture(scope="session")
+def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    server = None
+    try:
+        server = Rsyslog(tmp_path_factory.mktemp("rsyslog"))
+        server.start()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    assert server is not None
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_rsyslog(rsyslog: Rsyslog) -> Rsyslog:
+    """The session rsyslog, restarted if an earlier test left it stopped."""
+    if rsyslog.proc is None or rsyslog.proc.poll() is not None:
+        rsyslog.start()
+    return rsyslog
+
+
+@pytest.fixture(scope="session")
+def clickhouse() -> Iterator[ClickHouse]:
+    server = None
+    try:
+        server = ClickHouse()
+        server.start()
+    except ServerUnavailable as exc:
+        if server is not None:
+            server.cleanup()
+        unavailable(str(exc))
+    assert server is not None
+    yield server
+    server.cleanup()

@@ -10,7 +10,8 @@ import gzip
 import re
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+from tests.support.paths import DATA
+
 SOURCES = ("interleaved_concurrent.log", "workload_enriched.log")
 SHIFT = 10_000_000
 _SERIAL = re.compile(rb"(msg=audit\(\d+\.\d+:)(\d+)\)")

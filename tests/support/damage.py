@@ -16,12 +16,11 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 BASE_LOGS = ("workload_enriched.log", "workload_raw_node.log.gz", "interleaved_concurrent.log")
 _HEADER = re.compile(rb"(?:node=(\S+) )?type=\S+ msg=audit\((\d+)\.(\d{3}):(\d+)\)")
 _ANY_KEY = re.compile(rb"(\d+)\.(\d+):(\d+)")
