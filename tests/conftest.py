@@ -13,13 +13,30 @@ servers in tests/sinks, stores in tests/store).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import pytest
 
 os.environ["EXECTRAIL_CONFIG"] = ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM/SIGHUP to pytest unwind like Ctrl-C, so fixtures still restore the kernel audit state,
+    stop their servers and unmount and delete their fresh roots."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
 
 if TYPE_CHECKING:
     from click.testing import Result

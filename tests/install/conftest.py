@@ -3,6 +3,6 @@ like Ctrl-C); they and the helpers live in :mod:`tests.support.install`."""
 
 from __future__ import annotations
 
-from tests.support.install import _signals_unwind, deb_file, root
+from tests.support.install import deb_file, root
 
-__all__ = ["_signals_unwind", "deb_file", "root"]
+__all__ = ["deb_file", "root"]

@@ -3,6 +3,6 @@ SIGTERM/SIGHUP unwinding like Ctrl-C: both live in :mod:`tests.support.kernel`."
 
 from __future__ import annotations
 
-from tests.support.kernel import _signals_unwind, kernel
+from tests.support.kernel import kernel
 
-__all__ = ["_signals_unwind", "kernel"]
+__all__ = ["kernel"]

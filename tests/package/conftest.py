@@ -9,6 +9,6 @@ The kernel tests here use the ``kernel`` fixture of tests/kernel (lock, snapshot
 from __future__ import annotations
 
 from tests.support.deb import deb
-from tests.support.kernel import _signals_unwind, kernel
+from tests.support.kernel import kernel
 
-__all__ = ["_signals_unwind", "deb", "kernel"]
+__all__ = ["deb", "kernel"]

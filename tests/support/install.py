@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,6 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
@@ -32,19 +30,6 @@ from tests.support.paths import REPO
 VERSION: str = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _signals_unwind() -> Iterator[None]:
-    """SIGTERM/SIGHUP to pytest unwind like Ctrl-C, so roots are unmounted and deleted."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, NoReturn
 
 import pytest
@@ -81,19 +79,6 @@ class Kernel:
     client: AuditClient
     snapshot: KernelState
     before: dict[str, Any]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _signals_unwind() -> Iterator[None]:
-    """SIGTERM/SIGHUP to pytest unwind like Ctrl-C, so fixtures still restore the kernel."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 @pytest.fixture
