@@ -6,11 +6,12 @@ ClickHouse type and a one-line meaning. Everything else is derived from it: the 
 columns and ``*_hex`` companions (:mod:`exectrail.jsonform`, :mod:`exectrail.output.writers`), the
 store's columns, row codec and table (:mod:`exectrail.store.codec`, :mod:`exectrail.store.schema`),
 the ClickHouse table and rows (:mod:`exectrail.sinks.clickhouse`) and the README's schema table
-(:func:`markdown_table`, kept in step by a test). :data:`ALARM_FIELDS` does the same for alarms.
+(:func:`markdown_table`, kept in step by a test). :data:`ALARM_FIELDS` declares an alarm's JSON
+object (:func:`exectrail.jsonform.alarm_to_dict` writes it; a test checks that they agree).
 
 To add a field to exec events: add an ``ExecEvent`` attribute, one :class:`Field` here (``store``
 = the store schema version that adds its column, with a migration in ``store/schema.py``), and run
-the tests: the README test prints the table row to paste.
+the tests: the README test prints the new table to paste.
 
 Bottom layer: this module imports nothing of exectrail.
 """
@@ -32,7 +33,7 @@ KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV)
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One field of an exec event (or an alarm).
+    """One field of an exec event.
 
     ``json_type`` and ``doc`` are what the README shows (``doc`` shared by neighbours merges them
     into one row); ``python`` is the attribute's annotation (None: not an attribute). ``column`` is
