@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
+from exectrail import jsonform
+
 UNSET_ID = 4294967295  # auid / ses when never set (and (uint32)-1 elsewhere)
 
 
@@ -119,6 +121,76 @@ class ExecEvent:
     def epoch_ms(self) -> int:
         return int(self.time.timestamp()) * 1000 + self.time.microsecond // 1000
 
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the JSON object ``review --format jsonl`` prints for this event (see the README)."""
+        return jsonform.event_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> ExecEvent:
+        """The event of its JSON object (:meth:`to_dict`), byte-exact (``*_hex`` companions are read
+        back). KeyError, TypeError or ValueError when ``body`` is not such an object."""
+        return cls(**jsonform.event_values(body))
+
+    # The JSON schema's derived fields (exectrail.schema), as attributes: ``type``, and the raw
+    # bytes as hex of a text field or argv that is not valid UTF-8 (None when it is, as in the JSON).
+    @property
+    def type(self) -> str:
+        return "exec"
+
+    @property
+    def node_hex(self) -> str | None:
+        return _hex(self.node)
+
+    @property
+    def tty_hex(self) -> str | None:
+        return _hex(self.tty)
+
+    @property
+    def comm_hex(self) -> str | None:
+        return _hex(self.comm)
+
+    @property
+    def exe_hex(self) -> str | None:
+        return _hex(self.exe)
+
+    @property
+    def cwd_hex(self) -> str | None:
+        return _hex(self.cwd)
+
+    @property
+    def path_hex(self) -> str | None:
+        return _hex(self.path)
+
+    @property
+    def key_hex(self) -> str | None:
+        return _hex(self.key)
+
+    @property
+    def proctitle_hex(self) -> str | None:
+        return _hex(self.proctitle)
+
+    @property
+    def argv_hex(self) -> list[str] | None:
+        if self.argv is None:
+            return None
+        try:
+            for arg in self.argv:
+                arg.decode("utf-8")
+        except UnicodeDecodeError:
+            return [arg.hex() for arg in self.argv]
+        return None
+
+
+def _hex(text: str | None) -> str | None:
+    """The bytes of ``text`` as hex when ``surrogateescape`` kept some that are not UTF-8, else None."""
+    if text is None or text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").hex()
+    return None
+
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -189,6 +261,16 @@ class Alarm:
     host: str | None = None
     details: dict[str, object] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the JSON object ``--format jsonl`` prints for this alarm."""
+        return jsonform.alarm_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Alarm:
+        """The alarm of its JSON object (:meth:`to_dict`), byte-exact. KeyError, TypeError or
+        ValueError when ``body`` is not such an object."""
+        return cls(**jsonform.alarm_values(body))
 
 
 @dataclass(frozen=True, slots=True)

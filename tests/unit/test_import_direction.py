@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("enrich",),
     ("assemble",),
     ("parse", "netlink", "rules", "kernelstate", "kernel"),
-    ("model", "schema", "filters", "audit_tables"),
+    ("model", "schema", "jsonform", "filters", "audit_tables"),
     ("safefs", "timeparse", "timefmt", "lifeline", "procfs"),
     ("errors",),
 )

@@ -1,191 +1,33 @@
-"""Turning an :class:`ExecEvent` into plain values: the JSON schema every output shares."""
+"""Turning an :class:`ExecEvent` into plain values: the JSON schema every output shares.
+
+The schema is declared in :mod:`exectrail.schema` and the JSON conversion lives in
+:mod:`exectrail.jsonform` (below the model, so that ``ExecEvent.to_dict()`` can use it); their names
+stay importable from here. What is for display only (command lines) is here.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
-from datetime import UTC, datetime
-from typing import Any
 
+from exectrail.jsonform import (
+    alarm_to_dict,
+    clean_text,
+    decode_argv,
+    details_from_json,
+    details_to_json,
+    event_to_dict,
+    format_time,
+    from_hex,
+    raw_hex,
+)
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.terminal import terminal_text
+from exectrail.schema import HEX_TEXT_FIELDS
+from exectrail.schema import JSON_COLUMNS as COLUMNS
 
-COLUMNS = (
-    "type", "time", "serial", "node", "node_hex", "arch", "syscall", "success", "exit", "pid", "ppid",
-    "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "tty_hex",
-    "comm", "comm_hex", "exe", "exe_hex", "cwd", "cwd_hex", "path", "path_hex", "argc", "argv", "argv_hex",
-    "key", "key_hex", "proctitle", "proctitle_hex", "incomplete",
-)  # fmt: skip
-#: Text fields that get a ``NAME_hex`` companion (the raw bytes) when they are not valid UTF-8.
-HEX_TEXT_FIELDS = ("node", "tty", "comm", "exe", "cwd", "path", "key", "proctitle")
-
-
-def clean_text(text: str | None) -> str | None:
-    """A str safe for JSON/terminals: bytes kept by ``surrogateescape`` become U+FFFD."""
-    if text is None or text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text
-
-
-def raw_hex(text: str) -> str | None:
-    """The bytes of ``text`` as hex when it is not valid UTF-8 (``surrogateescape`` kept some), else None."""
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").hex()
-    return None
-
-
-def from_hex(hex_text: str) -> str:
-    """Inverse of :func:`raw_hex` (ValueError when ``hex_text`` is not hex)."""
-    return bytes.fromhex(hex_text).decode("utf-8", "surrogateescape")
-
-
-def decode_argv(argv: tuple[bytes, ...]) -> tuple[list[str], list[str] | None]:
-    """argv as str (bad bytes → U+FFFD) and, only if some argument is not UTF-8, every arg as hex."""
-    try:
-        return [arg.decode("utf-8") for arg in argv], None  # the usual case, in one go
-    except UnicodeDecodeError:
-        pass
-    out = []
-    lossy = False
-    for arg in argv:
-        try:
-            out.append(arg.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append(arg.decode("utf-8", "replace"))
-            lossy = True
-    return out, ([arg.hex() for arg in argv] if lossy else None)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECONDS: dict[int, str] = {}  # seconds since the epoch -> "2026-11-25T14:40:47"
-_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
-
-
-def format_time(event: ExecEvent) -> str:
-    """UTC ISO 8601 with milliseconds and a ``Z``: ``2026-11-25T14:40:47.506Z``."""
-    time = event.time
-    if time.tzinfo is not UTC:
-        return time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    since = time - _EPOCH  # isoformat costs a microsecond; the second's text is looked up instead
-    second = since.days * 86400 + since.seconds
-    text = _SECONDS.get(second)
-    if text is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        text = _SECONDS[second] = time.isoformat(timespec="seconds")[:19]
-    return text + _MILLISECONDS[time.microsecond // 1000]
-
-
-def _all_utf8(event: ExecEvent) -> bool:
-    for text in (
-        event.node,
-        event.tty,
-        event.comm,
-        event.exe,
-        event.cwd,
-        event.path,
-        event.key,
-        event.proctitle,
-    ):
-        if text is not None and not text.isascii() and raw_hex(text) is not None:
-            return False
-    return True
-
-
-def event_to_dict(event: ExecEvent) -> dict[str, Any]:
-    """The documented JSON object of one exec event (``argv_hex``, ``exe_hex``… only when needed)."""
-    if not _all_utf8(event):
-        return _with_hex(event)
-    argv: list[str] | None = None
-    argv_hex: list[str] | None = None
-    if event.argv is not None:
-        argv, argv_hex = decode_argv(event.argv)
-    out: dict[str, Any] = {
-        "type": "exec",
-        "time": format_time(event),
-        "serial": event.serial,
-        "node": event.node,
-        "arch": event.arch,
-        "syscall": event.syscall,
-        "success": event.success,
-        "exit": event.exit,
-        "pid": event.pid,
-        "ppid": event.ppid,
-        "uid": event.uid,
-        "euid": event.euid,
-        "suid": event.suid,
-        "fsuid": event.fsuid,
-        "gid": event.gid,
-        "egid": event.egid,
-        "sgid": event.sgid,
-        "fsgid": event.fsgid,
-        "auid": event.auid,
-        "ses": event.ses,
-        "tty": event.tty,
-        "comm": event.comm,
-        "exe": event.exe,
-        "cwd": event.cwd,
-        "path": event.path,
-        "argc": event.argc,
-        "argv": argv,
-    }
-    if argv_hex is not None:
-        out["argv_hex"] = argv_hex
-    out["key"] = event.key
-    out["proctitle"] = event.proctitle
-    out["incomplete"] = event.incomplete
-    return out
-
-
-def _without_text(event: ExecEvent) -> ExecEvent:
-    no_text: dict[str, Any] = dict.fromkeys(HEX_TEXT_FIELDS)
-    return dataclasses.replace(event, **no_text)
-
-
-def _with_hex(event: ExecEvent) -> dict[str, Any]:
-    """:func:`event_to_dict` for an event with a text field that is not UTF-8: U+FFFD in the field,
-    the raw bytes as hex in ``NAME_hex`` right after it."""
-    out: dict[str, Any] = {}
-    for name, value in event_to_dict(_without_text(event)).items():
-        text = getattr(event, name) if name in HEX_TEXT_FIELDS else None
-        if text is None:
-            out[name] = value
-            continue
-        out[name] = clean_text(text)
-        hex_text = raw_hex(text)
-        if hex_text is not None:
-            out[f"{name}_hex"] = hex_text
-    return out
-
-
-def event_from_dict(body: dict[str, Any]) -> ExecEvent:
-    """The :class:`ExecEvent` of its JSON object, byte-exact (``*_hex`` companions are read back).
-
-    KeyError, TypeError or ValueError when ``body`` is not such an object."""
-    argv: tuple[bytes, ...] | None = None
-    if body.get("argv") is not None:
-        hexes = body.get("argv_hex")
-        argv = tuple(bytes.fromhex(h) for h in hexes) if hexes else tuple(a.encode() for a in body["argv"])
-    values: dict[str, Any] = {}
-    for name in _EVENT_FIELDS:
-        hex_text = body.get(f"{name}_hex") if name in HEX_TEXT_FIELDS else None
-        values[name] = from_hex(hex_text) if isinstance(hex_text, str) else body.get(name)
-    values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
-    time = datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00"))
-    return ExecEvent(time=time, argv=argv, **values)
-
-
-_EVENT_FIELDS = tuple(
-    f.name for f in dataclasses.fields(ExecEvent) if f.name not in ("time", "argv", "incomplete")
-)
+#: the event or alarm of its JSON object (byte-exact): ``ExecEvent.from_dict``, ``Alarm.from_dict``
+event_from_dict = ExecEvent.from_dict
+alarm_from_dict = Alarm.from_dict
 
 
 def command_line(event: ExecEvent) -> str:
@@ -208,107 +50,20 @@ def display_command_line(event: ExecEvent) -> str:
     return " ".join(_display_arg(arg) for arg in decode_argv(event.argv)[0])
 
 
-def alarm_to_dict(alarm: Alarm) -> dict[str, Any]:
-    """The JSON object of one alarm: ``{"type": "alarm", "kind": …, "time": …, …}``.
-
-    Text that is not UTF-8 (an actor's exe, a log line) shows U+FFFD and gets a ``NAME_hex``
-    companion with the raw bytes: ``host_hex``, ``summary_hex``, ``evidence_hex`` (every line, as
-    ``argv_hex``) and, inside ``details`` at any depth, ``KEY_hex`` beside a string ``KEY``."""
-    out: dict[str, Any] = {
-        "type": "alarm",
-        "kind": alarm.kind,
-        "time": alarm.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "certainty": alarm.certainty,
-    }
-    _put_text(out, "host", alarm.host)
-    _put_text(out, "summary", alarm.summary)
-    out["details"] = details_to_json(alarm.details)
-    out["evidence"] = [clean_text(line) for line in alarm.evidence]
-    if any(raw_hex(line) is not None for line in alarm.evidence):
-        out["evidence_hex"] = [line.encode("utf-8", "surrogateescape").hex() for line in alarm.evidence]
-    return out
-
-
-def _put_text(out: dict[str, Any], name: str, text: object) -> None:
-    if not isinstance(text, str):
-        out[name] = text
-        return
-    out[name] = clean_text(text)
-    hex_text = raw_hex(text)
-    if hex_text is not None:
-        out[f"{name}_hex"] = hex_text
-
-
-def details_to_json(details: dict[str, Any]) -> dict[str, Any]:
-    """``details`` safe for JSON: a value holding text that is not UTF-8 (a string, or one inside a
-    list, at any depth) gets a ``KEY_hex`` companion: the hex of the string, or for a list a list
-    of the elements' companions (null where none). Dicts carry their own companions."""
-    out: dict[str, Any] = {}
-    for key, value in details.items():
-        out[key], companion = _to_json(value)
-        if companion is not None:
-            out[f"{key}_hex"] = companion
-    return out
-
-
-def _to_json(value: Any) -> tuple[Any, Any]:
-    """(the JSON-safe value, its hex companion or None)."""
-    if isinstance(value, str):
-        hex_text = raw_hex(value)
-        return (value, None) if hex_text is None else (clean_text(value), hex_text)
-    if isinstance(value, dict):
-        return details_to_json(value), None
-    if isinstance(value, list | tuple):
-        pairs = [_to_json(v) for v in value]
-        companions = [c for _, c in pairs]
-        return [v for v, _ in pairs], (companions if any(c is not None for c in companions) else None)
-    return value, None
-
-
-def details_from_json(details: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`details_to_json` (ValueError on a bad hex companion)."""
-    out: dict[str, Any] = {}
-    for key, value in details.items():
-        if key.endswith("_hex") and key[:-4] in details:
-            continue
-        out[key] = _from_json(value, details.get(f"{key}_hex"))
-    return out
-
-
-def _from_json(value: Any, companion: Any) -> Any:
-    if isinstance(value, dict):
-        return details_from_json(value)
-    if isinstance(companion, str) and isinstance(value, str):
-        return from_hex(companion)
-    if isinstance(value, list):
-        if isinstance(companion, list) and len(companion) == len(value):
-            return [_from_json(v, c) for v, c in zip(value, companion, strict=True)]
-        return [_from_json(v, None) for v in value]
-    return value
-
-
-def alarm_from_dict(body: dict[str, Any]) -> Alarm:
-    """The :class:`Alarm` of its JSON object (:func:`alarm_to_dict`), byte-exact.
-
-    KeyError, TypeError or ValueError when ``body`` is not such an object."""
-    details = body.get("details") or {}
-    evidence = body.get("evidence") or []
-    if not isinstance(details, dict) or not isinstance(evidence, list):
-        raise ValueError("alarm details must be an object and evidence a list")
-    evidence_hex = body.get("evidence_hex")
-    if isinstance(evidence_hex, list) and len(evidence_hex) == len(evidence):
-        evidence = [from_hex(str(h)) for h in evidence_hex]
-    host, summary = body.get("host"), str(body.get("summary", ""))
-    if isinstance(body.get("host_hex"), str):
-        host = from_hex(body["host_hex"])
-    if isinstance(body.get("summary_hex"), str):
-        summary = from_hex(body["summary_hex"])
-    return Alarm(
-        kind=str(body["kind"]),
-        time=datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")),
-        summary=summary,
-        certainty=str(body.get("certainty", "certain")),
-        host=host,
-        details=details_from_json(details),
-        evidence=tuple(str(line) for line in evidence),
-    )
+__all__ = [
+    "COLUMNS",
+    "HEX_TEXT_FIELDS",
+    "alarm_from_dict",
+    "alarm_to_dict",
+    "clean_text",
+    "command_line",
+    "decode_argv",
+    "details_from_json",
+    "details_to_json",
+    "display_command_line",
+    "event_from_dict",
+    "event_to_dict",
+    "format_time",
+    "from_hex",
+    "raw_hex",
+]

@@ -1,116 +1,19 @@
-"""Audit record type numbers and names, architectures and exec syscall numbers."""
+"""The parser's view of the audit tables (:mod:`exectrail.audit_tables`): record types, arch codes
+as logged (``arch=c000003e``) and the exec syscall numbers."""
 
 from __future__ import annotations
 
-# Record types (linux/audit.h) that exectrail reads or reports; others print as UNKNOWN[n].
-RECORD_TYPES: dict[int, str] = {
-    1100: "USER_AUTH",
-    1101: "USER_ACCT",
-    1104: "CRED_ACQ",
-    1105: "USER_START",
-    1106: "USER_END",
-    1112: "USER_LOGIN",
-    1130: "SERVICE_START",
-    1131: "SERVICE_STOP",
-    1200: "DAEMON_START",
-    1201: "DAEMON_END",
-    1202: "DAEMON_ABORT",
-    1203: "DAEMON_CONFIG",
-    1204: "DAEMON_RECONFIG",
-    1205: "DAEMON_ROTATE",
-    1206: "DAEMON_RESUME",
-    1207: "DAEMON_ACCEPT",
-    1208: "DAEMON_CLOSE",
-    1209: "DAEMON_ERR",
-    1300: "SYSCALL",
-    1302: "PATH",
-    1303: "IPC",
-    1304: "SOCKETCALL",
-    1305: "CONFIG_CHANGE",
-    1306: "SOCKADDR",
-    1307: "CWD",
-    1309: "EXECVE",
-    1311: "IPC_SET_PERM",
-    1312: "MQ_OPEN",
-    1317: "FD_PAIR",
-    1320: "EOE",
-    1321: "BPRM_FCAPS",
-    1322: "CAPSET",
-    1323: "MMAP",
-    1324: "NETFILTER_PKT",
-    1325: "NETFILTER_CFG",
-    1326: "SECCOMP",
-    1327: "PROCTITLE",
-    1328: "FEATURE_CHANGE",
-    1329: "REPLACE",
-    1330: "KERN_MODULE",
-    1331: "FANOTIFY",
-    1332: "TIME_INJOFFSET",
-    1333: "TIME_ADJNTPVAL",
-    1334: "BPF",
-    1335: "EVENT_LISTENER",
-    1336: "URINGOP",
-    1337: "OPENAT2",
-    1338: "DM_CTRL",
-    1339: "DM_EVENT",
-    1400: "AVC",
-    1700: "ANOM_PROMISCUOUS",
-    1701: "ANOM_ABEND",
-    1702: "ANOM_LINK",
-    1703: "ANOM_CREAT",
-}
+from exectrail.audit_tables import ALL, BY_CODE, EOE, RECORD_NUMBERS, RECORD_TYPES, record_type_name
 
-RECORD_NUMBERS: dict[str, int] = {name: num for num, name in RECORD_TYPES.items()}
+#: AUDIT_ARCH_* values as logged in hex by the kernel (``c000003e``) -> arch name (``x86_64``).
+ARCHES: dict[str, str] = {code: arch.name for code, arch in BY_CODE.items()}
+ARCH_CODES: dict[str, int] = {arch.name: arch.audit_arch for arch in ALL}
 
-EOE = 1320
-
-
-def record_type_name(number: int) -> str:
-    """``SYSCALL`` for 1300; ``UNKNOWN[9999]`` for numbers exectrail does not know (as auditd writes)."""
-    name = RECORD_TYPES.get(number)
-    return name if name is not None else f"UNKNOWN[{number}]"
-
-
-# AUDIT_ARCH_* values as logged in hex by the kernel (arch=c000003e).
-ARCHES: dict[str, str] = {
-    "c000003e": "x86_64",
-    "40000003": "i386",
-    "c00000b7": "aarch64",
-    "40000028": "arm",
-    "c0000028": "armeb",
-    "80000016": "s390x",
-    "16": "s390",
-    "c0000015": "ppc64le",
-    "80000015": "ppc64",
-    "14": "ppc",
-    "c00000f3": "riscv64",
-}
-ARCH_CODES: dict[str, int] = {name: int(code, 16) for code, name in ARCHES.items()}
-
-# (arch name, syscall number) -> exec syscall name. Only exec syscalls matter to exectrail.
+#: (arch name, syscall number) -> exec syscall name. Only exec syscalls matter to exectrail.
 EXEC_SYSCALLS: dict[tuple[str, int], str] = {
-    ("x86_64", 59): "execve",
-    ("x86_64", 322): "execveat",
-    ("i386", 11): "execve",
-    ("i386", 358): "execveat",
-    ("aarch64", 221): "execve",
-    ("aarch64", 281): "execveat",
-    ("riscv64", 221): "execve",
-    ("riscv64", 281): "execveat",
-    ("arm", 11): "execve",
-    ("arm", 387): "execveat",
-    ("armeb", 11): "execve",
-    ("armeb", 387): "execveat",
-    ("ppc64le", 11): "execve",
-    ("ppc64le", 362): "execveat",
-    ("ppc64", 11): "execve",
-    ("ppc64", 362): "execveat",
-    ("ppc", 11): "execve",
-    ("ppc", 362): "execveat",
-    ("s390x", 11): "execve",
-    ("s390x", 354): "execveat",
-    ("s390", 11): "execve",
-    ("s390", 354): "execveat",
+    key: name
+    for arch in ALL
+    for key, name in (((arch.name, arch.execve), "execve"), ((arch.name, arch.execveat), "execveat"))
 }
 
 
@@ -118,3 +21,15 @@ def arch_name(code: str) -> str:
     """``x86_64`` for ``c000003e``; unknown codes come back as ``0x…``."""
     name = ARCHES.get(code.lower())
     return name if name is not None else f"0x{code}"
+
+
+__all__ = [
+    "ARCHES",
+    "ARCH_CODES",
+    "EOE",
+    "EXEC_SYSCALLS",
+    "RECORD_NUMBERS",
+    "RECORD_TYPES",
+    "arch_name",
+    "record_type_name",
+]

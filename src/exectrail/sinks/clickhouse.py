@@ -22,40 +22,38 @@ from urllib.parse import urlencode
 import orjson
 
 from exectrail.errors import UsageError
+from exectrail.schema import HEX_TEXT_FIELDS, clickhouse_columns
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.net import cannot_resolve, describe_io_error
 from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
 
-COLUMNS = """
-    id String, host String, type String, time DateTime('UTC'), time_ms UInt16,
-    serial UInt64, node Nullable(String), arch Nullable(String), syscall Nullable(String),
-    success Nullable(UInt8), exit Nullable(Int64),
-    pid Nullable(UInt32), ppid Nullable(UInt32), uid Nullable(UInt32), euid Nullable(UInt32),
-    suid Nullable(UInt32), fsuid Nullable(UInt32), gid Nullable(UInt32), egid Nullable(UInt32),
-    sgid Nullable(UInt32), fsgid Nullable(UInt32), auid Nullable(UInt32), ses Nullable(UInt32),
-    tty Nullable(String), comm Nullable(String), exe Nullable(String), cwd Nullable(String),
-    path Nullable(String), argc Nullable(UInt32), argv Array(String), argv_hex Array(String),
-    key Nullable(String), proctitle Nullable(String), body String,
-    incomplete UInt8, node_hex Nullable(String), tty_hex Nullable(String), comm_hex Nullable(String),
-    exe_hex Nullable(String), cwd_hex Nullable(String), path_hex Nullable(String),
-    key_hex Nullable(String), proctitle_hex Nullable(String)
-"""
-ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
-EXEC_FIELDS = (
-    "serial", "node", "arch", "syscall", "success", "exit", "pid", "ppid", "uid", "euid", "suid", "fsuid",
-    "gid", "egid", "sgid", "fsgid", "auid", "ses", "tty", "comm", "exe", "cwd", "path", "argc", "key",
-    "proctitle", "incomplete", "node_hex", "tty_hex", "comm_hex", "exe_hex", "cwd_hex", "path_hex", "key_hex",
-    "proctitle_hex",
-)  # fmt: skip
+#: Columns every message has (exec events, alarms, heartbeats); ``body`` holds the JSON of the rest.
+ENVELOPE = (("id", "String"), ("host", "String"), ("type", "String"), ("time", "DateTime('UTC')"),
+            ("time_ms", "UInt16"))  # fmt: skip
+#: Exec columns that older tables lack, in the order the upgrade adds them (after ``body``).
+ADDED_LATER = ("incomplete", *(f"{name}_hex" for name in HEX_TEXT_FIELDS))
 
 
 def wanted_columns() -> list[tuple[str, str]]:
-    """(name, ClickHouse type) of every column in :data:`COLUMNS`."""
-    out = []
-    for item in " ".join(COLUMNS.split()).split(", "):
-        name, _, kind = item.partition(" ")
-        out.append((name, kind))
-    return out
+    """(name, ClickHouse type) of every column, in table order: the envelope, the exec columns of
+    :mod:`exectrail.schema` the first tables had, ``body``, then those added since (:data:`ADDED_LATER`
+    first, then any newer field of the schema, in its order)."""
+    exec_columns = clickhouse_columns()
+    types = dict(exec_columns)
+    first = [(name, kind) for name, kind in exec_columns if name not in ADDED_LATER]
+    later = [(name, types[name]) for name in ADDED_LATER if name in types]
+    known = {name for name, _ in first} | set(ADDED_LATER)
+    newer = [(name, kind) for name, kind in exec_columns if name not in known]
+    return [*ENVELOPE, *first, ("body", "String"), *later, *newer]
+
+
+#: The table's columns as ``CREATE TABLE`` lists them.
+COLUMNS = ", ".join(f"{name} {kind}" for name, kind in wanted_columns())
+ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
+_NOT_EXEC = {name for name, _ in ENVELOPE} | {"body"}
+#: The exec fields copied from the JSON as they are; ``LISTS`` (``argv``, ``argv_hex``) default to [].
+LISTS = tuple(name for name, kind in wanted_columns() if kind.startswith("Array("))
+EXEC_FIELDS = tuple(name for name, _ in wanted_columns() if name not in _NOT_EXEC and name not in LISTS)
 
 
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -93,8 +91,8 @@ def to_row(message: Message) -> dict[str, Any]:
             return row
     for name in EXEC_FIELDS:
         row[name] = body.get(name)
-    row["argv"] = body.get("argv") or []
-    row["argv_hex"] = body.get("argv_hex") or []
+    for name in LISTS:
+        row[name] = body.get(name) or []
     return row
 
 

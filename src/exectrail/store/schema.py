@@ -3,7 +3,10 @@
 ``schema_version`` holds one row per applied migration; the highest ``version`` is the schema the file
 has. A migration is a list of SQL statements run in one transaction, so a file is always at exactly
 one version. To change the schema, append a :class:`Migration` (for example version 2 adding an
-``alarms`` table beside ``events``); never edit one that has shipped.
+``alarms`` table beside ``events``); never edit one that has shipped. The events table's columns
+come from :mod:`exectrail.schema`, each field naming the version that added it (``Field.store``): a
+new field gets a new version here that adds its column (``ALTER TABLE events ADD COLUMN …``,
+:func:`_column` writes it), and a test checks that a migrated store has exactly the declared columns.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from exectrail.store.codec import COLUMNS
+from exectrail.schema import STORED, Field
 from exectrail.store.lock import begin_immediate
 
 #: ``PRAGMA application_id`` of an exectrail store ("EXTR"), so other SQLite files are told apart.
@@ -27,8 +30,8 @@ class Migration:
     statements: tuple[str, ...]
 
 
-_TEXT = {"node", "arch", "syscall", "tty", "comm", "exe", "cwd", "path", "key", "proctitle"}
-#: Columns that may be NULL in schema 1 (the others got NOT NULL, which schema 3 lifts).
+#: Columns that may be NULL in schema 1 (the others got NOT NULL, which schema 3 lifts): history,
+#: as shipped; from schema 3 on each column is as :mod:`exectrail.schema` declares it.
 _NULLABLE_V1 = {
     "node",
     "auid",
@@ -43,23 +46,28 @@ _NULLABLE_V1 = {
     "key",
     "proctitle",
 }
-#: Columns that stay NOT NULL from schema 3 on.
-_REQUIRED = {"time_ms", "serial", "incomplete"}
 
 
-def _column(name: str, nullable: set[str] | None = None) -> str:
-    kind = "BLOB" if name == "argv" else "TEXT" if name in _TEXT else "INTEGER"
-    null = name not in _REQUIRED if nullable is None else name in nullable
-    return f"{name} {kind}" + ("" if null else " NOT NULL") + (" DEFAULT 0" if name == "incomplete" else "")
+def _column(field: Field, nullable: set[str] | None = None) -> str:
+    """The column's definition: ``name TYPE [NOT NULL] [DEFAULT …]`` (``nullable``: schema 1's rule)."""
+    null = field.nullable if nullable is None else field.column in nullable
+    default = "" if field.default is None else f" DEFAULT {field.default}"
+    return f"{field.column} {field.sql_type}" + ("" if null else " NOT NULL") + default
 
 
-def _events_table(name: str, columns: Sequence[str], nullable: set[str] | None = None) -> str:
-    body = ",\n  ".join(_column(c, nullable) for c in columns)
+def _events_table(name: str, version: int, nullable: set[str] | None = None) -> str:
+    """``CREATE TABLE`` of the events table as store schema ``version`` has it."""
+    body = ",\n  ".join(_column(f, nullable) for f in _fields(version))
     tail = "digest BLOB NOT NULL,\n  chain BLOB NOT NULL"
     return f"CREATE TABLE {name} (\n  seq INTEGER PRIMARY KEY,\n  {body},\n  {tail}\n)"
 
 
-_V1_COLUMNS = COLUMNS[: COLUMNS.index("incomplete")]  # schema 1 and 2: every column but ``incomplete``
+def _fields(version: int) -> tuple[Field, ...]:
+    """The stored fields of store schema ``version`` (each field says which version added it)."""
+    return tuple(f for f in STORED if f.store <= version)
+
+
+_V1_COLUMNS = tuple(str(f.column) for f in _fields(1))  # schema 1 and 2: every column but ``incomplete``
 _INDEXES = (
     "CREATE UNIQUE INDEX events_identity ON events(time_ms, serial, ifnull(node, ''))",
     "CREATE INDEX events_pid ON events(pid, time_ms)",
@@ -75,7 +83,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         1,
         "exec events, hash chain, indexes, full-text search over command lines",
         (
-            _events_table("events", _V1_COLUMNS, _NULLABLE_V1),
+            _events_table("events", 1, _NULLABLE_V1),
             *_INDEXES,
             "CREATE VIRTUAL TABLE events_fts USING fts5(cmdline, content='', columnsize=0)",
         ),
@@ -96,7 +104,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "events from incomplete groups: SYSCALL fields nullable, an 'incomplete' flag",
         (  # SQLite cannot drop NOT NULL in place: rebuild the table, keeping seq, digest and chain
-            _events_table("events_v3", COLUMNS),
+            _events_table("events_v3", 3),
             f"INSERT INTO events_v3 (seq, {_V1_LIST}, incomplete, digest, chain) "
             f"SELECT seq, {_V1_LIST}, 0, digest, chain FROM events ORDER BY seq",
             "DROP TABLE events",

@@ -1,10 +1,11 @@
-"""Syscall number ↔ name tables per audit arch (data only).
+"""Syscall number ↔ name tables per audit arch (data only; read through :mod:`exectrail.audit_tables.arches`).
 
 Generated from the Linux 6.1 UAPI headers (``asm/unistd_64.h``, ``asm/unistd_32.h``,
 ``asm-generic/unistd.h``); where auditctl spells a name differently (``pread``, ``pwrite``,
 ``sys_kexec_load``, ``sched_rr_get_interval64``) auditctl's spelling is used so that
 ``exectrail rules show`` prints what ``auditctl -l`` prints. Each table is one string of names
-separated by spaces, indexed by syscall number, ``-`` for a gap. ARM carries only the exec calls.
+separated by spaces, indexed by syscall number, ``-`` for a gap. ARM carries only the exec calls
+(execveat, 387, is added by :func:`~exectrail.audit_tables.arches.syscall_names`).
 """
 
 X86_64 = (
@@ -149,4 +150,4 @@ AARCH64 = (
     "futex_waitv set_mempolicy_home_node "
 )
 
-ARM = "- - - - - - - - - - - execve"  # 11; execveat (387) is added by the lookup module
+ARM = "- - - - - - - - - - - execve"  # 11; execveat (387) is added by the lookup
