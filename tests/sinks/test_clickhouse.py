@@ -11,6 +11,7 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.output.fields import clean_text
 from exectrail.sinks import SinkSet, SinkSummary, Tuning
+from tests.support.fake_sinks import wait_for
 from tests.support.servers import ClickHouse, hung_listener
 from tests.support.sink_checks import argv_bytes
 
@@ -123,7 +124,8 @@ def test_server_restart_mid_stream_loses_nothing(
     clickhouse.stop()
     for event in real_events[half:]:
         sinks.submit(event)
-    time.sleep(1.0)
+    # down until the sink has met the outage (a fixed second was not always enough on a loaded machine)
+    wait_for(lambda: any("retrying" in w for w in warnings), "a retrying warning", timeout=60)
     clickhouse.start()
     [summary] = sinks.close(30)
     assert (summary.delivered, summary.pending, summary.dropped) == (len(real_events), 0, 0)
