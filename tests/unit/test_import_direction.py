@@ -15,10 +15,12 @@ each other in a circle but today's :data:`KNOWN_CIRCLES`, which may only shrink 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import exectrail
+from tests.support.paths import REPO
 
 PACKAGE = Path(exectrail.__file__).resolve().parent
 
@@ -266,3 +268,25 @@ def test_the_checker_sees_imports_of_every_kind() -> None:
         "exectrail.store.db"
     ]
     assert RANK["cli"] > RANK["sinks"] == RANK["output"] > RANK["store"] > RANK["parse"] > RANK["model"]
+
+
+def existing_units() -> set[str]:
+    return {
+        path.stem if path.suffix == ".py" else path.name
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
+    }
+
+
+def test_the_readme_map_is_true() -> None:
+    """README's "How it works": its layer line is LAYERS (the units that exist) and its tree names
+    every unit."""
+    readme = (REPO / "README.md").read_text()
+    line = re.search(r"\nLayers: (.*?)\.\n", readme, re.DOTALL)
+    assert line, "README: no 'Layers: ...' line under How it works"
+    said = [tuple(u.strip() for u in part.split(",")) for part in " ".join(line.group(1).split()).split("→")]
+    units = existing_units()
+    assert said == [kept for layer in LAYERS if (kept := tuple(u for u in layer if u in units))]
+    tree = readme[readme.index("src/exectrail/\n") : line.start()]
+    named = set(re.findall(r"\b([a-z_]+)(?:/|\.py)", tree))
+    assert units <= named, f"README's tree lacks {sorted(units - named)}"
