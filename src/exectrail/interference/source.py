@@ -1,23 +1,27 @@
-"""Reading logs with interference detection: the glue between the reader, the event builder, the
-record auditor (:mod:`~exectrail.interference.trail`) and the line checks
-(:mod:`~exectrail.interference.lines`).
+"""The alarm detector of the log-scan path (:mod:`exectrail.pipeline`): the record auditor
+(:mod:`~exectrail.interference.trail`) and the line checks (:mod:`~exectrail.interference.lines`)
+behind the pipeline's :class:`~exectrail.pipeline.Detector` protocol.
 
-``review`` uses :func:`audited_records` in place of ``read_records`` (one pass, the fast reader,
-files read one at a time so that their boundaries are known) and calls :meth:`LogAudit.finish`
-after the last event; ``exectrail alarms`` and ``check-procs`` use :func:`scan_logs`.
+The scan reads the files and hands :class:`LogAudit` their records and closed events; this module
+opens no file itself except for the line checks, a second read of each file by design (``exectrail
+alarms --no-line-checks`` skips it). When the scan runs in a helper process (``import``), the line
+checks run in a second helper at the same time (:func:`lines_ahead`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+import multiprocessing
+import os
+from multiprocessing.connection import Connection
+from typing import Any
 
+from exectrail.errors import ExectrailError
 from exectrail.interference.lines import BadLine, check_lines
 from exectrail.interference.trail import Settings, TrailAuditor
-from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
-from exectrail.parse.logfile import STDIN, ProgressCallback, ReadStats, read_record_blocks
-from exectrail.pipeline import EventBuilder, GroupHook, exec_events
+from exectrail.lifeline import start_helper
+from exectrail.model import Alarm, Diagnostics
+from exectrail.parse.logfile import STDIN
+from exectrail.pipeline import ScanResult, scan_logs
 
 MAX_BAD_LINES = 10_000
 #: reader diagnostics for lines that auditd cannot have written (quoted by the line checks)
@@ -41,86 +45,108 @@ class AlarmDiagnostics(Diagnostics):
                 self._bad += 1
 
 
-@dataclass
 class LogAudit:
-    """One audited read: the auditor, the diagnostics it watches, the files read."""
+    """The standard :class:`~exectrail.pipeline.Detector`: a :class:`TrailAuditor` fed by the scan,
+    the diagnostics it watches for rejected lines, and (``line_checks``) the line checks of the
+    files read, after the last event."""
 
-    settings: Settings = field(default_factory=Settings)
-    diagnostics: AlarmDiagnostics = field(default_factory=AlarmDiagnostics)
-    auditor: TrailAuditor = field(init=False)
-    paths: list[str] = field(default_factory=list)  # the files read that hold audit records
-
-    def __post_init__(self) -> None:
+    def __init__(self, settings: Settings | None = None, line_checks: bool = True) -> None:
+        self.settings = settings or Settings()
+        self.line_checks = line_checks
+        self.diagnostics = AlarmDiagnostics()
         self.auditor = TrailAuditor(self.settings)
-
-    def builder(self, on_group: GroupHook | None = None) -> EventBuilder:
-        """An event builder whose closed groups reach the auditor (and ``on_group`` too)."""
-        audit_group = self.auditor.group
-        if on_group is None:
-            return EventBuilder(self.diagnostics, on_group=audit_group)
-
-        def both(group: list[Record]) -> None:
-            audit_group(group)
-            on_group(group)
-
-        return EventBuilder(self.diagnostics, on_group=both)
-
-    def records(
-        self,
-        paths: Iterable[str | Path],
-        stats: ReadStats | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> Iterator[Record]:
-        """Every record of ``paths`` (like ``read_records``), each also seen by the auditor."""
-        auditor = self.auditor
-        feed = auditor.record
-        last_key, last_node = b"", None
-        for path in paths:
-            name = str(path)
-            found = False
-            for block in read_record_blocks([name], self.diagnostics, stats, progress):
-                if not found:  # (a file without records is no part of the trail)
-                    found = True
-                    auditor.begin_file(name)
-                for record in block:
-                    # the auditor looks at the first record of each event only: skip the call for the rest
-                    if record.key != last_key or record.node != last_node:
-                        last_key, last_node = record.key, record.node
-                        feed(record)
-                yield from block
-            if found:  # a file with no audit record is "not an audit log" (the reader says so): no alarms
-                self.paths.append(name)
-        auditor.end_input()
+        self.begin_file = self.auditor.begin_file
+        self.record = self.auditor.record
+        self.group = self.auditor.group
+        self.end_input = self.auditor.end_input
 
     def take(self) -> list[Alarm]:
-        """Alarms found so far and not yet taken (for printing while reading; cheap when none)."""
+        """Alarms found so far and not yet taken (cheap when none)."""
         return self.auditor.take() if self.auditor.pending else []
 
-    def finish(self, check_line_integrity: bool = True) -> list[Alarm]:
+    def finish(self, files: list[str]) -> list[Alarm]:
         """After the last event: close open spans, check the lines of every file; the remaining alarms."""
         alarms = self.auditor.finish()
-        if check_line_integrity:
-            for path in self.paths:
+        if self.line_checks:
+            for path in files:
                 if path != STDIN:
                     alarms.extend(check_lines(path, self.diagnostics.bad_lines.get(path)))
         return alarms
 
+    def monitoring_since_ms(self) -> int | None:
+        """When exec events began to be recorded (see :meth:`TrailAuditor.monitoring_since_ms`)."""
+        return self.auditor.monitoring_since_ms()
 
-def scan_logs(
-    paths: Iterable[str | Path],
-    settings: Settings | None = None,
-    stats: ReadStats | None = None,
-    progress: ProgressCallback | None = None,
-    keep_events: bool = False,
-    line_checks: bool = True,
-) -> tuple[list[Alarm], list[ExecEvent], LogAudit]:
-    """All alarms of ``paths`` sorted by time, the exec events (when ``keep_events``), the audit."""
-    audit = LogAudit(settings or Settings())
-    events: list[ExecEvent] = []
-    builder = audit.builder()
-    for event in exec_events(audit.records(paths, stats, progress), audit.diagnostics, builder):
-        if keep_events:
-            events.append(event)
-    alarms = audit.take() + audit.finish(check_line_integrity=line_checks)
-    alarms.sort(key=lambda a: a.time)
-    return alarms, events, audit
+
+# -- the line checks beside a scan in a helper process -------------------------------------------
+def _check_ahead(paths: list[str], conn: Connection, parent: int) -> None:
+    """Check every file's lines as if the reader rejected none (what it finds in an undamaged file);
+    then wait for the files the scan read and their rejected lines, and send the alarms."""
+    start_helper(parent)  # a kill -9 of the command must not leave this helper running
+    try:
+        ahead: dict[str, list[Alarm] | BaseException] = {}
+        for path in dict.fromkeys(paths):
+            if path != STDIN:
+                try:
+                    ahead[path] = check_lines(path)
+                except Exception as exc:  # raised only if the scan read this file
+                    ahead[path] = exc
+        files, bad_lines = conn.recv()
+        alarms: list[Alarm] = []
+        for path in files:
+            if path == STDIN:
+                continue
+            bad = bad_lines.get(path)
+            done = ahead.get(path)
+            if bad or done is None:
+                alarms.extend(check_lines(path, bad))
+            elif isinstance(done, BaseException):
+                raise done
+            else:
+                alarms.extend(done)
+        conn.send(("alarms", alarms))
+    except BaseException as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class LinesAhead:
+    """The line checks of ``paths`` in a helper process started now (before the scan's results)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, theirs = ctx.Pipe(duplex=True)
+        self._process: Any = ctx.Process(
+            target=_check_ahead, args=(list(paths), theirs, os.getpid()), daemon=True
+        )
+        self._process.start()
+        theirs.close()
+
+    def result(self, files: list[str], diagnostics: Diagnostics) -> list[Alarm]:
+        """The line alarms of ``files`` (the files the scan read), in their order."""
+        bad_lines = diagnostics.bad_lines if isinstance(diagnostics, AlarmDiagnostics) else {}
+        try:
+            self._conn.send((files, bad_lines))
+            kind, value = self._conn.recv()
+        except (EOFError, OSError):
+            raise ExectrailError("looking for alarms failed: the helper process ended unexpectedly") from None
+        if kind != "alarms":
+            raise ExectrailError(f"looking for alarms failed: {value}")
+        alarms: list[Alarm] = value
+        return alarms
+
+    def close(self) -> None:
+        """Stop the helper (if it still runs) and wait for it."""
+        self._conn.close()
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(10)
+
+
+def lines_ahead(paths: list[str]) -> LinesAhead:
+    """Start the line checks of ``paths`` in a helper process (see :class:`LinesAhead`)."""
+    return LinesAhead(paths)
+
+
+__all__ = ["AlarmDiagnostics", "LinesAhead", "LogAudit", "ScanResult", "lines_ahead", "scan_logs"]
