@@ -160,12 +160,22 @@ class Detector(Protocol):
     def finish(self, files: list[str]) -> list[Alarm]: ...
 
 
-def alarm_detector(settings: Settings | None = None, line_checks: bool = True) -> Detector:
+def alarm_detector(
+    settings: Settings | None = None, line_checks: bool = True, ahead: Iterable[str | Path] | None = None
+) -> Detector:
     """The standard alarm detector (``exectrail alarms``): record checks, and line checks unless
-    ``line_checks`` is false (they read each file a second time)."""
-    from exectrail.interference.source import LogAudit  # plugged in here; see the module docstring
+    ``line_checks`` is false (they read each file a second time). ``ahead``: the files to be
+    scanned, whose line checks then start now in a helper process, beside the scan (where ``fork``
+    is available and stdin is not among them); :meth:`LogScan.close` stops it."""
+    from exectrail.interference.source import LogAudit, lines_ahead  # plugged in: see the module doc
 
-    return LogAudit(settings, line_checks=line_checks)
+    names = [str(p) for p in ahead] if ahead is not None and line_checks else []
+    helper = lines_ahead(names) if names and STDIN not in names and _can_fork() else None
+    return LogAudit(settings, line_checks=line_checks, ahead=helper)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 class LogScan:
@@ -225,6 +235,12 @@ class LogScan:
         """Alarms found so far and not yet taken (for showing them while reading; cheap when none)."""
         return self.detector.take() if self.detector is not None else []
 
+    def close(self) -> None:
+        """Stop what the detector may have running beside the scan (its ``close()``, if it has one)."""
+        close = getattr(self.detector, "close", None)
+        if close is not None:
+            close()
+
     def finish(self) -> list[Alarm]:
         """After the last event: the alarms not yet taken (spans still open, the line checks)."""
         if self.detector is None:
@@ -268,19 +284,24 @@ def scan_logs(
     ``on_alarm`` as it is found (in the order found); return them (alarms sorted by time).
 
     ``alarms``: True for the standard detector (``settings``, ``line_checks``: see
-    :func:`alarm_detector`), False for none, or a :class:`Detector`."""
-    detector = alarm_detector(settings, line_checks) if alarms is True else alarms or None
-    scan = LogScan(paths, detector=detector, stats=stats, progress=progress)
+    :func:`alarm_detector`; the line checks run beside the scan), False for none, or a
+    :class:`Detector`."""
+    names = [str(p) for p in paths]
+    detector = alarm_detector(settings, line_checks, names) if alarms is True else alarms or None
+    scan = LogScan(names, detector=detector, stats=stats, progress=progress)
     events: list[ExecEvent] = []
     found: list[Alarm] = []
-    for event in scan:
-        if keep_events:
-            events.append(event)
-        if on_event is not None:
-            on_event(event)
-        if on_alarm is not None:
-            _hand_out(scan.take(), found, on_alarm)
-    _hand_out(scan.finish(), found, on_alarm)
+    try:
+        for event in scan:
+            if keep_events:
+                events.append(event)
+            if on_event is not None:
+                on_event(event)
+            if on_alarm is not None:
+                _hand_out(scan.take(), found, on_alarm)
+        _hand_out(scan.finish(), found, on_alarm)
+    finally:
+        scan.close()
     found.sort(key=lambda a: a.time)
     return ScanResult(found, events, scan)
 
@@ -326,7 +347,7 @@ class HelperScan(Generic[T]):
         self._conn: Connection | None = None
         self._lines: LineChecks | None = None
         # stdin stays here: multiprocessing points a child's stdin at /dev/null
-        if background and STDIN not in self.paths and "fork" in multiprocessing.get_all_start_methods():
+        if background and STDIN not in self.paths and _can_fork():
             ahead = alarms and line_checks
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)

@@ -82,9 +82,14 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
     paths = input_paths(files)
     writer = make_writer(resolve_format(fmt))
     bar, callback = progress_bar(paths)
-    sinks = open_sinks(params)
+    # the line checks start beside the scan, in a helper forked before the sinks start their threads
+    scan = LogScan(paths, detector=None if no_alarms else alarm_detector(ahead=paths), progress=callback)
+    try:
+        sinks = open_sinks(params)
+    except BaseException:
+        scan.close()
+        raise
     alarms = AlarmPrinter(writer, sinks, event_filter)
-    scan = LogScan(paths, detector=None if no_alarms else alarm_detector(), progress=callback)
     show_alarms = alarms.show if not no_alarms else None
     shown = read = 0
     try:
@@ -100,6 +105,7 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
             if show_alarms is not None:
                 show_alarms(scan.finish())
     finally:
+        scan.close()
         writer.close()
     diagnostics, stats = scan.diagnostics, scan.stats
     line = summary_line(shown, read, stats, diagnostics, scan.incomplete)

@@ -48,11 +48,14 @@ class AlarmDiagnostics(Diagnostics):
 class LogAudit:
     """The standard :class:`~exectrail.pipeline.Detector`: a :class:`TrailAuditor` fed by the scan,
     the diagnostics it watches for rejected lines, and (``line_checks``) the line checks of the
-    files read, after the last event."""
+    files read, after the last event (or, ``ahead``, beside the scan in a helper process)."""
 
-    def __init__(self, settings: Settings | None = None, line_checks: bool = True) -> None:
+    def __init__(
+        self, settings: Settings | None = None, line_checks: bool = True, ahead: LinesAhead | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.line_checks = line_checks
+        self.ahead = ahead  # the line checks, started beside the scan
         self.diagnostics = AlarmDiagnostics()
         self.auditor = TrailAuditor(self.settings)
         self.begin_file = self.auditor.begin_file
@@ -67,11 +70,18 @@ class LogAudit:
     def finish(self, files: list[str]) -> list[Alarm]:
         """After the last event: close open spans, check the lines of every file; the remaining alarms."""
         alarms = self.auditor.finish()
-        if self.line_checks:
+        if self.line_checks and self.ahead is not None:
+            alarms.extend(self.ahead.result(files, self.diagnostics))
+        elif self.line_checks:
             for path in files:
                 if path != STDIN:
                     alarms.extend(check_lines(path, self.diagnostics.bad_lines.get(path)))
         return alarms
+
+    def close(self) -> None:
+        """Stop the line checks' helper, if one was started and still runs."""
+        if self.ahead is not None:
+            self.ahead.close()
 
     def monitoring_since_ms(self) -> int | None:
         """When exec events began to be recorded (see :meth:`TrailAuditor.monitoring_since_ms`)."""
