@@ -20,7 +20,7 @@ Every command that reads logs takes this path -- ``review``, ``import``, ``alarm
   process, even by SIGKILL.
 
 The alarm detector is anything with the :class:`Detector` protocol; the standard one,
-:class:`exectrail.interference.source.LogAudit` (the record checks of
+:class:`exectrail.interference.detector.LogAudit` (the record checks of
 :mod:`~exectrail.interference.trail` and the line checks), is plugged in by
 :func:`alarm_detector` when alarms are asked for. This module imports it only then: the
 detector depends on this path, not the other way round.
@@ -143,7 +143,7 @@ def read_events(paths: Iterable[str | Path]) -> Iterator[ExecEvent]:
 
 # -- the scan --------------------------------------------------------------------------------------
 class Detector(Protocol):
-    """What finds alarms in a scan (:class:`exectrail.interference.source.LogAudit`): it is handed
+    """What finds alarms in a scan (:class:`exectrail.interference.detector.LogAudit`): it is handed
     every file that holds records (:meth:`begin_file`, before its first record), the first record of
     every event in log order (:meth:`record`), every closed event (:meth:`group`), the end of the
     records (:meth:`end_input`, before the assembler is flushed), and at last the files read
@@ -167,7 +167,7 @@ def alarm_detector(
     ``line_checks`` is false (they read each file a second time). ``ahead``: the files to be
     scanned, whose line checks then start now in a helper process, beside the scan (where ``fork``
     is available and stdin is not among them); :meth:`LogScan.close` stops it."""
-    from exectrail.interference.source import LogAudit, lines_ahead  # plugged in: see the module doc
+    from exectrail.interference.detector import LogAudit, lines_ahead  # plugged in: see the module doc
 
     names = [str(p) for p in ahead] if ahead is not None and line_checks else []
     helper = lines_ahead(names) if names and STDIN not in names and _can_fork() else None
@@ -316,7 +316,7 @@ def _hand_out(alarms: list[Alarm], found: list[Alarm], on_alarm: Callable[[Alarm
 # -- the scan in a helper process --------------------------------------------------------------
 class LineChecks(Protocol):
     """Line checks running beside a :class:`HelperScan` (see :meth:`LogAudit.lines_ahead
-    <exectrail.interference.source.LogAudit.lines_ahead>`)."""
+    <exectrail.interference.detector.LogAudit.lines_ahead>`)."""
 
     def result(self, files: list[str], diagnostics: Diagnostics) -> list[Alarm]: ...
     def close(self) -> None: ...
@@ -358,7 +358,7 @@ class HelperScan(Generic[T]):
             send.close()
             self._conn = receive
             if ahead:  # the second read, at the same time in a second helper
-                from exectrail.interference.source import lines_ahead  # see the module docstring
+                from exectrail.interference.detector import lines_ahead  # see the module docstring
 
                 self._lines = lines_ahead(self.paths)
 
