@@ -31,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -170,12 +171,22 @@ def alarm_detector(
     from exectrail.interference.detector import LogAudit, lines_ahead  # plugged in: see the module doc
 
     names = [str(p) for p in ahead] if ahead is not None and line_checks else []
-    helper = lines_ahead(names) if names and STDIN not in names and _can_fork() else None
+    helper = lines_ahead(names) if _can_read_twice(names) else None
     return LogAudit(settings, line_checks=line_checks, ahead=helper)
 
 
 def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _can_read_twice(names: list[str]) -> bool:
+    """True when a helper can read ``names`` while the scan does: regular files only (a pipe --
+    stdin, ``<(zcat …)`` -- gives each byte to one reader), and ``fork`` available."""
+    try:
+        regular = all(n != STDIN and stat.S_ISREG(os.stat(n).st_mode) for n in names)
+        return bool(names) and regular and _can_fork()
+    except (OSError, ValueError):
+        return False
 
 
 class LogScan:
@@ -341,14 +352,14 @@ class HelperScan(Generic[T]):
         self.paths, self.transform, self.progress = list(paths), transform, progress
         self.want_alarms, self.settings, self.line_checks = alarms, settings, line_checks
         self.diagnostics, self.stats, self.incomplete = Diagnostics(), ReadStats(), 0
-        self._found: list[Alarm] = []
+        self._found: list[Alarm] | str = []  # or what failed
         self._files: list[str] = []
         self._process: Any = None
         self._conn: Connection | None = None
         self._lines: LineChecks | None = None
         # stdin stays here: multiprocessing points a child's stdin at /dev/null
         if background and STDIN not in self.paths and _can_fork():
-            ahead = alarms and line_checks
+            ahead = alarms and line_checks and _can_read_twice(self.paths)
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
             _grow_pipe(send)
@@ -393,7 +404,7 @@ class HelperScan(Generic[T]):
         for event in scan:
             if transform is not None:
                 yield transform(event)
-        self._found = scan.finish()
+        self._found = _finish(scan)
         self.diagnostics, self.stats, self.incomplete = scan.diagnostics, scan.stats, scan.incomplete
 
     def _child(self, conn: Connection, progress: bool, line_checks: bool, parent: int) -> None:
@@ -421,11 +432,13 @@ class HelperScan(Generic[T]):
                     batch = []
         if batch:
             send(("events", batch))
-        send(("done", scan.diagnostics, scan.stats, scan.incomplete, scan.finish(), scan.files))
+        send(("done", scan.diagnostics, scan.stats, scan.incomplete, _finish(scan), scan.files))
 
     def alarms(self) -> list[Alarm]:
         """After the iteration: the alarms of the files, sorted by time (with the line checks'
         when they ran beside the scan)."""
+        if isinstance(self._found, str):
+            raise ExectrailError(self._found)
         found = list(self._found)
         if self._lines is not None:
             found.extend(self._lines.result(self._files, self.diagnostics))
@@ -443,6 +456,14 @@ class HelperScan(Generic[T]):
         if self._lines is not None:
             self._lines.close()
             self._lines = None
+
+
+def _finish(scan: LogScan) -> list[Alarm] | str:
+    """The scan's remaining alarms, or what failed in finding them (the events are all in)."""
+    try:
+        return scan.finish()
+    except Exception as exc:
+        return f"looking for alarms failed: {type(exc).__name__}: {exc}"
 
 
 def _grow_pipe(conn: Connection) -> None:

@@ -3,11 +3,14 @@ this process and in helper processes (``import``), with the line checks run besi
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from exectrail.errors import InputError
+from exectrail.errors import ExectrailError, InputError
 from exectrail.interference import kinds
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ReadStats
@@ -125,6 +128,34 @@ def test_alarms_only_in_a_helper(damaged: Path, line_checks: bool) -> None:
     finally:
         scan.close()
     assert any(a.kind == kinds.LINE_MALFORMED for a in expected) == line_checks
+
+
+@pytest.mark.parametrize("helper", [False, True])
+def test_a_pipe_is_read_by_the_scan_alone(helper: bool) -> None:
+    """A pipe (``review <(zcat …)``) gives each byte to one reader: the line checks may not run
+    beside the scan on it. (They fail on it afterwards, as they always did: it cannot be read twice.)"""
+    expected = list(read_events([WORKLOAD]))
+    read, write = os.pipe()  # the writer is another process, as with <(…): no copy of its end here
+    feeder = subprocess.Popen(["cat", str(WORKLOAD)], stdout=write)
+    os.close(write)
+    events: list[ExecEvent] = []
+    try:
+        path = f"/proc/self/fd/{read}"
+        if helper:
+            scan: HelperScan[ExecEvent] = HelperScan([path], lambda e: e, alarms=True)
+            try:
+                events = list(scan)
+                with pytest.raises(ExectrailError, match="looking for alarms failed: UnsupportedOperation"):
+                    scan.alarms()
+            finally:
+                scan.close()
+        else:
+            with pytest.raises(io.UnsupportedOperation):
+                scan_logs([path], on_event=events.append)
+    finally:
+        feeder.wait()
+        os.close(read)
+    assert events == expected
 
 
 def test_close_stops_both_helpers() -> None:
