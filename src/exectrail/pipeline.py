@@ -14,10 +14,14 @@ Every command that reads logs takes this path -- ``review``, ``import``, ``alarm
   found so far) and :meth:`LogScan.finish` (the rest).
 * :class:`HelperScan` -- the same scan in a helper process, for a command that does heavy work of
   its own with each event (``import`` writes the store): the helper runs the :class:`LogScan` and
-  sends ``transform(event)`` in batches. With alarms, a second helper checks the lines of the files
-  (:mod:`exectrail.interference.lines`) at the same time. Where ``fork`` is unavailable, or when
-  reading stdin, everything runs in this process, with the same results. The helpers die with this
-  process, even by SIGKILL.
+  sends ``transform(event)`` in batches. Where ``fork`` is unavailable, or when reading stdin,
+  everything runs in this process, with the same results.
+
+The line checks (:mod:`exectrail.interference.lines`) read every file a second time; for regular
+files they run in a helper process beside the scan (``alarm_detector(ahead=paths)`` for a
+:class:`LogScan`; always in a :class:`HelperScan`), as if the reader rejected no line, and are done
+again for a file where it did. Helpers die with this
+process, even by SIGKILL (``PR_SET_PDEATHSIG``).
 
 The alarm detector is anything with the :class:`Detector` protocol; the standard one,
 :class:`exectrail.interference.detector.LogAudit` (the record checks of
@@ -326,8 +330,7 @@ def _hand_out(alarms: list[Alarm], found: list[Alarm], on_alarm: Callable[[Alarm
 
 # -- the scan in a helper process --------------------------------------------------------------
 class LineChecks(Protocol):
-    """Line checks running beside a :class:`HelperScan` (see :meth:`LogAudit.lines_ahead
-    <exectrail.interference.detector.LogAudit.lines_ahead>`)."""
+    """Line checks running beside a scan (:class:`exectrail.interference.detector.LinesAhead`)."""
 
     def result(self, files: list[str], diagnostics: Diagnostics) -> list[Alarm]: ...
     def close(self) -> None: ...
