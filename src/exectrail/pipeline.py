@@ -35,6 +35,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import signal
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
@@ -367,8 +368,7 @@ class HelperScan(Generic[T]):
             receive, send = ctx.Pipe(duplex=False)
             _grow_pipe(send)
             args = (send, progress is not None, line_checks and not ahead, os.getpid())
-            self._process = ctx.Process(target=self._child, args=args, daemon=True)
-            self._process.start()
+            self._process = fork_helper(self._child, args)
             send.close()
             self._conn = receive
             if ahead:  # the second read, at the same time in a second helper
@@ -411,7 +411,7 @@ class HelperScan(Generic[T]):
         self.diagnostics, self.stats, self.incomplete = scan.diagnostics, scan.stats, scan.incomplete
 
     def _child(self, conn: Connection, progress: bool, line_checks: bool, parent: int) -> None:
-        start_helper(parent)  # a kill -9 of the command must not leave this reader running
+        helper_started(parent)  # a kill -9 of the command must not leave this reader running
         try:
             self._produce(conn.send, progress, line_checks)
         except BaseException as exc:
@@ -469,6 +469,26 @@ def _finish(scan: LogScan) -> list[Alarm] | str:
         return f"looking for alarms failed: {type(exc).__name__}: {exc}"
 
 
+def fork_helper(target: Callable[..., None], args: tuple[Any, ...]) -> Any:
+    """Start ``target(*args)`` in a forked helper process (a daemon) and return it. SIGTERM waits
+    until the helper has called :func:`helper_started`: a helper stopped at once must not run the
+    handler it inherited (the CLI's raises, and a traceback would be printed)."""
+    process = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return process
+
+
+def helper_started(parent: int) -> None:
+    """First thing in a helper of :func:`fork_helper`: die with ``parent``, end quietly on SIGTERM
+    (:func:`~exectrail.lifeline.start_helper`), and only then take the SIGTERM held back."""
+    start_helper(parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 def _grow_pipe(conn: Connection) -> None:
     """A deep pipe, so the helper is not held up each time this process does its own work."""
     try:
@@ -492,6 +512,8 @@ __all__ = [
     "ScanResult",
     "alarm_detector",
     "exec_events",
+    "fork_helper",
+    "helper_started",
     "read_events",
     "read_exec_events",
     "scan_logs",

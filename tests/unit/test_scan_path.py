@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from exectrail.errors import ExectrailError, InputError
 from exectrail.interference import kinds
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ReadStats
-from exectrail.pipeline import HelperScan, LogScan, read_events, read_exec_events, scan_logs
+from exectrail.pipeline import HelperScan, LogScan, alarm_detector, read_events, read_exec_events, scan_logs
 from exectrail.store.ingest import LogReader
 from exectrail.store.writer import prepare
 
@@ -163,3 +164,22 @@ def test_close_stops_both_helpers() -> None:
     helpers = [scan._process, scan._lines._process]  # type: ignore[union-attr]
     scan.close()
     assert all(p.exitcode is not None for p in helpers)
+
+
+def test_helpers_stopped_at_once_go_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    """A helper stopped right after the fork (``review --sink BAD``: the sinks fail to open) must
+    not run the SIGTERM handler it inherited from the CLI (which raises: a traceback)."""
+
+    def raise_stop(signum: int, frame: object) -> None:
+        raise RuntimeError("the CLI's handler ran in a helper")
+
+    saved = signal.signal(signal.SIGTERM, raise_stop)
+    try:
+        for _ in range(5):
+            scan = LogScan([WORKLOAD], detector=alarm_detector(ahead=[WORKLOAD]))
+            scan.close()
+            helper: HelperScan[None] = HelperScan([str(WORKLOAD)], None, alarms=True)
+            helper.close()
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert "Traceback" not in capfd.readouterr().err

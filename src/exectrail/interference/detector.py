@@ -10,6 +10,7 @@ alarms --no-line-checks`` skips it), which runs in a helper process beside the s
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from multiprocessing.connection import Connection
@@ -18,9 +19,9 @@ from typing import Any
 from exectrail.errors import ExectrailError
 from exectrail.interference.lines import BadLine, check_lines
 from exectrail.interference.trail import Settings, TrailAuditor
-from exectrail.lifeline import start_helper
 from exectrail.model import Alarm, Diagnostics
 from exectrail.parse.logfile import STDIN
+from exectrail.pipeline import fork_helper, helper_started
 
 MAX_BAD_LINES = 10_000
 #: reader diagnostics for lines that auditd cannot have written (quoted by the line checks)
@@ -91,7 +92,7 @@ class LogAudit:
 def _check_ahead(paths: list[str], conn: Connection, parent: int) -> None:
     """Check every file's lines as if the reader rejected none (what it finds in an undamaged file);
     then wait for the files the scan read and their rejected lines, and send the alarms."""
-    start_helper(parent)  # a kill -9 of the command must not leave this helper running
+    helper_started(parent)  # a kill -9 of the command must not leave this helper running
     try:
         ahead: dict[str, list[Alarm] | BaseException] = {}
         for path in dict.fromkeys(paths):
@@ -100,7 +101,10 @@ def _check_ahead(paths: list[str], conn: Connection, parent: int) -> None:
                     ahead[path] = check_lines(path)
                 except Exception as exc:  # raised only if the scan read this file
                     ahead[path] = exc
-        files, bad_lines = conn.recv()
+        try:
+            files, bad_lines = conn.recv()
+        except EOFError:  # the scan ended without needing them (stopped, or failed)
+            return
         alarms: list[Alarm] = []
         for path in files:
             if path == STDIN:
@@ -115,7 +119,8 @@ def _check_ahead(paths: list[str], conn: Connection, parent: int) -> None:
                 alarms.extend(done)
         conn.send(("alarms", alarms))
     except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
@@ -124,12 +129,8 @@ class LinesAhead:
     """The line checks of ``paths`` in a helper process started now (before the scan's results)."""
 
     def __init__(self, paths: list[str]) -> None:
-        ctx = multiprocessing.get_context("fork")
-        self._conn, theirs = ctx.Pipe(duplex=True)
-        self._process: Any = ctx.Process(
-            target=_check_ahead, args=(list(paths), theirs, os.getpid()), daemon=True
-        )
-        self._process.start()
+        self._conn, theirs = multiprocessing.get_context("fork").Pipe(duplex=True)
+        self._process: Any = fork_helper(_check_ahead, (list(paths), theirs, os.getpid()))
         theirs.close()
 
     def result(self, files: list[str], diagnostics: Diagnostics) -> list[Alarm]:
@@ -147,10 +148,10 @@ class LinesAhead:
 
     def close(self) -> None:
         """Stop the helper (if it still runs) and wait for it."""
-        self._conn.close()
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(10)
+        self._conn.close()
 
 
 def lines_ahead(paths: list[str]) -> LinesAhead:
