@@ -32,11 +32,14 @@ detector depends on this path, not the other way round.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import multiprocessing
 import os
+import queue
 import signal
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -56,6 +59,7 @@ GroupHook = Callable[[Group], None]
 T = TypeVar("T")
 
 BATCH = 250  # events (transformed) per message from the helper
+SEND_AHEAD = 64  # messages the helper may have ready beyond what the pipe holds
 PIPE_BYTES = 16 << 20  # the helper may run this far ahead (capped by /proc/sys/fs/pipe-max-size)
 
 
@@ -412,14 +416,13 @@ class HelperScan(Generic[T]):
 
     def _child(self, conn: Connection, progress: bool, line_checks: bool, parent: int) -> None:
         helper_started(parent)  # a kill -9 of the command must not leave this reader running
+        sender = _Sender(conn)
         try:
-            self._produce(conn.send, progress, line_checks)
+            self._produce(sender.put, progress, line_checks)
         except BaseException as exc:
-            try:
-                conn.send(("error", exc))
-            except Exception:
-                conn.send(("error", ExectrailError(f"reading failed: {type(exc).__name__}: {exc}")))
+            sender.put(("error", exc))
         finally:
+            sender.close()
             conn.close()
 
     def _produce(self, send: Callable[[Any], None], progress: bool, line_checks: bool) -> None:
@@ -459,6 +462,38 @@ class HelperScan(Generic[T]):
         if self._lines is not None:
             self._lines.close()
             self._lines = None
+
+
+class _Sender:
+    """Sends a helper's messages from a thread: the scan runs on while the consumer is busy, up to
+    :data:`SEND_AHEAD` messages ahead (the pipe itself holds little: ``pipe-max-size``, 1 MiB)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._queue: queue.Queue[Any] = queue.Queue(SEND_AHEAD)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        self._queue.put(message)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            try:
+                self._conn.send(message)
+            except OSError:
+                return  # the consumer is gone (it stops this process)
+            except Exception as exc:  # something that does not pickle (an exception, say): say what
+                failed = message[1] if message[0] == "error" else exc
+                error = ExectrailError(f"reading failed: {type(failed).__name__}: {failed}")
+                with contextlib.suppress(OSError):
+                    self._conn.send(("error", error))
+                return
+
+    def close(self) -> None:
+        """Send what is queued; then return."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _finish(scan: LogScan) -> list[Alarm] | str:

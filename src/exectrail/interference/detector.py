@@ -93,6 +93,8 @@ def _check_ahead(paths: list[str], conn: Connection, parent: int) -> None:
     """Check every file's lines as if the reader rejected none (what it finds in an undamaged file);
     then wait for the files the scan read and their rejected lines, and send the alarms."""
     helper_started(parent)  # a kill -9 of the command must not leave this helper running
+    with contextlib.suppress(OSError):
+        os.nice(10)  # its result is wanted only after the scan: let the scan and its consumer go first
     try:
         ahead: dict[str, list[Alarm] | BaseException] = {}
         for path in dict.fromkeys(paths):
