@@ -11,10 +11,10 @@ from exectrail.cli.common import Seconds, echo_err, format_option, resolve_forma
 from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
 from exectrail.errors import UsageError
 from exectrail.interference.kinds import DESCRIPTIONS
-from exectrail.interference.source import scan_logs
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, Alarm
 from exectrail.parse.logfile import ReadStats
+from exectrail.pipeline import scan_logs
 
 EXIT_INPUT_PROBLEMS = 1
 EXIT_ALARMS = 3
@@ -92,12 +92,12 @@ def _scan(
     stats = ReadStats()
     bar, callback = progress_bar(paths)
     with bar:
-        found, _events, audit = scan_logs(paths, settings, stats, callback, line_checks=not no_line_checks)
+        found, _events, scan = scan_logs(paths, settings, stats, callback, line_checks=not no_line_checks)
     echo_err(
         f"exectrail: read {stats.records} records from {stats.lines} lines in {stats.files} "
-        f"file{'s' if stats.files != 1 else ''}; diagnostics: {audit.diagnostics.summary()}"
+        f"file{'s' if stats.files != 1 else ''}; diagnostics: {scan.diagnostics.summary()}"
     )
-    report_diagnostics(audit.diagnostics, verbose)
+    report_diagnostics(scan.diagnostics, verbose)
     return found, list(stats.problems)
 
 

@@ -13,11 +13,12 @@ from exectrail.cli.alarm_output import alarm_summary, emit_alarms
 from exectrail.cli.common import HostName, echo_err, format_option, resolve_format
 from exectrail.cli.review_cmd import input_paths, progress_bar
 from exectrail.errors import UsageError
+from exectrail.interference.detector import LogAudit
 from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
 from exectrail.interference.records import iso
-from exectrail.interference.source import scan_logs
 from exectrail.model import Alarm
 from exectrail.parse.logfile import ReadStats
+from exectrail.pipeline import scan_logs
 from exectrail.timeparse import parse_time
 
 EXIT_INPUT_PROBLEMS = 1
@@ -107,12 +108,13 @@ def check_procs(
         paths = input_paths(files)
         stats = ReadStats()
         bar, callback = progress_bar(paths)
+        audit = LogAudit(line_checks=False)
         with bar:
-            _alarms, events, audit = scan_logs(
-                paths, stats=stats, progress=callback, keep_events=True, line_checks=False
+            _alarms, events, _scan = scan_logs(
+                paths, stats=stats, progress=callback, keep_events=True, alarms=audit
             )
         index = ExecIndex.from_events(events)
-        began = audit.auditor.monitoring_since_ms()
+        began = audit.monitoring_since_ms()
         problems = list(stats.problems)
     since_ms = int(parse_time(since).timestamp() * 1000) if since else began
     until_ms = int(parse_time(until).timestamp() * 1000) if until else None

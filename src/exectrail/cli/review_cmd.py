@@ -12,11 +12,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from exectrail.cli.alarm_output import AlarmPrinter
 from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
 from exectrail.cli.sink_options import open_sinks, sink_options
-from exectrail.interference.source import LogAudit
 from exectrail.model import Diagnostics
 from exectrail.output.writers import make_writer
-from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, read_records, total_size
-from exectrail.pipeline import EventBuilder, exec_events
+from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, total_size
+from exectrail.pipeline import LogScan, alarm_detector
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 EXIT_INPUT_PROBLEMS = 1
@@ -82,34 +81,35 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
     event_filter = build_filter(params)
     paths = input_paths(files)
     writer = make_writer(resolve_format(fmt))
-    audit = None if no_alarms else LogAudit()
-    diagnostics = audit.diagnostics if audit is not None else Diagnostics()
-    stats = ReadStats()
-    builder = audit.builder() if audit is not None else EventBuilder(diagnostics)
-    shown = read = 0
     bar, callback = progress_bar(paths)
-    sinks = open_sinks(params)
+    # the line checks start beside the scan, in a helper forked before the sinks start their threads
+    scan = LogScan(paths, detector=None if no_alarms else alarm_detector(ahead=paths), progress=callback)
+    try:
+        sinks = open_sinks(params)
+    except BaseException:
+        scan.close()
+        raise
     alarms = AlarmPrinter(writer, sinks, event_filter)
-    if audit is not None:
-        records = audit.records(paths, stats, callback)
-    else:
-        records = read_records(paths, diagnostics, stats, callback)
+    show_alarms = alarms.show if not no_alarms else None
+    shown = read = 0
     try:
         with bar, sinks:
-            for event in exec_events(records, diagnostics, builder):
+            for event in scan:
                 read += 1
                 if event_filter.matches(event):
                     writer.write(event)
                     sinks.submit(event)
                     shown += 1
-                if audit is not None:
-                    alarms.show(audit.take())
-            if audit is not None:
-                alarms.show(audit.take() + audit.finish())
+                if show_alarms is not None:
+                    show_alarms(scan.take())
+            if show_alarms is not None:
+                show_alarms(scan.finish())
     finally:
+        scan.close()
         writer.close()
-    line = summary_line(shown, read, stats, diagnostics, builder.incomplete)
-    echo_err(line if audit is None else f"{line}; {alarms.summary()}")
+    diagnostics, stats = scan.diagnostics, scan.stats
+    line = summary_line(shown, read, stats, diagnostics, scan.incomplete)
+    echo_err(line if no_alarms else f"{line}; {alarms.summary()}")
     report_diagnostics(diagnostics, verbose)
     for problem in stats.problems:
         echo_err(f"exectrail: {problem}")

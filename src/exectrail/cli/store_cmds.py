@@ -21,13 +21,11 @@ from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnosti
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.errors import UsageError
 from exectrail.interference.alarmstore import alarm_message_body, store_alarms
-from exectrail.interference.background import AlarmScan
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
 from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
 from exectrail.store.chain import parse_heads
-from exectrail.store.codec import row_to_event
 from exectrail.store.db import sqlite_errors
 from exectrail.store.ingest import LogReader
 from exectrail.store.verify import store_heads, verify_store
@@ -84,49 +82,53 @@ def import_cmd(
     if "-" in paths and not no_alarms:
         echo_err("exectrail: alarms are not looked for in stdin (give the log files to check them)")
         no_alarms = True
-    scan = None if no_alarms else AlarmScan(paths)  # forked before the sinks start their threads
+    forwarding = bool(params.get("sinks"))
+    # the scan's helpers are forked before the sinks start their threads
+    reader = LogReader(paths, callback, alarms=not no_alarms, events=forwarding)
     try:
         sinks = open_sinks(params)
     except BaseException:
-        if scan is not None:
-            scan.close()
+        reader.close()
         raise
     alarms: list[Alarm] = []
-    with sinks, EventStore(db) as store:
-        writer = store.writer(batch_size)
-        reader = LogReader(paths, callback)
-        forward = sinks.sinks.submit if sinks.sinks is not None else None
-        try:
-            with bar:
-                for item in reader:
-                    writer.add_prepared(item)
-                    if forward is not None:
-                        forward(row_to_event(item[0]))
-                writer.close()
-            if scan is not None:
-                alarms = scan.result()
-                new_alarms = store_alarms(store, alarms)
-                for alarm in alarms:
-                    sinks.submit_message(alarm_message_body(alarm))
-        except StoreError as exc:
-            lost = writer.discard()
-            raise StoreError(
-                f"{exc}; the {writer.stats.stored} new events stored before are intact, "
-                f"the last {lost + writer.stats.pending} read were not stored"
-            ) from None
-        finally:
-            reader.close()
-            if scan is not None:
-                scan.close()
-        with sqlite_errors(store.path):
-            heads = store_heads(store.conn)  # the form 'verify --head' prints and '--expect' takes
+    try:
+        with sinks, EventStore(db) as store:
+            writer = store.writer(batch_size)
+            try:
+                with bar:
+                    if forwarding:
+                        forward = sinks.submit
+                        for prepared, event in reader:
+                            writer.add_prepared(prepared)
+                            forward(event)
+                    else:
+                        for prepared in reader:
+                            writer.add_prepared(prepared)
+                    writer.close()
+                if not no_alarms:
+                    alarms = reader.alarms()
+                    new_alarms = store_alarms(store, alarms)
+                    for alarm in alarms:
+                        sinks.submit_message(alarm_message_body(alarm))
+            except StoreError as exc:
+                lost = writer.discard()
+                raise StoreError(
+                    f"{exc}; the {writer.stats.stored} new events stored before are intact, "
+                    f"the last {lost + writer.stats.pending} read were not stored"
+                ) from None
+            finally:
+                reader.close()
+            with sqlite_errors(store.path):
+                heads = store_heads(store.conn)  # the form 'verify --head' prints and '--expect' takes
+    finally:
+        reader.close()
     elapsed = time.monotonic() - started
     diagnostics, stats = reader.diagnostics, reader.stats
     echo_err(
         import_summary(writer.stats.stored, writer.stats.duplicate, stats, diagnostics, reader.incomplete)
     )
     echo_err(f"exectrail: {store.path}: {'empty' if heads == 'empty' else f'head {heads}'} ({elapsed:.1f} s)")
-    if scan is not None:
+    if not no_alarms:
         report_alarms(alarms, new_alarms)
     report_diagnostics(diagnostics, verbose)
     for problem in stats.problems:

@@ -1,8 +1,9 @@
 """Interference with the audit trail: found after the fact in logs, live while capturing, and by
 comparing the running processes with the trail.
 
-* :func:`scan_logs` / :class:`LogAudit` -- alarms from audit log files (``exectrail alarms``,
-  ``exectrail review``); :class:`TrailAuditor` is the record-level engine behind them.
+* :class:`LogAudit` -- the alarm detector of the log-scan path (:func:`exectrail.pipeline.scan_logs`:
+  ``exectrail review``, ``import``, ``alarms``); :class:`TrailAuditor` is the record-level engine
+  behind it, :mod:`~exectrail.interference.lines` the line checks.
 * :class:`LiveMonitor` with :class:`StatusReading` -- the hook for ``exectrail watch``: record
   groups and kernel status readings in, alarms out.
 * :func:`check_processes` -- ``exectrail check-procs``.
@@ -13,9 +14,9 @@ comparing the running processes with the trail.
 from __future__ import annotations
 
 from exectrail.interference import kinds
+from exectrail.interference.detector import LogAudit
 from exectrail.interference.live import LiveMonitor, Repair, StatusReading
 from exectrail.interference.procs import ExecIndex, check_processes, running_processes
-from exectrail.interference.source import LogAudit, scan_logs
 from exectrail.interference.trail import Settings, TrailAuditor
 
 __all__ = [
@@ -29,5 +30,4 @@ __all__ = [
     "check_processes",
     "kinds",
     "running_processes",
-    "scan_logs",
 ]

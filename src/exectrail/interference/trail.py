@@ -1,9 +1,10 @@
 """After the fact: interference found in a stream of audit records (one or several log files).
 
-Feed it in log order: :meth:`TrailAuditor.begin_file` before each file, :meth:`~TrailAuditor.record`
-for every record, :meth:`~TrailAuditor.group` for every closed event (the
-:class:`~exectrail.pipeline.EventBuilder` ``on_group`` hook), :meth:`~TrailAuditor.end_input` before
-the assembler is flushed, then :meth:`~TrailAuditor.finish`. :meth:`~TrailAuditor.take` hands out
+Feed it in log order -- the log-scan path (:class:`exectrail.pipeline.LogScan`, through
+:class:`~exectrail.interference.detector.LogAudit`) does: :meth:`TrailAuditor.begin_file` before each
+file, :meth:`~TrailAuditor.record` for every record, :meth:`~TrailAuditor.group` for every closed
+event, :meth:`~TrailAuditor.end_input` before the assembler is flushed, then
+:meth:`~TrailAuditor.finish`. :meth:`~TrailAuditor.take` hands out
 the alarms found so far, so a reader can print them as it goes. State is kept per ``node``.
 
 Continuity (serial holes, restarts, file boundaries, time) is checked per record; configuration
