@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from exectrail.interference.alarmstore import read_alarms, verify_alarms
-from exectrail.interference.source import scan_logs
+from exectrail.pipeline import scan_logs
 from exectrail.store import EventStore
 from tests.support.cli import run_cli
 from tests.support.paths import INTERFERENCE_DATA as DATA

@@ -12,7 +12,7 @@ from exectrail.interference.alarmstore import (
     store_alarms,
     verify_alarms,
 )
-from exectrail.interference.source import scan_logs
+from exectrail.pipeline import scan_logs
 from exectrail.store import EventStore
 from tests.support.paths import INTERFERENCE_DATA as DATA
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from exectrail.interference import kinds
 from exectrail.interference.records import format_duration
-from exectrail.interference.source import scan_logs
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
+from exectrail.pipeline import scan_logs
 from tests.support.paths import INTERFERENCE_DATA as DATA
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from exectrail.interference.alarmstore import store_alarms
-from exectrail.interference.source import scan_logs
+from exectrail.pipeline import scan_logs
 from exectrail.store import EventStore
 from tests.support import logedit as ed
 from tests.support.cli import run_cli

@@ -18,10 +18,10 @@ from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import HelperScan, LogScan, alarm_detector, read_events, read_exec_events, scan_logs
 from exectrail.store.ingest import LogReader
 from exectrail.store.writer import prepare
+from tests.support.paths import DATA, INTERFERENCE_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_LOG = ROOT / "interference" / "data" / "config_changes.log"
-WORKLOAD = ROOT / "data" / "workload_enriched.log"
+CONFIG_LOG = INTERFERENCE_DATA / "config_changes.log"
+WORKLOAD = DATA / "workload_enriched.log"
 
 
 def ident(alarms: list[Alarm]) -> list[tuple[str, object, str, tuple[str, ...]]]:
