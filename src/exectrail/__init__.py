@@ -18,9 +18,9 @@ The public surface:
 * :class:`Alarm`: one sign of interference with the trail (``to_dict``/``from_dict`` likewise);
 * :class:`EventStore`: the tamper-evident SQLite store (``with EventStore(path) as store``);
 * the exceptions: every error exectrail reports is an :class:`ExectrailError` (a type and a one-line
-  message; exit statuses belong to the command line): :class:`InputError`, :class:`UsageError`,
-  :class:`ConfigError`, :class:`KernelAuditError`, :class:`StoreError` (:class:`StoreFullError`),
-  :class:`SinkError`, :class:`UnsafePathError`.
+  message; exit statuses belong to the command line): :class:`InputError`, :class:`UsageError` (a
+  bad configuration file is one too), :class:`KernelAuditError`, :class:`StoreError`
+  (:class:`StoreFullError`), :class:`SinkError`, :class:`UnsafePathError`.
 
 Names load on first use, so ``import exectrail`` stays cheap for the command line.
 """
@@ -46,11 +46,9 @@ _LAZY = {
     "StoreFullError": "exectrail.store.errors",
     "SinkError": "exectrail.sinks.base",
     "UnsafePathError": "exectrail.safefs",
-    "ConfigError": "exectrail.config.loader",
 }
 
 if TYPE_CHECKING:
-    from exectrail.config.loader import ConfigError
     from exectrail.model import Alarm, ExecEvent
     from exectrail.pipeline import ScanResult, read_events, scan_logs
     from exectrail.safefs import UnsafePathError
@@ -74,7 +72,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Alarm",
-    "ConfigError",
     "EventStore",
     "ExecEvent",
     "ExectrailError",

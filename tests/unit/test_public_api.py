@@ -64,7 +64,7 @@ def test_every_exported_name_resolves_and_errors_form_one_tree() -> None:
     for name in exectrail.__all__:
         assert getattr(exectrail, name) is not None, name
     errors = [getattr(exectrail, n) for n in exectrail.__all__ if n.endswith("Error")]
-    assert len(errors) == 9 and all(issubclass(e, exectrail.ExectrailError) for e in errors)
+    assert len(errors) == 8 and all(issubclass(e, exectrail.ExectrailError) for e in errors)
     assert issubclass(exectrail.StoreFullError, exectrail.StoreError)
     with pytest.raises(AttributeError):
         _ = exectrail.no_such_name  # type: ignore[attr-defined]
