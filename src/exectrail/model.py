@@ -183,13 +183,7 @@ class ExecEvent:
 
 def _hex(text: str | None) -> str | None:
     """The bytes of ``text`` as hex when ``surrogateescape`` kept some that are not UTF-8, else None."""
-    if text is None or text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").hex()
-    return None
+    return None if text is None else jsonform.raw_hex(text)
 
 
 _P = ParamSpec("_P")
