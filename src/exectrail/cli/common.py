@@ -343,10 +343,6 @@ def resolve_format(fmt: str | None) -> str:
     return fmt if fmt is not None else default_format()
 
 
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
-
-
 def echo_err(message: str) -> None:
     """One message on stderr, control characters from the data escaped (see :func:`terminal_text`;
     backslashes kept, as the messages quote their values with ``repr()``)."""

@@ -221,11 +221,6 @@ def daemon_actor(record: Record) -> Actor:
     return Actor(_int(f.get(b"pid")), _int(f.get(b"uid")), _int(f.get(b"auid")))
 
 
-def daemon_format(record: Record) -> str | None:
-    """``enriched`` / ``raw`` from a DAEMON_START record."""
-    return loose_text(split_fields(record.body).get(b"format"))
-
-
 def service_unit(record: Record) -> str | None:
     """The ``unit=`` inside a SERVICE_START/SERVICE_STOP record's ``msg='…'``."""
     msg = split_fields(record.body).get(b"msg")

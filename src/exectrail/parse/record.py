@@ -33,7 +33,6 @@ _MSG_RE = re.compile(rb"msg=audit\((\d{1,11}\.\d{3}:\d{1,18})\):?")
 _NETLINK_RE = re.compile(rb"audit\((\d+\.\d+:\d+)" + _HEADER_END)
 MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 MAX_SERIAL = (1 << 63) - 1  # the store's INTEGER
-ENRICHED_SEPARATOR = b"\x1d"
 # Names shared so that they are not decoded per line, and the header tokens that _LINE_RE has
 # accepted, for parse_block's fast path: b"type=SYSCALL" -> "SYSCALL", b"node=web1" -> "web1".
 _TYPE_NAMES: dict[bytes, str] = {}  # b"SYSCALL" -> "SYSCALL"
