@@ -118,11 +118,8 @@ def _with_hex(event: Event) -> dict[str, Any]:
         text = getattr(event, name) if name in HEX_TEXT_FIELDS else None
         if text is None:
             out[name] = value
-            continue
-        out[name] = clean_text(text)
-        hex_text = raw_hex(text)
-        if hex_text is not None:
-            out[f"{name}_hex"] = hex_text
+        else:
+            _put_text(out, name, text)
     return out
 
 
