@@ -171,14 +171,7 @@ class ExecEvent:
 
     @property
     def argv_hex(self) -> list[str] | None:
-        if self.argv is None:
-            return None
-        try:
-            for arg in self.argv:
-                arg.decode("utf-8")
-        except UnicodeDecodeError:
-            return [arg.hex() for arg in self.argv]
-        return None
+        return None if self.argv is None else jsonform.decode_argv(self.argv)[1]
 
 
 def _hex(text: str | None) -> str | None:
