@@ -38,7 +38,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
@@ -50,7 +49,14 @@ from exectrail.assemble.grouper import Assembler, Group
 from exectrail.errors import ExectrailError
 from exectrail.lifeline import start_helper
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
-from exectrail.parse.logfile import STDIN, ProgressCallback, ReadStats, check_readable, read_record_blocks
+from exectrail.parse.logfile import (
+    STDIN,
+    ProgressCallback,
+    ReadStats,
+    check_readable,
+    read_record_blocks,
+    rereadable,
+)
 
 if TYPE_CHECKING:
     from exectrail.interference.trail import Settings
@@ -191,11 +197,7 @@ def _can_fork() -> bool:
 def _can_read_twice(names: list[str]) -> bool:
     """True when a helper can read ``names`` while the scan does: regular files only (a pipe --
     stdin, ``<(zcat …)`` -- gives each byte to one reader), and ``fork`` available."""
-    try:
-        regular = all(n != STDIN and stat.S_ISREG(os.stat(n).st_mode) for n in names)
-        return bool(names) and regular and _can_fork()
-    except (OSError, ValueError):
-        return False
+    return bool(names) and all(map(rereadable, names)) and _can_fork()
 
 
 class LogScan:

@@ -138,6 +138,34 @@ def test_gzip_stdin_and_several_files(log: Path, tmp_path: Path) -> None:
     assert code == 0 and len(events) == 8
 
 
+@pytest.mark.parametrize("command", ["review", "alarms"])
+def test_a_pipe_named_as_a_file_is_read_once(log: Path, command: str) -> None:
+    """``<(zcat …)`` gives a /dev/fd path the scan reads; the line checks cannot read it again and
+    skip it, as they skip stdin (this was an internal error: a pipe is not seekable)."""
+    piped = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f'"$0" -m exectrail.cli.main {command} <(cat "$1") --format jsonl',
+            sys.executable,
+            str(log),
+        ],
+        capture_output=True,
+    )
+    stdin = subprocess.run(
+        [sys.executable, "-m", "exectrail.cli.main", command, "-", "--format", "jsonl"],
+        input=log.read_bytes(),
+        capture_output=True,
+    )
+    assert b"internal error" not in piped.stderr and b"Traceback" not in piped.stderr
+    assert piped.returncode == stdin.returncode
+    bodies = [[json.loads(line) for line in out.stdout.splitlines()] for out in (piped, stdin)]
+    events = [[b for b in found if b["type"] == "exec"] for found in bodies]
+    kinds = [[b["kind"] for b in found if b["type"] == "alarm"] for found in bodies]
+    assert events[0] == events[1] and kinds[0] == kinds[1]  # alarms name the file: /dev/fd/N, stdin
+    assert bool(events[0]) == (command == "review") and kinds[0]
+
+
 def test_default_format_is_jsonl_when_piped(log: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "exectrail.cli.main", "review", str(log)], capture_output=True

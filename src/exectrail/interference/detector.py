@@ -20,7 +20,7 @@ from exectrail.errors import ExectrailError
 from exectrail.interference.lines import BadLine, check_lines
 from exectrail.interference.trail import Settings, TrailAuditor
 from exectrail.model import Alarm, Diagnostics
-from exectrail.parse.logfile import STDIN
+from exectrail.parse.logfile import STDIN, rereadable
 from exectrail.pipeline import fork_helper, helper_started
 
 MAX_BAD_LINES = 10_000
@@ -74,7 +74,7 @@ class LogAudit:
             alarms.extend(self.ahead.result(files, self.diagnostics))
         elif self.line_checks:
             for path in files:
-                if path != STDIN:
+                if rereadable(path):  # stdin and pipes were read once, by the scan
                     alarms.extend(check_lines(path, self.diagnostics.bad_lines.get(path)))
         return alarms
 

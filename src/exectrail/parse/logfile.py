@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,17 @@ from exectrail.parse.record import MalformedRecord, parse_block
 
 DEFAULT_LOG = Path("/var/log/audit/audit.log")
 STDIN = "-"
+
+
+def rereadable(name: str) -> bool:
+    """True when ``name`` can be read a second time: a regular file (not stdin, a pipe such as
+    ``<(zcat …)`` or a device, which give each byte to one reader only)."""
+    try:
+        return name != STDIN and stat.S_ISREG(os.stat(name).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 NEWLINE = b"\n"
 BLOCK_SIZE = 1 << 20  # bytes read at a time; records are parsed a block of lines at a time
 # A line longer than this is reported (line-too-long) and skipped. The kernel caps a record near
