@@ -75,6 +75,8 @@ def test_delete_one_of_our_rules(kernel: Kernel, tmp_path: Path) -> None:
 
 
 def test_disable_audit(kernel: Kernel, tmp_path: Path) -> None:
+    if kernel.snapshot.status.enabled != 0:
+        auditctl("-e", "0")  # so that watch is the one enabling audit (the fixture restores it)
     watch = WatchProcess(tmp_path, "--mode", "daemon")
     interfere(watch, "-e", "0", alarm="ALARM audit-disabled")
     text = stop_clean(watch)

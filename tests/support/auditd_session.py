@@ -31,6 +31,7 @@ from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
 from tests.support.auditd_harness import auditd_conf, terminate
 from tests.support.ci import skip_or_fail
+from tests.support.kernel_baseline import clear_rules
 from tests.support.kernel_lock import kernel_lock
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -241,6 +242,7 @@ def kernel_session(workdir: Path, **auditd_options: object) -> Iterator[Auditd]:
         before = observe()
         daemon = Auditd(workdir, **auditd_options)  # type: ignore[arg-type]
         try:
+            clear_rules(client)
             yield daemon
         finally:
             old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})

@@ -24,6 +24,7 @@ from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
 from tests.support.ci import skip_or_fail
 from tests.support.freshroot import PYPI, STOCK_SHELL_ENV, FreshRoot, fresh_root, require_network
+from tests.support.kernel_baseline import clear_rules
 from tests.support.kernel_lock import kernel_lock
 from tests.support.paths import REPO
 
@@ -118,13 +119,15 @@ def kernel_guard() -> Iterator[None]:
         try:
             if snapshot.status.enabled == 2:
                 skip_or_fail("freshroot: the audit configuration is immutable (enabled=2)")
-            before = observe()
+            found = observe()
             try:
+                clear_rules(client)
+                before = observe()
                 yield
                 left = observe()
             finally:
                 snapshot.restore(client)
         finally:
             client.close()
-        assert observe() == before, "kernel audit state not restored"
+        assert observe() == found, "kernel audit state not restored"
         assert left == before, "exectrail in the root left the kernel audit state changed"

@@ -2,7 +2,7 @@
 fixtures import them into their conftest: tests/kernel, tests/config, tests/package).
 
 Every test that touches the kernel takes the ``kernel`` fixture: it holds the machine-wide kernel
-lock, snapshots the state, restores it afterwards (even when the test fails), and then checks
+lock, snapshots the state, sets the machine's own rules aside, restores it all afterwards (even when the test fails), and then checks
 with ``auditctl`` - an observer independent of exectrail's own netlink code - that the state
 is exactly what it was. Where the kernel refuses (not root, no audit, immutable) the test is
 skipped on a developer machine and FAILS in CI (``CI=true``).
@@ -25,6 +25,7 @@ from exectrail.kernelstate import KernelState
 from exectrail.netlink.client import AuditClient
 from tests.support.auditd_harness import terminate
 from tests.support.ci import skip_or_fail
+from tests.support.kernel_baseline import clear_rules
 from tests.support.kernel_lock import kernel_lock
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -74,7 +75,8 @@ def stop_live_processes() -> None:
 
 @dataclass
 class Kernel:
-    """What a kernel test gets: our client and the snapshot taken before the test."""
+    """What a kernel test gets: our client, and the state it starts from (the machine's own rules
+    set aside: see :mod:`tests.support.kernel_baseline`) as a snapshot and as auditctl sees it."""
 
     client: AuditClient
     snapshot: KernelState
@@ -96,9 +98,10 @@ def kernel() -> Iterator[Kernel]:
         if snapshot.status.enabled == 2:
             client.close()
             refuse("the audit configuration is immutable (enabled=2)")
-        before = observe()
+        found = observe()
         try:
-            yield Kernel(client, snapshot, before)
+            clear_rules(client)  # the test starts from no rules; the restore brings the found ones back
+            yield Kernel(client, KernelState.capture(client), observe())
         finally:
             try:
                 stop_live_processes()  # a failed test may leave its watch running
@@ -106,4 +109,4 @@ def kernel() -> Iterator[Kernel]:
             finally:
                 client.close()
         after = observe()
-    assert after == before, "kernel audit state not restored"
+    assert after == found, "kernel audit state not restored"
