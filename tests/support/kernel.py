@@ -2,10 +2,10 @@
 fixtures import them into their conftest: tests/kernel, tests/config, tests/package).
 
 Every test that touches the kernel takes the ``kernel`` fixture: it holds the machine-wide kernel
-lock, snapshots the state, sets the machine's own rules aside, restores it all afterwards (even when the test fails), and then checks
-with ``auditctl`` - an observer independent of exectrail's own netlink code - that the state
-is exactly what it was. Where the kernel refuses (not root, no audit, immutable) the test is
-skipped on a developer machine and FAILS in CI (``CI=true``).
+lock, snapshots the state, sets the machine's own rules aside, restores it all afterwards (even
+when the test fails), and then checks with ``auditctl`` - an observer independent of exectrail's
+own netlink code - that the state is exactly what it was. Where the kernel refuses (not root, no
+audit, immutable) the test is skipped on a developer machine and FAILS in CI (``CI=true``).
 """
 
 from __future__ import annotations
