@@ -41,8 +41,8 @@ import orjson  # noqa: E402
 from tests.support.auditd_harness import auditd_capture  # noqa: E402
 from tests.support.kernel_lock import kernel_lock  # noqa: E402
 
-from exectrail.kernelstate import KernelState  # noqa: E402
-from exectrail.netlink.client import AuditClient  # noqa: E402
+from exectrail.kernel.netlink.client import AuditClient  # noqa: E402
+from exectrail.kernel.state import KernelState  # noqa: E402
 
 SCENARIOS = ("none", "auditd", "daemon", "multicast")
 #: extra ``watch`` options: no store unless ``--store`` (then main() points it at the work dir)

@@ -11,7 +11,7 @@ The tree (the subclasses live beside the code that raises them)::
     ├── UsageError                      an option or setting that makes no sense
     │   └── ConfigError                 exectrail.config.loader: the configuration file cannot be used
     ├── KernelAuditError                the kernel audit subsystem refused or is unavailable
-    │   └── NetlinkAuditError           exectrail.netlink.client: a refusal, with its ``errno``
+    │   └── NetlinkAuditError           exectrail.kernel.netlink.client: a refusal, with its ``errno``
     │       └── ReceiveOverrun          ENOBUFS on receive: records were dropped
     ├── StoreError                      exectrail.store.errors: the store cannot be opened, read or written
     │   └── StoreFullError              the disk (or the database's size limit) is full

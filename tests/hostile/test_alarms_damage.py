@@ -9,7 +9,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exectrail.output.fields import alarm_to_dict
+from exectrail.jsonform import alarm_to_dict
 from exectrail.pipeline import scan_logs
 from tests.support import logedit as ed
 from tests.support.paths import DATA

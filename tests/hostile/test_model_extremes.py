@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exectrail.filters import EventFilter
+from exectrail.jsonform import event_to_dict
 from exectrail.model import ExecEvent
-from exectrail.output.fields import event_from_dict, event_to_dict
 from exectrail.store import EventStore
 from exectrail.store.codec import event_to_row, row_to_event
 from exectrail.store.reader import SELECT_EVENTS, fetch_events, filter_sql, register_functions
@@ -27,7 +27,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(H
 @SETTINGS
 @given(event=extreme_events())
 def test_json_and_row_round_trip(event: ExecEvent) -> None:
-    assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(event)))) == event
+    assert ExecEvent.from_dict(orjson.loads(orjson.dumps(event_to_dict(event)))) == event
     assert row_to_event(event_to_row(event)) == event
 
 

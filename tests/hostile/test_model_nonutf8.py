@@ -20,16 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exectrail.jsonform import alarm_to_dict, event_to_dict
 from exectrail.model import Alarm, ExecEvent
-from exectrail.output.fields import (
-    COLUMNS,
-    HEX_TEXT_FIELDS,
-    alarm_from_dict,
-    alarm_to_dict,
-    event_from_dict,
-    event_to_dict,
-)
 from exectrail.output.writers import CsvWriter, JsonlWriter
+from exectrail.schema import HEX_TEXT_FIELDS
+from exectrail.schema import JSON_COLUMNS as COLUMNS
 from exectrail.store import EventStore
 from exectrail.store.codec import event_to_row, row_to_event
 from tests.support.nonutf8 import BAD, RAW, T, _bad_log, _run, bad_alarm, bad_event
@@ -43,7 +38,7 @@ def test_json_has_hex_companions_and_reads_back_exactly() -> None:
         raw = f"{BAD}-{name}".encode("utf-8", "surrogateescape")
         assert body[f"{name}_hex"] == raw.hex() and body[name] == raw.decode("utf-8", "replace")
     assert list(body) == [c for c in COLUMNS if c in body]  # each companion right after its field
-    assert event_from_dict(body) == event
+    assert ExecEvent.from_dict(body) == event
     plain = replace(event, **dict.fromkeys(HEX_TEXT_FIELDS, "ascii"))  # type: ignore[arg-type]
     assert not any(k.endswith("_hex") and k != "argv_hex" for k in event_to_dict(plain))
 
@@ -51,7 +46,7 @@ def test_json_has_hex_companions_and_reads_back_exactly() -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event=exec_events())
 def test_any_event_survives_json_and_the_store(event: ExecEvent) -> None:
-    assert event_from_dict(orjson.loads(orjson.dumps(event_to_dict(event)))) == event
+    assert ExecEvent.from_dict(orjson.loads(orjson.dumps(event_to_dict(event)))) == event
     assert row_to_event(event_to_row(event)) == event
 
 
@@ -61,11 +56,11 @@ def test_alarm_json_is_valid_and_reads_back_exactly() -> None:
     assert body["details"]["actor"]["exe_hex"] == RAW.hex() and "\ufffd" in body["details"]["actor"]["exe"]
     assert body["details"]["units_hex"] == [None, RAW.hex()]
     assert body["host_hex"] == b"h\xf6st".hex() and "summary_hex" in body and len(body["evidence_hex"]) == 2
-    assert alarm_from_dict(body) == alarm
+    assert Alarm.from_dict(body) == alarm
     clean = Alarm("x", T, "s", details={"a": {"b": "c"}}, evidence=("e",))
     assert set(alarm_to_dict(clean)) == {"type", "kind", "time", "certainty", "host", "summary", "details",
                                          "evidence"}  # fmt: skip
-    assert alarm_from_dict(alarm_to_dict(clean)) == clean
+    assert Alarm.from_dict(alarm_to_dict(clean)) == clean
 
 
 _text = st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape"))
@@ -86,7 +81,7 @@ _details = st.recursive(
 def test_any_alarm_survives_json(details: dict[str, object], evidence: list[str], summary: str,
                                  host: str | None) -> None:  # fmt: skip
     alarm = Alarm("k", T, summary, "certain", host, details, tuple(evidence))
-    assert alarm_from_dict(orjson.loads(orjson.dumps(alarm_to_dict(alarm)))) == alarm
+    assert Alarm.from_dict(orjson.loads(orjson.dumps(alarm_to_dict(alarm)))) == alarm
 
 
 def test_csv_and_jsonl_writers_take_it() -> None:
@@ -104,7 +99,7 @@ def test_csv_and_jsonl_writers_take_it() -> None:
     jsonl.write_alarm(bad_alarm())
     jsonl.close()
     first, second = (orjson.loads(line) for line in out.getvalue().splitlines())
-    assert event_from_dict(first) == bad_event() and alarm_from_dict(second) == bad_alarm()
+    assert ExecEvent.from_dict(first) == bad_event() and Alarm.from_dict(second) == bad_alarm()
 
 
 def test_store_keeps_the_bytes(tmp_path: Path) -> None:
@@ -117,7 +112,7 @@ def test_store_keeps_the_bytes(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
-    assert event_from_dict(orjson.loads(line)) == bad_event()
+    assert ExecEvent.from_dict(orjson.loads(line)) == bad_event()
     verify = subprocess.run([sys.executable, "-m", "exectrail.cli.main", "verify", "--db", str(db)])
     assert verify.returncode == 0
 
@@ -134,7 +129,9 @@ def test_review_and_alarms_show_every_alarm(tmp_path: Path, fmt: str) -> None:
         removed = next(a for a in found if a["kind"] == "rules-removed")
         assert RAW.hex() in orjson.dumps(removed).decode()
         events = [
-            event_from_dict(b) for b in map(orjson.loads, review.stdout.splitlines()) if b["type"] == "exec"
+            ExecEvent.from_dict(b)
+            for b in map(orjson.loads, review.stdout.splitlines())
+            if b["type"] == "exec"
         ]
         [run] = [e for e in events if e.serial == 1110]
         assert run.exe == BAD and run.path == BAD
@@ -158,4 +155,4 @@ def test_queries_show_the_bytes_and_cope_with_unknown_fields(tmp_path: Path) -> 
                 assert RAW.hex() in result.stdout.decode(), command
     search = _run("search", "--db", str(db), "--format", "jsonl")
     found = [orjson.loads(line) for line in search.stdout.splitlines()]
-    assert [event_from_dict(body) for body in found] == [bad_event(1), failed, lost]
+    assert [ExecEvent.from_dict(body) for body in found] == [bad_event(1), failed, lost]

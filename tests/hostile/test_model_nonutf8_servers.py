@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from exectrail.model import ExecEvent, timestamp_to_datetime
-from exectrail.output.fields import HEX_TEXT_FIELDS, event_from_dict
+from exectrail.schema import HEX_TEXT_FIELDS
 from exectrail.sinks import SinkSet, Tuning
 from tests.support.nonutf8 import BAD, bad_event
 from tests.support.servers import ClickHouse, Rsyslog, clickhouse, live_rsyslog, rsyslog  # noqa: F401  (fixtures)
@@ -87,7 +87,7 @@ def test_syslog_carries_the_exact_bytes(live_rsyslog: Rsyslog, tmp_path: Path) -
     forward(live_rsyslog.tcp_url, tmp_path, "nonutf8-host")
     live_rsyslog.wait_for("nonutf8-host", 3)
     bodies = live_rsyslog.bodies("nonutf8-host")
-    got = [event_from_dict(b) for b in bodies]
+    got = [ExecEvent.from_dict(b) for b in bodies]
     assert got == events()
 
 
@@ -101,7 +101,7 @@ def test_clickhouse_keeps_times_its_datetime_cannot_hold(clickhouse: ClickHouse,
     [summary] = sinks.close(30)
     assert (summary.delivered, summary.dropped) == (3, 0)
     rows = {int(r["serial"]): r for r in clickhouse.rows("SELECT serial, body FROM default.far_times")}
-    assert {s: event_from_dict(orjson.loads(r["body"])).time for s, r in rows.items() if r["body"]} == {
+    assert {s: ExecEvent.from_dict(orjson.loads(r["body"])).time for s, r in rows.items() if r["body"]} == {
         1: times[1],
         2: times[2],
     }

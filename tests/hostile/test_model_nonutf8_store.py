@@ -6,7 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from exectrail.output.fields import alarm_from_dict, alarm_to_dict, event_from_dict
+from exectrail.jsonform import alarm_to_dict
+from exectrail.model import Alarm, ExecEvent
 from exectrail.sinks import SinkSet
 from exectrail.store import EventStore
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
@@ -23,7 +24,9 @@ def test_file_sinks_deliver_the_bytes(tmp_path: Path) -> None:
     summaries = sinks.close(10)
     assert all((s.delivered, s.dropped) == (3, 0) for s in summaries), summaries
     bodies = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    assert [event_from_dict(b) for b in bodies[:2]] == events and alarm_from_dict(bodies[2]) == bad_alarm()
+    assert [ExecEvent.from_dict(b) for b in bodies[:2]] == events and Alarm.from_dict(
+        bodies[2]
+    ) == bad_alarm()
     with EventStore(db, readonly=True) as store:
         assert list(fetch_events(store.conn, SELECT_EVENTS + " ORDER BY e.seq")) == events
 

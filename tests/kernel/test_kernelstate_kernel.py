@@ -9,18 +9,18 @@ import sys
 
 import pytest
 
-from exectrail.kernelstate import KernelState, guarded_kernel_state
-from exectrail.netlink.client import AuditClient
-from exectrail.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.state import KernelState, guarded_kernel_state
 from tests.support.kernel import Kernel, auditctl, observe
 
 pytestmark = pytest.mark.kernel
 
 CHANGE = """
 import time
-from exectrail.kernelstate import guarded_kernel_state
-from exectrail.netlink.client import AuditClient
-from exectrail.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.state import guarded_kernel_state
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.procmon import ProcmonSpec, procmon_rules
 with guarded_kernel_state() as guard:
     for rule in procmon_rules(ProcmonSpec(key="guardtest")):
         guard.add_rule(rule.to_bytes())

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import ProcmonSpec, procmon_rules
 from tests.support.kernel import Kernel, auditctl, exectrail
 
 pytestmark = pytest.mark.kernel

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from exectrail.netlink.client import AuditClient, NetlinkAuditError
+from exectrail.kernel.netlink.client import AuditClient, NetlinkAuditError
 from tests.support.kernel import EXECTRAIL, Kernel, auditctl, exectrail
 
 pytestmark = pytest.mark.kernel
 
 REGISTER = """
 import time
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
 client = AuditClient()
 client.register_daemon()
 print("ready", flush=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from exectrail.jsonform import clean_text
 from exectrail.model import ExecEvent
-from exectrail.output.fields import clean_text
 from exectrail.sinks import SinkSet, SinkSummary, Tuning
 from tests.support.fake_sinks import wait_for
 from tests.support.servers import ClickHouse, hung_listener

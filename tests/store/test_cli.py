@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from exectrail.jsonform import event_to_dict
 from exectrail.model import ExecEvent
-from exectrail.output.fields import event_to_dict
 from tests.support.captures import manifest, read_events
 from tests.support.cli import run
 from tests.support.paths import CAPTURED_LOGS as LOGS

@@ -27,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from exectrail.kernelstate import KernelState
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.state import KernelState
 from tests.support.auditd_harness import auditd_conf, terminate
 from tests.support.ci import skip_or_fail
 from tests.support.kernel_baseline import clear_rules

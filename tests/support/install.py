@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from exectrail.errors import KernelAuditError
-from exectrail.kernelstate import KernelState
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.state import KernelState
 from tests.support.ci import skip_or_fail
 from tests.support.freshroot import PYPI, STOCK_SHELL_ENV, FreshRoot, fresh_root, require_network
 from tests.support.kernel_baseline import clear_rules

@@ -21,8 +21,8 @@ from typing import Any, NoReturn
 import pytest
 
 from exectrail.errors import KernelAuditError
-from exectrail.kernelstate import KernelState
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.state import KernelState
 from tests.support.auditd_harness import terminate
 from tests.support.ci import skip_or_fail
 from tests.support.kernel_baseline import clear_rules

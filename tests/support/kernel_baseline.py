@@ -9,7 +9,7 @@ machine's own rules are back after every test, in their order.
 
 from __future__ import annotations
 
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
 
 
 def clear_rules(client: AuditClient) -> int:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
 from tests.support.auditd_harness import auditd_conf
 from tests.support.kernel import EXECTRAIL, LIVE, refuse
 from tests.support.paths import REPO

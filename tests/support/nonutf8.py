@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exectrail.model import Alarm, ExecEvent
-from exectrail.output.fields import HEX_TEXT_FIELDS
+from exectrail.schema import HEX_TEXT_FIELDS
 from tests.support.paths import DATA
 
 RAW = b"/tmp/ev\xffil/auditctl"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exectrail.jsonform import event_to_dict
 from exectrail.model import ExecEvent
-from exectrail.output.fields import event_to_dict
 
 
 def expected_body(event: ExecEvent, host: str) -> dict[str, Any]:

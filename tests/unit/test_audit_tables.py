@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exectrail import audit_tables
+from exectrail.kernel.rules import syscalls
 from exectrail.parse import types
-from exectrail.rules import syscalls
 
 
 def test_exec_numbers_agree_with_the_syscall_name_tables() -> None:

@@ -17,8 +17,8 @@ from exectrail.capture.session import Capture
 from exectrail.capture.sources import NetlinkSource, PluginSource
 from exectrail.capture.watch import Limits, Watch
 from exectrail.filters import EventFilter
+from exectrail.kernel.netlink.wire import AuditStatus
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
-from exectrail.netlink.wire import AuditStatus
 from exectrail.pipeline import EventBuilder
 
 KEY = b"audit(1732500000.123:4567): "

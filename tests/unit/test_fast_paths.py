@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from exectrail.assemble import memo
 from exectrail.assemble.execve import build_exec_event
 from exectrail.assemble.syscall import KERNEL_HEAD_RE
+from exectrail.jsonform import format_time
 from exectrail.model import Diagnostics, ExecEvent, Record, fast_constructor, new_exec_event
-from exectrail.output.fields import format_time
 from exectrail.parse.fields import BadValue, decode_value
 from exectrail.parse.record import _LINE_RE, MalformedRecord, header_problem, parse_block
 from tests.support.kernel_format import execve_records, syscall_body

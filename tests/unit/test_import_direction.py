@@ -1,7 +1,7 @@
 """Imports go one way, down the layers of the package (README, "How it works"):
 
     cli -> capture/sinks/output/config -> query/interference -> store -> pipeline -> enrich
-        -> assemble -> parse (netlink, rules, kernel state beside it) -> model/schema (filters)
+        -> assemble -> parse, kernel (netlink, rules, state) -> model/schema (filters)
         -> utilities (safefs, timeparse, lifeline) -> errors
 
 Every module under src/exectrail is parsed with :mod:`ast` (imports inside functions and under
@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline",),
     ("enrich",),
     ("assemble",),
-    ("parse", "netlink", "rules", "kernelstate", "kernel"),
+    ("parse", "kernel"),
     ("model", "schema", "jsonform", "filters", "audit_tables"),
     ("safefs", "timeparse", "timefmt", "lifeline", "procfs"),
     ("errors",),
@@ -47,10 +47,6 @@ FROM_ROOT = {"__version__"}
 #: Today's imports against the direction: (importing module, imported module) -> why, and what removes it.
 #: Only ever delete entries.
 KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("exectrail.interference.alarmstore", "exectrail.output.fields"): (
-        "alarm rows are written with the JSON writers' field order and helpers; issue 13 item 1 (one schema "
-        "below everything) and item 5 (alarm storage into store/) remove it"
-    ),
     ("exectrail.pipeline", "exectrail.interference.detector"): (
         "the one log-scan path (item 2) runs the after-the-fact alarm detector in its pass; the checks it "
         "runs use only model and parse: item 5 moves them below pipeline"

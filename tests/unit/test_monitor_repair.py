@@ -7,10 +7,10 @@ from typing import Any
 
 from exectrail.capture.monitor import KernelMonitor
 from exectrail.interference import kinds
-from exectrail.kernelstate import KernelGuard
+from exectrail.kernel.netlink.wire import AuditStatus
+from exectrail.kernel.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.state import KernelGuard
 from exectrail.model import Alarm
-from exectrail.netlink.wire import AuditStatus
-from exectrail.rules.procmon import ProcmonSpec, procmon_rules
 
 SPEC = ProcmonSpec(machine="x86_64")
 BLOBS = [rule.to_bytes() for rule in procmon_rules(SPEC)]

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from exectrail.netlink import wire
-from exectrail.netlink.wire import AuditRuleData, AuditRuleHeader, AuditStatus, NlMsgErr, NlMsgHdr
-from exectrail.rules.model import ALWAYS, FILTER_EXIT, OPERATORS, Rule, RuleField, syscall_mask
+from exectrail.kernel.netlink import wire
+from exectrail.kernel.netlink.wire import AuditRuleData, AuditRuleHeader, AuditStatus, NlMsgErr, NlMsgHdr
+from exectrail.kernel.rules.model import ALWAYS, FILTER_EXIT, OPERATORS, Rule, RuleField, syscall_mask
 
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="golden bytes are little endian")
 

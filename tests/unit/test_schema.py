@@ -16,7 +16,6 @@ import pytest
 
 from exectrail import jsonform, schema
 from exectrail.model import Alarm, ExecEvent
-from exectrail.output import fields
 from exectrail.output.writers import JsonlWriter
 from exectrail.sinks import clickhouse
 from exectrail.sinks.base import Message
@@ -77,7 +76,7 @@ def test_to_dict_is_the_jsonl_object_and_its_keys_are_attributes(event: ExecEven
     writer = JsonlWriter(Sink())  # type: ignore[arg-type]
     writer.write(event)
     writer.close()
-    assert orjson.loads(b"".join(out)) == event.to_dict() == fields.event_to_dict(event)
+    assert orjson.loads(b"".join(out)) == event.to_dict() == jsonform.event_to_dict(event)
     as_json = event.to_dict()
     assert list(as_json) == [c for c in schema.JSON_COLUMNS if c in as_json]
     for name in schema.JSON_COLUMNS:
@@ -92,16 +91,9 @@ def test_to_dict_is_the_jsonl_object_and_its_keys_are_attributes(event: ExecEven
 def test_alarm_to_dict_keys_follow_the_alarm_schema() -> None:
     alarm = Alarm("rules-removed", T, f"by {BAD}", host=BAD, details={"exe": BAD}, evidence=(BAD, "ok"))
     as_json = alarm.to_dict()
-    assert as_json == fields.alarm_to_dict(alarm)
+    assert as_json == jsonform.alarm_to_dict(alarm)
     assert list(as_json) == [c for c in schema.ALARM_JSON_COLUMNS if c in as_json]
     assert {"host_hex", "summary_hex", "evidence_hex"} <= set(as_json)
-
-
-def test_output_fields_keeps_the_old_names() -> None:
-    assert fields.COLUMNS == schema.JSON_COLUMNS
-    assert fields.HEX_TEXT_FIELDS == schema.HEX_TEXT_FIELDS
-    assert fields.event_to_dict is jsonform.event_to_dict
-    assert fields.format_time is jsonform.format_time
 
 
 def test_a_migrated_store_has_exactly_the_declared_columns(tmp_path: Path) -> None:

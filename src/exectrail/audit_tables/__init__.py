@@ -1,7 +1,7 @@
 """The kernel's audit tables, data only: record types, architectures, syscall numbers and names.
 
 One source for the log parser (:mod:`exectrail.parse`, :mod:`exectrail.assemble`) and the rules
-(:mod:`exectrail.rules`); bottom layer, it imports nothing of exectrail but :mod:`exectrail.errors`.
+(:mod:`exectrail.kernel.rules`); bottom layer, it imports nothing of exectrail but :mod:`exectrail.errors`.
 
 * :mod:`~exectrail.audit_tables.records`: record type numbers ↔ names (``linux/audit.h``);
 * :mod:`~exectrail.audit_tables.arches`: ``AUDIT_ARCH_*`` values and exec syscall numbers per arch;

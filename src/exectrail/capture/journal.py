@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exectrail import safefs
-from exectrail.kernelstate import KernelGuard, KernelState, pid_alive
-from exectrail.netlink.client import AuditClient
-from exectrail.rules.model import Rule
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.state import KernelGuard, KernelState, pid_alive
 
 
 def state_dir() -> Path:

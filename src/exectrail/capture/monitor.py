@@ -12,7 +12,7 @@
   reading or an alarm shows them gone - only what was in place when the capture started (not rules
   that ``--no-rules`` left out, nor audit that was off beside auditd). Every repair is told
   (``notify``) and named in the alarm that reported the removal. Rules re-added through the
-  :class:`~exectrail.kernelstate.KernelGuard` are deleted on exit like the ones installed at start;
+  :class:`~exectrail.kernel.state.KernelGuard` are deleted on exit like the ones installed at start;
   rules that were there before watch started are put back as they were found and left in place.
   Repair never sets ``enabled=2`` or a failure mode.
 
@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from exectrail.errors import KernelAuditError
 from exectrail.interference.live import BURST_SECONDS, LiveMonitor, Repair, StatusReading
 from exectrail.interference.records import parse_change
-from exectrail.kernelstate import KernelGuard
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec, plan_install, procmon_rules
+from exectrail.kernel.state import KernelGuard
 from exectrail.model import Alarm, Record
-from exectrail.netlink.client import AuditClient
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import DEFAULT_KEY, ProcmonSpec, plan_install, procmon_rules
 
 POLL_SECONDS = 1.0
 REPAIR_NOTE_SECONDS = 10.0  # a repair is named in a removal alarm that comes at most this much later

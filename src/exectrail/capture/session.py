@@ -4,7 +4,7 @@
 enable audit; ``multicast``: join the read-only log group beside a running auditd (rules if
 absent); ``plugin``: read auditd's plugin stream on stdin and touch nothing; ``auto``: multicast
 when a live audit daemon is registered, daemon otherwise. Every kernel change goes through a
-:class:`~exectrail.kernelstate.KernelGuard` whose journal is kept on disk
+:class:`~exectrail.kernel.state.KernelGuard` whose journal is kept on disk
 (:mod:`exectrail.capture.journal`) and undone on exit. What an earlier watch left behind when it
 was killed is reported as an alarm and undone first; a :class:`~exectrail.capture.monitor.KernelMonitor`
 watches the kernel while the capture runs.
@@ -25,11 +25,11 @@ from exectrail.capture.sources import LiveSource, NetlinkSource, PluginSource
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.interference import kinds
 from exectrail.interference.records import format_duration
-from exectrail.kernelstate import KernelGuard, pid_alive, process_name
+from exectrail.kernel.netlink.client import DEFAULT_RCVBUF, AuditClient
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules
+from exectrail.kernel.state import KernelGuard, pid_alive, process_name
 from exectrail.model import CERTAIN, Alarm, Diagnostics
-from exectrail.netlink.client import DEFAULT_RCVBUF, AuditClient
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules
 
 MODES = ("auto", "daemon", "multicast", "plugin")
 DEFAULT_BACKLOG = 8192

@@ -13,10 +13,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.netlink.reader import RecordReader
+from exectrail.kernel.netlink.wire import AUDIT_REPLACE, NLMSG_HDRLEN
 from exectrail.model import Diagnostics, Record
-from exectrail.netlink.client import AuditClient
-from exectrail.netlink.reader import RecordReader
-from exectrail.netlink.wire import AUDIT_REPLACE, NLMSG_HDRLEN
 from exectrail.parse.record import MalformedRecord, parse_block, parse_netlink
 
 _TYPE = struct.Struct("=H")

@@ -10,8 +10,8 @@ import click
 
 from exectrail.cli.common import echo_err, exit_code_for
 from exectrail.errors import ExectrailError
-from exectrail.rules.model import parse_field
-from exectrail.rules.procmon import DEFAULT_KEY, ProcmonSpec
+from exectrail.kernel.rules.model import parse_field
+from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

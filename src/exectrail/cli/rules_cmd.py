@@ -7,10 +7,10 @@ import click
 from exectrail.cli.common import echo_lines
 from exectrail.cli.kernel_common import build_spec, key_option, reports_errors, spec_options
 from exectrail.errors import KernelAuditError
-from exectrail.netlink.client import AuditClient
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import Plan, plan_install, plan_remove, procmon_rules
-from exectrail.rules.render import rules_file, rules_listing
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import Plan, plan_install, plan_remove, procmon_rules
+from exectrail.kernel.rules.render import rules_file, rules_listing
 
 SNIPPET_PATH = "/etc/audit/rules.d/10-procmon.rules"
 

@@ -13,8 +13,8 @@ from exectrail.capture.journal import unclean_exits
 from exectrail.cli.common import echo_err
 from exectrail.cli.kernel_common import key_option, reports_errors
 from exectrail.cli.rules_cmd import current_rules
-from exectrail.kernelstate import describe, pid_alive
-from exectrail.netlink.client import AuditClient
+from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.state import describe, pid_alive
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status
 

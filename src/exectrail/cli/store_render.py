@@ -16,19 +16,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from exectrail.jsonform import clean_text, event_to_dict, raw_hex
 from exectrail.model import ExecEvent
-from exectrail.output.fields import (
-    COLUMNS,
-    clean_text,
-    command_line,
-    display_command_line,
-    event_to_dict,
-    raw_hex,
-)
+from exectrail.output.commandline import command_line, display_command_line
 from exectrail.output.terminal import stdout_console, terminal_text
 from exectrail.query.report import Report, errno_name, user_name
 from exectrail.query.timeline import SessionSummary
 from exectrail.query.tree import ProcessNode, ProcessTree
+from exectrail.schema import JSON_COLUMNS as COLUMNS
 
 
 def _iso(time: datetime | None) -> str | None:

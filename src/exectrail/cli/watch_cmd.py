@@ -42,10 +42,10 @@ from exectrail.cli.watch_outputs import DEFAULT_HEARTBEAT, WatchOutputs
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.filters import EventFilter
 from exectrail.interference import kinds
+from exectrail.kernel.rules.procmon import ProcmonSpec
 from exectrail.model import Diagnostics
 from exectrail.output.writers import EventWriter, make_writer
 from exectrail.pipeline import EventBuilder
-from exectrail.rules.procmon import ProcmonSpec
 from exectrail.safefs import open_append
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"

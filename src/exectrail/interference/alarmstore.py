@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
+from exectrail.jsonform import alarm_to_dict
 from exectrail.model import Alarm
-from exectrail.output.fields import alarm_from_dict, alarm_to_dict
 from exectrail.store import EventStore
 from exectrail.store.alarmchain import verify_alarm_chain
 from exectrail.store.chain import ALARM_COLUMNS as _COLUMNS
@@ -134,7 +134,7 @@ def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
     )
     body = {**alarm_to_dict(alarm), **extras, "details": info, "evidence": list(shown)}
     try:  # the exact bytes back from the *_hex companions
-        return alarm_from_dict({**body, "time": alarm.time.isoformat()})
+        return Alarm.from_dict({**body, "time": alarm.time.isoformat()})
     except (KeyError, TypeError, ValueError):  # an edited row: shown as it is
         return alarm
 

@@ -35,11 +35,11 @@ from exectrail.interference.records import (
     service_stop_alarm,
     setting_alarm,
 )
-from exectrail.kernelstate import pid_alive
+from exectrail.kernel.netlink.wire import AuditStatus
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import coverage
+from exectrail.kernel.state import pid_alive
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record
-from exectrail.netlink.wire import AuditStatus
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import coverage
 
 FIELD_OF_SETTING = {
     "audit_enabled": "enabled",

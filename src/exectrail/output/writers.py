@@ -15,17 +15,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_time
 from exectrail.model import Alarm, ExecEvent
-from exectrail.output.fields import (
-    COLUMNS,
-    alarm_to_dict,
-    clean_text,
-    command_line,
-    display_command_line,
-    event_to_dict,
-    format_time,
-)
+from exectrail.output.commandline import command_line, display_command_line
 from exectrail.output.terminal import stdout_console, terminal_text
+from exectrail.schema import JSON_COLUMNS as COLUMNS
 
 FORMATS = ("table", "jsonl", "csv")
 

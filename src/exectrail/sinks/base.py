@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import orjson
 
 from exectrail.errors import ExectrailError
+from exectrail.jsonform import event_to_dict
 from exectrail.model import ExecEvent
-from exectrail.output.fields import event_to_dict
 
 
 class SinkError(ExectrailError):

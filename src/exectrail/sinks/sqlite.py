@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from exectrail.model import Alarm, ExecEvent
-from exectrail.output.fields import alarm_from_dict, event_from_dict
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.spec import SinkKind, SinkSpec
 
 
 def event_from_body(body: dict[str, Any]) -> ExecEvent:
-    """The :class:`ExecEvent` of a forwarded exec event's JSON (byte-exact, see ``event_from_dict``)."""
-    return event_from_dict(body)
+    """The :class:`ExecEvent` of a forwarded exec event's JSON (byte-exact, see ``ExecEvent.from_dict``)."""
+    return ExecEvent.from_dict(body)
 
 
 def alarm_from_body(body: dict[str, Any]) -> Alarm:
     """The :class:`Alarm` of a forwarded alarm's JSON (``alarm_message_body``), byte-exact."""
-    return alarm_from_dict(body)
+    return Alarm.from_dict(body)
 
 
 IGNORED_TYPES = frozenset({"heartbeat"})

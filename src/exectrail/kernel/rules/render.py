@@ -11,10 +11,10 @@ import errno as errno_mod
 import os
 from collections.abc import Iterable
 
+from exectrail.kernel.rules import model as m
+from exectrail.kernel.rules.model import Rule, RuleField
+from exectrail.kernel.rules.syscalls import ARCH_64BIT, BY_AUDIT_ARCH, KNOWN_AUDIT_ARCHES, Arch, native_arches
 from exectrail.parse.types import RECORD_TYPES
-from exectrail.rules import model as m
-from exectrail.rules.model import Rule, RuleField
-from exectrail.rules.syscalls import ARCH_64BIT, BY_AUDIT_ARCH, KNOWN_AUDIT_ARCHES, Arch, native_arches
 
 # AUDIT_COMPARE_* values: (left field, right field)
 COMPARISONS: dict[int, tuple[str, str]] = {

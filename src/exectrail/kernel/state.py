@@ -19,10 +19,10 @@ from types import FrameType
 from typing import Any
 
 from exectrail.errors import KernelAuditError
-from exectrail.netlink.client import AuditClient, NetlinkAuditError
-from exectrail.netlink.wire import AuditStatus
-from exectrail.rules.model import Rule
-from exectrail.rules.procmon import DEFAULT_KEY, coverage
+from exectrail.kernel.netlink.client import AuditClient, NetlinkAuditError
+from exectrail.kernel.netlink.wire import AuditStatus
+from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.procmon import DEFAULT_KEY, coverage
 
 #: status fields a snapshot restores (``pid`` is handled apart: only our own registration is undone)
 SETTINGS = ("enabled", "failure", "rate_limit", "backlog_limit", "backlog_wait_time")

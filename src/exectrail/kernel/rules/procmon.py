@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 
 from exectrail.errors import UsageError
-from exectrail.rules import model as m
-from exectrail.rules.model import Rule, RuleField
-from exectrail.rules.syscalls import BY_AUDIT_ARCH, Arch, native_arches
+from exectrail.kernel.rules import model as m
+from exectrail.kernel.rules.model import Rule, RuleField
+from exectrail.kernel.rules.syscalls import BY_AUDIT_ARCH, Arch, native_arches
 
 DEFAULT_KEY = "procmon"
 _FORBIDDEN_FIELDS = frozenset({m.ARCH, m.FILTERKEY, m.MSGTYPE, m.PERM, m.WATCH, m.DIR, m.FIELD_COMPARE})

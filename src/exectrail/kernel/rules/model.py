@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exectrail.errors import UsageError
-from exectrail.netlink.wire import AUDIT_BITMASK_SIZE, AUDIT_MAX_FIELDS, AuditRuleData, AuditRuleHeader
+from exectrail.kernel.netlink.wire import AUDIT_BITMASK_SIZE, AUDIT_MAX_FIELDS, AuditRuleData, AuditRuleHeader
 from exectrail.parse.types import RECORD_NUMBERS
 
 # filter lists (rule flags & 0x0f) and the prepend flag

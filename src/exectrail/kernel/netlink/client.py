@@ -3,7 +3,7 @@
 Kernel facts this relies on (kernel/audit.c): replies to AUDIT_GET and AUDIT_LIST_RULES are sent
 from a kernel thread, so an ACK may overtake them (we ask for none there; errors always come
 back); records are one per datagram and, when unicast to the registered daemon, ``nlmsg_len``
-leaves out the header (see :func:`~exectrail.netlink.wire.decode_record`). A process registering
+leaves out the header (see :func:`~exectrail.kernel.netlink.wire.decode_record`). A process registering
 as daemon must send its own pid; the records then go to the socket that registered.
 """
 
@@ -18,8 +18,8 @@ from collections import deque
 from types import TracebackType
 
 from exectrail.errors import KernelAuditError
-from exectrail.netlink import wire
-from exectrail.netlink.wire import AuditStatus, NlMsgErr
+from exectrail.kernel.netlink import wire
+from exectrail.kernel.netlink.wire import AuditStatus, NlMsgErr
 
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 
-from exectrail.netlink.client import AuditClient, NetlinkAuditError
+from exectrail.kernel.netlink.client import AuditClient, NetlinkAuditError
 
 _POLL_SECONDS = 0.1
 #: after a batch, let the next one gather in the socket buffer: one wake-up per batch instead of
