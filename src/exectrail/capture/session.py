@@ -24,7 +24,7 @@ from exectrail.capture.monitor import KernelMonitor
 from exectrail.capture.sources import LiveSource, NetlinkSource, PluginSource
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.interference import kinds
-from exectrail.interference.records import format_duration
+from exectrail.interference.notices import format_duration
 from exectrail.kernel.netlink.client import DEFAULT_RCVBUF, AuditClient
 from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules

@@ -14,8 +14,8 @@ from exectrail.cli.common import HostName, echo_err, format_option, resolve_form
 from exectrail.cli.review_cmd import input_paths, progress_bar
 from exectrail.errors import UsageError
 from exectrail.interference.detector import LogAudit
+from exectrail.interference.notices import iso
 from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
-from exectrail.interference.records import iso
 from exectrail.model import Alarm
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs

@@ -12,7 +12,7 @@ Two findings, both from the log alone:
 from __future__ import annotations
 
 from exectrail.interference import kinds
-from exectrail.interference.records import Change, format_duration, iso, time_ms
+from exectrail.interference.notices import Change, format_duration, iso, time_ms
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, timestamp_to_datetime
 
 MIN_TRAIL_MS = 60_000  # a trail this long (or MIN_TRAIL_RECORDS events) without execs is reported

@@ -7,7 +7,7 @@ import os
 from datetime import datetime
 
 from exectrail.interference import kinds
-from exectrail.interference.records import format_duration, iso, record_text, time_ms
+from exectrail.interference.notices import format_duration, iso, record_text, time_ms
 from exectrail.interference.serials import Cluster, Hole
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record, event_id, timestamp_to_datetime
 from exectrail.parse.types import EXEC_SYSCALLS, arch_name

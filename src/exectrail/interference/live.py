@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from exectrail.interference import kinds
-from exectrail.interference.records import (
+from exectrail.interference.notices import (
     Change,
     daemon_actor,
     parse_change,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from exectrail.interference import kinds
-from exectrail.interference.records import format_duration, iso
+from exectrail.interference.notices import format_duration, iso
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, ExecEvent
 
 TOLERANCE_MS = 2000  # exec event vs process start (clock ticks, clock steps)

@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from exectrail.interference.coverage import Coverage
-from exectrail.interference.records import Change
+from exectrail.interference.notices import Change
 from exectrail.interference.serials import Clusterer, Holes
 from exectrail.interference.spans import Blind
 from exectrail.model import Alarm, Record

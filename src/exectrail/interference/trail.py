@@ -14,7 +14,7 @@ changes, exec coverage and event completeness per event.
 from __future__ import annotations
 
 from exectrail.interference import findings, kinds
-from exectrail.interference.records import (
+from exectrail.interference.notices import (
     DAEMON_STOPS,
     Change,
     parse_change,
