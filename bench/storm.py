@@ -1,13 +1,19 @@
 """Exec storm: what auditing costs, and whether every exec is captured.
 
-    python bench/storm.py [--n 50000] [--workers 2] [--only none auditd daemon multicast] [--store]
+    python bench/storm.py [--n 50000] [--workers 2] [--only none auditd daemon multicast plugin laurel]
+                          [--store]
 
 N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here with gcc), in one run:
 
 * ``none``: no audit rules, no collector;
 * ``auditd``: the procmon rules + a private auditd (ENRICHED log, backlog 8192);
 * ``daemon``: the procmon rules + ``exectrail watch --mode daemon --format jsonl --output FILE``;
-* ``multicast``: the procmon rules + auditd + ``exectrail watch --mode multicast`` writing JSONL.
+* ``multicast``: the procmon rules + auditd + ``exectrail watch --mode multicast`` writing JSONL;
+* ``plugin``: the procmon rules + a private auditd running ``exectrail watch --mode plugin`` as its
+  audisp plugin, writing JSONL;
+* ``laurel``: the same with Debian's ``laurel`` (the field's JSON anchor) as the plugin, configured
+  as the package ships it (``/etc/laurel/config.toml``) but writing below the work directory.
+  Needs ``apt-get install laurel``; the scenario is skipped with a line saying so when it is missing.
 
 ``watch`` runs with ``--no-store`` (the figures are capture's); ``--store`` makes it also write every
 event to a fresh event store, as it does by default, to show what storing costs.
@@ -39,12 +45,16 @@ if str(ROOT) not in sys.path:
 
 import orjson  # noqa: E402
 from tests.support.auditd_harness import auditd_capture  # noqa: E402
+from tests.support.kernel_baseline import clear_rules  # noqa: E402
 from tests.support.kernel_lock import kernel_lock  # noqa: E402
+from tests.support.live import Auditd  # noqa: E402
 
 from exectrail.kernel.netlink.client import AuditClient  # noqa: E402
 from exectrail.kernel.state import KernelState  # noqa: E402
 
-SCENARIOS = ("none", "auditd", "daemon", "multicast")
+SCENARIOS = ("none", "auditd", "daemon", "multicast", "plugin", "laurel")
+LAUREL = Path("/usr/sbin/laurel")
+LAUREL_CONFIG = Path("/etc/laurel/config.toml")
 #: extra ``watch`` options: no store unless ``--store`` (then main() points it at the work dir)
 WATCH_ARGS = ["--no-store"]
 BACKLOG = 8192
@@ -222,11 +232,128 @@ def scenario_multicast(helper: Path, n: int, workers: int, workdir: Path) -> Res
     return Result("rules + auditd + watch multicast", n, seconds, count_jsonl(watch.out, parents), cpu, lost)
 
 
-RUNNERS = {
+PROCMON_RULES = (
+    ("-a", "always,exit", "-F", "arch=b64", "-S", "execve,execveat", "-k", "procmon"),
+    ("-a", "always,exit", "-F", "arch=b32", "-S", "execve,execveat", "-k", "procmon"),
+)
+
+
+def plugin_conf(path: Path, args: str) -> str:
+    return f"active = yes\ndirection = out\npath = {path}\ntype = always\nargs = {args}\nformat = string\n"
+
+
+def with_plugin(name: str, workdir: Path, plugin: str, run: Callable[[Auditd], Result]) -> Result:
+    """A private auditd with ``plugin`` as its one plugin, the procmon rules and the backlog set; the
+    kernel state (rules included) is put back afterwards."""
+    with kernel_lock(), AuditClient() as client:
+        snapshot = KernelState.capture(client)
+        try:
+            clear_rules(client)
+            for rule in PROCMON_RULES:
+                subprocess.run(["auditctl", *rule], check=True, capture_output=True)
+            subprocess.run(["auditctl", "-b", str(BACKLOG)], check=True, capture_output=True)
+            auditd = Auditd(workdir / name, {f"{name}.conf": plugin})
+            try:
+                return run(auditd)
+            finally:
+                auditd.stop()
+        finally:
+            snapshot.restore(client)
+
+
+def plugin_pid(auditd: Auditd, exe: str, timeout: float = 30) -> int:
+    """The pid of auditd's plugin child whose command line holds ``exe``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in Path(f"/proc/{auditd.proc.pid}/task/{auditd.proc.pid}/children").read_text().split():
+            if exe.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+        time.sleep(0.05)
+    raise SystemExit(f"auditd did not start its plugin {exe}: {auditd.output.read_text(errors='replace')}")
+
+
+def plugin_storm(
+    name: str, helper: Path, n: int, workers: int, auditd: Auditd, plugin: int, out: Path
+) -> tuple[float, list[int], dict[str, float], int]:
+    """The storm with auditd and its plugin ``plugin`` writing ``out``; both caught up after."""
+    lost_before = lost_counter()
+    cpu_before = {"auditd": cpu_seconds(auditd.proc.pid), name: cpu_seconds(plugin)}
+    seconds, parents = storm(helper, n, workers)
+    sync(out)
+    cpu = {"auditd": cpu_seconds(auditd.proc.pid) - cpu_before["auditd"]}
+    cpu[name] = cpu_seconds(plugin) - cpu_before[name]
+    return seconds, parents, cpu, lost_counter() - lost_before
+
+
+def scenario_plugin(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    out = workdir / "plugin.jsonl"
+    wrapper = workdir / "exectrail-plugin"
+    wrapper.write_text(
+        f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m exectrail.cli.main "$@" --format jsonl '
+        f"--output {out} {' '.join(WATCH_ARGS)} 2>>{workdir}/plugin.err\n"
+    )
+    wrapper.chmod(0o750)
+
+    def run(auditd: Auditd) -> Result:
+        pid = plugin_pid(auditd, "exectrail")
+        wait_for(workdir / "plugin.err", b"watching in plugin mode")
+        seconds, parents, cpu, lost = plugin_storm("exectrail", helper, n, workers, auditd, pid, out)
+        return Result("rules + auditd + plugin watch", n, seconds, count_jsonl(out, parents), cpu, lost)
+
+    return with_plugin("plugin", workdir, plugin_conf(wrapper, "watch --mode=plugin"), run)
+
+
+def laurel_config(directory: Path) -> str:
+    """The package's configuration, writing below ``directory`` as root, one file that never rotates."""
+    lines = []
+    for line in LAUREL_CONFIG.read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key == "directory":
+            line = f'directory = "{directory}"'
+        elif key == "user":
+            continue  # stays root: the work directory is root's
+        elif key == "size":
+            line = "size = 100000000000"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def count_laurel(path: Path, parents: list[int]) -> int:
+    wanted = set(parents)
+    count = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            syscall = orjson.loads(line).get("SYSCALL") or {}
+            count += syscall.get("ppid") in wanted and syscall.get("comm") == "true"
+    return count
+
+
+def scenario_laurel(helper: Path, n: int, workers: int, workdir: Path) -> Result | None:
+    if not (LAUREL.exists() and LAUREL_CONFIG.exists()):
+        print("  laurel: skipped (apt-get install laurel)", flush=True)
+        return None
+    directory = workdir / "laurel-out"  # workdir/laurel is auditd's
+    directory.mkdir()
+    config = workdir / "laurel.toml"
+    config.write_text(laurel_config(directory))
+    out = directory / "audit.log"
+
+    def run(auditd: Auditd) -> Result:
+        pid = plugin_pid(auditd, str(LAUREL))
+        sync(out)
+        seconds, parents, cpu, lost = plugin_storm("laurel", helper, n, workers, auditd, pid, out)
+        return Result("rules + auditd + laurel", n, seconds, count_laurel(out, parents), cpu, lost)
+
+    return with_plugin("laurel", workdir, plugin_conf(LAUREL, f"--config {config}"), run)
+
+
+RUNNERS: dict[str, Callable[[Path, int, int, Path], Result | None]] = {
     "none": scenario_none,
     "auditd": scenario_auditd,
     "daemon": scenario_daemon,
     "multicast": scenario_multicast,
+    "plugin": scenario_plugin,
+    "laurel": scenario_laurel,
 }
 
 
@@ -261,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.n} fork+exec of {TRUE} from {args.workers} workers per scenario; backlog {BACKLOG}")
         for name in args.only:
             result = RUNNERS[name](helper, args.n, args.workers, workdir)
+            if result is None:
+                continue
             print(f"  {result.name}: {result.rate:.0f} execs/s, lost {result.lost}", flush=True)
             results.append(result)
     report(results)
