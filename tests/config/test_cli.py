@@ -18,7 +18,7 @@ from exectrail.config import KEYS, shipped_text
 from exectrail.errors import KernelAuditError, UsageError
 from tests.support.cli import run_cli
 from tests.support.config_files import write_config
-from tests.support.paths import REPO
+from tests.support.paths import DOCS
 
 EXECTRAIL = [sys.executable, "-m", "exectrail.cli.main"]
 KERNEL_REFUSED = "test stand-in: the kernel is not touched"
@@ -204,10 +204,11 @@ def test_watch_with_a_good_file_goes_on_to_the_kernel(tmp_path: Path) -> None:
     assert result.exit_code == 2 and KERNEL_REFUSED in result.stderr
 
 
-def test_the_readme_examples(tmp_path: Path) -> None:
-    """The Configuration section's file passes; its 'config check' output is what the bad file gives."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+def test_the_documented_examples(tmp_path: Path) -> None:
+    """docs/install.md's Configuration section: its file passes; its 'config check' output is what the
+    bad file gives."""
+    page = (DOCS / "install.md").read_text()
+    section = page.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     example = section.split("```toml\n", 1)[1].split("```", 1)[0]
     result = invoke(["config", "check", str(write_config(tmp_path, example))])
     assert result.exit_code == 0, result.stderr

@@ -14,7 +14,8 @@ from typing import IO, Any
 import pytest
 
 from tests.support.freshroot import PYPI, FreshRoot, require_network
-from tests.support.install import REPO, VERSION, copy_tree, kernel_guard
+from tests.support.install import VERSION, copy_tree, kernel_guard
+from tests.support.paths import README
 
 pytestmark = [pytest.mark.freshroot, pytest.mark.kernel]
 
@@ -23,7 +24,7 @@ SOURCE = "/root/exectrail"
 
 def readme_first_command() -> tuple[str, str]:
     """The first ```sh block of README.md, split into its install part and the ``exectrail ...`` run."""
-    block = re.search(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+    block = re.search(r"```sh\n(.*?)```", README.read_text(), re.DOTALL)
     assert block, "README.md has no ```sh block"
     lines = [line for line in block.group(1).splitlines() if line.strip()]
     assert len(lines) == 1, f"the README's first command is one line: {lines}"

@@ -7,6 +7,9 @@ from pathlib import Path
 SUPPORT = Path(__file__).resolve().parent
 TESTS = SUPPORT.parent
 REPO = TESTS.parent
+#: the README (its first commands and its library example are run) and the reference pages it links
+README = REPO / "README.md"
+DOCS = REPO / "docs"
 
 #: the service's restrictions reproduced without systemd, and MDWE set before exec (tests/package)
 SANDBOX = SUPPORT / "sandbox.sh"

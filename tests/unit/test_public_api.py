@@ -16,12 +16,12 @@ import pytest
 
 import exectrail
 from tests.support.cli import run_cli
-from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.paths import CAPTURED_LOGS, README
 
 
 def readme_library_example() -> str:
     """The ```python block of the README that uses ``exectrail.read_events``."""
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     (example,) = [block for block in blocks if "exectrail.read_events" in block]
     return str(example)
 

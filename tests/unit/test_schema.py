@@ -1,6 +1,6 @@
 """The schema is declared once (exectrail.schema): everything derived from it stays in step with it.
 
-A field added to ``schema.EVENT_FIELDS`` but not to ``ExecEvent``, the README's table or a store
+A field added to ``schema.EVENT_FIELDS`` but not to ``ExecEvent``, the table of docs/schema.md or a store
 migration fails here, as does a field added to ``ExecEvent`` but not to the schema.
 """
 
@@ -21,17 +21,17 @@ from exectrail.sinks import clickhouse
 from exectrail.sinks.base import Message
 from exectrail.store import codec
 from exectrail.store.schema import migrate
-from tests.support.paths import REPO
+from tests.support.paths import DOCS
 
-README = REPO / "README.md"
+SCHEMA_PAGE = DOCS / "schema.md"
 T = datetime(2026, 11, 25, 14, 40, 47, 506000, tzinfo=UTC)
 BAD = b"/tmp/ev\xffil".decode("utf-8", "surrogateescape")
 
 
-def test_readme_table_is_the_schema() -> None:
-    """The README shows exactly :func:`schema.markdown_table`; paste its output when this fails."""
+def test_the_schema_page_table_is_the_schema() -> None:
+    """docs/schema.md shows exactly :func:`schema.markdown_table`; paste its output when this fails."""
     table = schema.markdown_table()
-    assert table in README.read_text(encoding="utf-8"), "README's JSON schema table is stale:\n" + table
+    assert table in SCHEMA_PAGE.read_text(encoding="utf-8"), "docs/schema.md's table is stale:\n" + table
 
 
 def test_markdown_table_names_every_json_key() -> None:
