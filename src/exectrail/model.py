@@ -122,7 +122,7 @@ class ExecEvent:
         return int(self.time.timestamp()) * 1000 + self.time.microsecond // 1000
 
     def to_dict(self) -> dict[str, Any]:
-        """Exactly the JSON object ``review --format jsonl`` prints for this event (see the README)."""
+        """Exactly the JSON object ``review --format jsonl`` prints for this event (see docs/schema.md)."""
         return jsonform.event_to_dict(self)
 
     @classmethod

@@ -5,13 +5,13 @@ Python type (the :class:`~exectrail.model.ExecEvent` attribute), its kind, its S
 ClickHouse type and a one-line meaning. Everything else is derived from it: the JSON and CSV
 columns and ``*_hex`` companions (:mod:`exectrail.jsonform`, :mod:`exectrail.output.writers`), the
 store's columns, row codec and table (:mod:`exectrail.store.codec`, :mod:`exectrail.store.schema`),
-the ClickHouse table and rows (:mod:`exectrail.sinks.clickhouse`) and the README's schema table
+the ClickHouse table and rows (:mod:`exectrail.sinks.clickhouse`) and the schema table of docs/schema.md
 (:func:`markdown_table`, kept in step by a test). :data:`ALARM_FIELDS` declares an alarm's JSON
 object (:func:`exectrail.jsonform.alarm_to_dict` writes it; a test checks that they agree).
 
 To add a field to exec events: add an ``ExecEvent`` attribute, one :class:`Field` here (``store``
 = the store schema version that adds its column, with a migration in ``store/schema.py``), and run
-the tests: the README test prints the new table to paste.
+the tests: the docs/schema.md test prints the new table to paste.
 
 Bottom layer: this module imports nothing of exectrail.
 """
@@ -35,7 +35,7 @@ KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV)
 class Field:
     """One field of an exec event.
 
-    ``json_type`` and ``doc`` are what the README shows (``doc`` shared by neighbours merges them
+    ``json_type`` and ``doc`` are what docs/schema.md shows (``doc`` shared by neighbours merges them
     into one row); ``python`` is the attribute's annotation (None: not an attribute). ``column`` is
     the SQLite column (None: not stored), ``sql_type`` its type, ``nullable`` whether the newest
     schema lets it be NULL, ``default`` its SQL default, ``store`` the store schema version that
@@ -185,7 +185,7 @@ def clickhouse_columns() -> list[tuple[str, str]]:
 
 
 def markdown_table() -> str:
-    """The README's table of the JSON schema: one row per field, neighbours with the same meaning
+    """The table of the JSON schema in docs/schema.md: one row per field, neighbours with the same meaning
     merged, ``argv_hex`` after ``argv`` and the text companions in one row after it."""
     rows: list[tuple[list[str], list[str], str]] = []
     for f in EVENT_FIELDS:

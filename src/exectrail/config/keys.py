@@ -282,7 +282,7 @@ KEYS: tuple[Key, ...] = (
     Key("filters.argv_contains", "argv_contains", list_of(text, '["wget"]'), "Show only command lines "
         "that contain one of these texts.", "[]", '["base64 -d"]'),
     Key("forward.sinks", "sinks", list_of(sink_url, '["syslog+tcp://logs:514"]'), "Forward every event, "
-        "alarm and heartbeat to these URLs (see the README's sink table).", "[]",
+        "alarm and heartbeat to these URLs (see the sink table in docs/forwarding.md).", "[]",
         '["syslog+tcp://logs.example.org:514"]'),
     Key("forward.spool", "spool", absolute_path, "Where events wait while a receiver is down or slow.",
         '"/var/lib/exectrail/spool"'),

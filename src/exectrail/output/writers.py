@@ -35,7 +35,7 @@ class EventWriter(Protocol):
 
 
 class JsonlWriter:
-    """One JSON object per line (see the README for the schema)."""
+    """One JSON object per line (see docs/schema.md for the schema)."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
