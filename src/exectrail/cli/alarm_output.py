@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import click
 
-from exectrail.cli.sink_options import SinkRun
 from exectrail.filters import EventFilter
 from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import EventWriter, make_writer
+from exectrail.sinks import SinkRun
 
 EVIDENCE_LINES = 3
 

@@ -349,6 +349,11 @@ def echo_err(message: str) -> None:
     click.echo(terminal_text(message, double_backslash=False), err=True)
 
 
+def note(text: str) -> None:
+    """One ``exectrail: TEXT`` line on stderr (see :func:`echo_err`): where the library's notices go."""
+    echo_err(f"exectrail: {text}")
+
+
 def echo_lines(text: str) -> None:
     """Lines of text on stdout, each line's control characters escaped."""
     click.echo("\n".join(terminal_text(line) for line in text.split("\n")))

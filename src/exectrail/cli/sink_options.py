@@ -16,14 +16,12 @@ exception), the rest stays in the spool, and one summary line per sink goes to s
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 import click
 
-from exectrail.cli.common import HostName, echo_err
-from exectrail.model import ExecEvent
-from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkSet, SinkSummary, parse_size, summary_line
+from exectrail.cli.common import HostName, note
+from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkRun, SinkSet, parse_size
 from exectrail.sinks.registry import parse_sink_url
 from exectrail.sinks.spec import parse_seconds
 
@@ -52,47 +50,6 @@ def sink_options(func: F) -> F:
     return func
 
 
-class SinkRun:
-    """The sinks of one command run (a no-op without ``--sink``)."""
-
-    def __init__(self, sinks: SinkSet | None, wait: float) -> None:
-        self.sinks = sinks
-        self.wait = wait
-        self.summaries: list[SinkSummary] = []
-
-    def submit(self, event: ExecEvent) -> None:
-        if self.sinks is not None:
-            self.sinks.submit(event)
-
-    def submit_message(self, body: dict[str, Any]) -> None:
-        """Forward an alarm, heartbeat… (see :meth:`SinkSet.submit_message`)."""
-        if self.sinks is not None:
-            self.sinks.submit_message(body)
-
-    @property
-    def failed(self) -> bool:
-        """True when some event was dropped or is still waiting in a spool."""
-        return any(s.dropped or s.pending for s in self.summaries)
-
-    def __enter__(self) -> SinkRun:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.sinks is None:
-            return
-        sinks, self.sinks = self.sinks, None
-        self.summaries = sinks.close(self.wait if exc_type is None else 0.0)
-        for summary in self.summaries:
-            echo_err(f"exectrail: {summary_line(summary)}")
-
-
-def _warn(text: str) -> None:
-    """A sink's warning (from its thread): a receiver's error text is escaped like any other data."""
-    echo_err(f"exectrail: {text}")
-
-
 def check_sink_options(params: dict[str, Any]) -> tuple[float, int]:
     """Check the options of :func:`sink_options` without opening anything (a bad value is a usage
     error before a store or a spool is created); return ``--sink-wait`` and ``--spool-max``."""
@@ -105,15 +62,16 @@ def check_sink_options(params: dict[str, Any]) -> tuple[float, int]:
 
 
 def open_sinks(params: dict[str, Any]) -> SinkRun:
-    """Pop the options of :func:`sink_options` from ``params`` and open the sinks."""
+    """Pop the options of :func:`sink_options` from ``params`` and open the sinks (their warnings
+    and summaries go to stderr, escaped like any other data)."""
     wait, spool_max = check_sink_options(params)
     p = {name: params.pop(name, None) for name in SINK_PARAMS}
     if not p["sinks"]:
-        return SinkRun(None, wait)
+        return SinkRun(None, wait, note)
     sinks = SinkSet.from_urls(
-        p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"], warn=_warn
+        p["sinks"], p["spool"] or DEFAULT_SPOOL_DIR, spool_max, p["host_name"], warn=note
     )
-    return SinkRun(sinks, wait)
+    return SinkRun(sinks, wait, note)
 
 
-__all__ = ["SinkRun", "check_sink_options", "open_sinks", "sink_options"]
+__all__ = ["check_sink_options", "open_sinks", "sink_options"]
