@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
-from exectrail.cli.alarm_output import alarm_summary, emit_alarms
 from exectrail.cli.common import Seconds, echo_err, format_option, resolve_format
-from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
+from exectrail.cli.review_cmd import input_paths, report_diagnostics
 from exectrail.errors import UsageError
 from exectrail.interference.kinds import DESCRIPTIONS
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, Alarm
+from exectrail.output.alarmlist import alarm_summary, emit_alarms
+from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs
 

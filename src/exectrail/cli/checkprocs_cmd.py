@@ -9,14 +9,15 @@ from typing import Any
 
 import click
 
-from exectrail.cli.alarm_output import alarm_summary, emit_alarms
 from exectrail.cli.common import HostName, echo_err, format_option, resolve_format
-from exectrail.cli.review_cmd import input_paths, progress_bar
+from exectrail.cli.review_cmd import input_paths
 from exectrail.errors import UsageError
 from exectrail.interference.detector import LogAudit
 from exectrail.interference.notices import iso
 from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
 from exectrail.model import Alarm
+from exectrail.output.alarmlist import alarm_summary, emit_alarms
+from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs
 from exectrail.timeparse import parse_time

@@ -19,8 +19,8 @@ from exectrail.cli.common import (
     resolve_format,
 )
 from exectrail.cli.store_cmds import db_option
-from exectrail.cli.store_render import render_report, render_sessions, render_tree
 from exectrail.errors import UsageError
+from exectrail.output.results import render_report, render_sessions, render_tree
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import make_writer
 from exectrail.query.report import report as build_report

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-from exectrail.cli.alarm_output import AlarmPrinter
 from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.model import Diagnostics
+from exectrail.output.alarmlist import AlarmPrinter
+from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
-from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, total_size
+from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths
 from exectrail.pipeline import LogScan, alarm_detector
 
-PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 EXIT_INPUT_PROBLEMS = 1
 
 
@@ -26,25 +23,6 @@ def input_paths(files: tuple[str, ...]) -> list[str]:
     paths = list(files) if files else [str(p) for p in default_log_paths()]
     check_readable(paths)
     return paths
-
-
-def progress_bar(paths: list[str]) -> tuple[Any, Any]:
-    """A rich progress bar on stderr for long reads on a terminal, else a no-op; and its callback."""
-    size = total_size(paths)
-    console = Console(stderr=True)
-    if not console.is_terminal or size is None or size < PROGRESS_MIN_BYTES:
-        return nullcontext(), None
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    task = progress.add_task("reading", total=size)
-    return progress, lambda n: progress.advance(task, n)
 
 
 def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int) -> str:
@@ -89,7 +67,7 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
     except BaseException:
         scan.close()
         raise
-    alarms = AlarmPrinter(writer, sinks, event_filter)
+    alarms = AlarmPrinter(writer, sinks.submit_message if sinks.sinks is not None else None, event_filter)
     show_alarms = alarms.show if not no_alarms else None
     shown = read = 0
     try:
@@ -121,4 +99,4 @@ def register(group: click.Group) -> None:
     group.add_command(review)
 
 
-__all__ = ["input_paths", "progress_bar", "register", "summary_line"]
+__all__ = ["input_paths", "register", "report_diagnostics", "summary_line"]

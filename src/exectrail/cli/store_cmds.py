@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from exectrail.cli.alarm_output import alarm_summary
 from exectrail.cli.common import MAX_COUNT, count_type, echo_err
-from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
+from exectrail.cli.review_cmd import input_paths, report_diagnostics
 from exectrail.cli.sink_options import open_sinks, sink_options
 from exectrail.errors import UsageError
 from exectrail.interference.alarmstore import alarm_message_body, store_alarms
 from exectrail.model import CERTAIN, Alarm, Diagnostics
+from exectrail.output.alarmlist import alarm_summary
+from exectrail.output.progress import progress_bar, rows_progress
 from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
 from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
@@ -177,14 +175,7 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
                 click.echo(store_heads(store.conn))
             return
         total = store.count()
-        console = Console(stderr=True)
-        progress: Any = nullcontext()
-        callback = None
-        if console.is_terminal and total > 200_000:
-            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            progress = Progress("verifying", *columns, console=console, transient=True)
-            task = progress.add_task("verify", total=total)
-            callback = lambda n: progress.advance(task, n)  # noqa: E731
+        progress, callback = rows_progress(total)
         with progress, sqlite_errors(store.path):
             verdict = verify_store(store.conn, expected, callback)
     if verdict.ok:
