@@ -6,23 +6,22 @@ from typing import Any
 
 import click
 
-from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
-from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.common import EXIT_INPUT_PROBLEMS, echo_err, report_diagnostics
+from exectrail.cli.options import (
+    build_filter,
+    filter_options,
+    format_option,
+    input_paths,
+    open_sinks,
+    resolve_format,
+    sink_options,
+)
 from exectrail.model import Diagnostics
 from exectrail.output.alarmlist import AlarmPrinter
 from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
-from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths
+from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import LogScan, alarm_detector
-
-EXIT_INPUT_PROBLEMS = 1
-
-
-def input_paths(files: tuple[str, ...]) -> list[str]:
-    """The files to read: as given, or the default audit.log with its rotations, oldest first."""
-    paths = list(files) if files else [str(p) for p in default_log_paths()]
-    check_readable(paths)
-    return paths
 
 
 def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int) -> str:
@@ -32,13 +31,6 @@ def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnosti
         f"from {stats.lines} lines in {stats.files} file{'s' if stats.files != 1 else ''}; "
         f"{incomplete} incomplete events; diagnostics: {diagnostics.summary()}"
     )
-
-
-def report_diagnostics(diagnostics: Diagnostics, verbose: bool) -> None:
-    if verbose:
-        for diag in diagnostics.samples:
-            where = f"{diag.origin}: " if diag.origin else ""
-            echo_err(f"  {where}{diag.kind}: {diag.reason}")
 
 
 @click.command()
@@ -93,10 +85,3 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
         echo_err(f"exectrail: {problem}")
     if stats.problems or sinks.failed:
         raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(review)
-
-
-__all__ = ["input_paths", "register", "report_diagnostics", "summary_line"]

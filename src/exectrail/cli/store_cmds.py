@@ -1,20 +1,15 @@
-"""``exectrail import`` and ``exectrail verify``: filling the store and checking its hash chain.
-
-``db_option`` (``--db PATH``) is shared by every command that uses the store.
-"""
+"""``exectrail import`` and ``exectrail verify``: filling the store and checking its hash chain."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from exectrail.cli.common import MAX_COUNT, count_type, echo_err
-from exectrail.cli.review_cmd import input_paths, report_diagnostics
-from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.common import EXIT_INPUT_PROBLEMS, EXIT_TAMPERED, echo_err, report_diagnostics
+from exectrail.cli.options import MAX_COUNT, count_type, db_option, input_paths, open_sinks, sink_options
 from exectrail.errors import UsageError
 from exectrail.interference.alarmstore import alarm_message_body, store_alarms
 from exectrail.model import CERTAIN, Alarm, Diagnostics
@@ -22,28 +17,13 @@ from exectrail.output.alarmlist import alarm_summary
 from exectrail.output.progress import progress_bar, rows_progress
 from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
-from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
+from exectrail.store import DEFAULT_BATCH, EventStore, StoreError
 from exectrail.store.chain import parse_heads
 from exectrail.store.db import sqlite_errors
 from exectrail.store.ingest import LogReader
 from exectrail.store.verify import store_heads, verify_store
 
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_INPUT_PROBLEMS = 1
-EXIT_TAMPERED = 1
 ALARMS_LISTED = 20
-
-
-def db_option(func: F) -> F:
-    """``--db PATH`` (env ``EXECTRAIL_DB``; default: :func:`~exectrail.store.default_db_path`)."""
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(path_type=Path),
-        envvar="EXECTRAIL_DB",
-        default=None,
-        help=f"The event store [default: {default_db_path()}; env EXECTRAIL_DB].",
-    )(func)
 
 
 def import_summary(
@@ -200,11 +180,3 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
         + (f"; {more} more problem{'s' if more > 1 else ''} listed" if more else "")
     )
     raise click.exceptions.Exit(EXIT_TAMPERED)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(import_cmd)
-    group.add_command(verify)
-
-
-__all__ = ["db_option", "register"]

@@ -19,26 +19,28 @@ from exectrail.capture.run import ReopenableFile, Run, run_watch
 from exectrail.capture.session import MODES
 from exectrail.capture.storefeed import StoreFeeder
 from exectrail.capture.watch import Limits
-from exectrail.cli.common import (
+from exectrail.cli.common import EXIT_LOST, note, reports_errors
+from exectrail.cli.options import (
     MAX_ID,
     Seconds,
     build_filter,
+    build_spec,
+    check_sink_options,
+    config_option,
     count_type,
+    db_option,
     filter_options,
     format_option,
-    note,
+    open_sinks,
     resolve_format,
+    sink_options,
+    spec_options,
 )
-from exectrail.cli.config_cmd import config_option
-from exectrail.cli.kernel_common import build_spec, reports_errors, spec_options
-from exectrail.cli.sink_options import check_sink_options, open_sinks, sink_options
-from exectrail.cli.store_cmds import db_option
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.output.writers import HiddenWriter, make_writer
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"
 COMMANDLINE = click.core.ParameterSource.COMMANDLINE
-EXIT_LOST = 1  # the capture ran but the kernel (or the socket) dropped events, or storing failed
 
 
 def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
@@ -167,7 +169,3 @@ def watch(
         raise KernelAuditError(f"capture failed: {watched.error}")
     if watched.incomplete:
         raise click.exceptions.Exit(EXIT_LOST)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(watch)

@@ -14,8 +14,8 @@ API for commands that forward (``review``, ``import``, ``watch``)::
 
     read_sink_status("/var/lib/exectrail/spool")   # for `exectrail status`: state of every sink
 
-Click commands get the options with :func:`exectrail.cli.sink_options.sink_options` and a ready
-:class:`SinkRun` context with :func:`exectrail.cli.sink_options.open_sinks` (``submit``, ``submit_message``,
+Click commands get the options with :func:`exectrail.cli.options.sink_options` and a ready
+:class:`SinkRun` context with :func:`exectrail.cli.options.open_sinks` (``submit``, ``submit_message``,
 ``failed``). Every forwarded event is the JSON of ``event_to_dict`` plus ``host`` and ``id``
 (``node:SECONDS.MS:SERIAL``; receivers de-duplicate on ``host`` + ``id``). Warnings (receiver down,
 recovery, drops) go to the ``warn`` callback (stderr by default).
