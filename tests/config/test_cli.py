@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import Result
 
-from exectrail.cli import watch_cmd
+from exectrail.capture import run as capture_run
 from exectrail.cli.watch_cmd import open_store, watch
 from exectrail.config import KEYS, shipped_text
 from exectrail.errors import KernelAuditError, UsageError
@@ -35,7 +35,7 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     def refuse(*args: object, **kwargs: object) -> None:
         raise KernelAuditError(KERNEL_REFUSED)
 
-    monkeypatch.setattr(watch_cmd, "live_capture", refuse)
+    monkeypatch.setattr(capture_run, "live_capture", refuse)
     monkeypatch.chdir(tmp_path)
     yield
 

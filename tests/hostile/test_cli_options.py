@@ -14,7 +14,8 @@ import click
 import pytest
 from click.testing import Result
 
-from exectrail.cli import rules_cmd, status_cmd, watch_cmd
+from exectrail.capture import run as capture_run
+from exectrail.cli import rules_cmd, status_cmd
 from exectrail.cli.main import cli
 from exectrail.errors import KernelAuditError
 from tests.support.cli import run_cli
@@ -42,7 +43,7 @@ def no_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     def refuse(*args: object, **kwargs: object) -> None:
         raise KernelAuditError(KERNEL_REFUSED)
 
-    monkeypatch.setattr(watch_cmd, "live_capture", refuse)
+    monkeypatch.setattr(capture_run, "live_capture", refuse)
     monkeypatch.setattr(status_cmd, "AuditClient", refuse)
     monkeypatch.setattr(rules_cmd, "AuditClient", refuse)
     yield

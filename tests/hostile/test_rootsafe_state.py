@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from exectrail.capture import journal as journal_mod
-from exectrail.cli.watch_cmd import ReopenableFile
+from exectrail.capture.run import ReopenableFile
 from exectrail.safefs import open_append
 from tests.support.kernel import EXECTRAIL, kernel  # noqa: F401 - the fixture, used by name
 from tests.support.rootsafe_users import BOTH, STRANGER, as_user, home_for

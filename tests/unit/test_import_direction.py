@@ -65,10 +65,6 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {
         "the detector takes the scan's Record/Group types and helpers from pipeline while pipeline makes "
         "the detector (see KNOWN_UPWARD); item 5 (the after-the-fact checks below pipeline) removes it"
     ),
-    frozenset({"exectrail.cli.config_cmd", "exectrail.cli.watch_cmd"}): (
-        "watch_cmd takes config_option from config_cmd, config_cmd imports watch (inside a function) for "
-        "the options the file sets; issue 13 item 4 (shared options in one module) removes it"
-    ),
 }
 
 

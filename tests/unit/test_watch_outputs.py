@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from exectrail.capture.outputs import WatchOutputs
 from exectrail.capture.storefeed import StoreFeeder
-from exectrail.cli.sink_options import SinkRun
-from exectrail.cli.watch_outputs import WatchOutputs
 from exectrail.interference.alarmstore import read_alarms
 from exectrail.model import Alarm, Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
-from exectrail.sinks import SinkSet
+from exectrail.sinks import SinkRun, SinkSet
 from exectrail.store import EventStore, StoreError
 from tests.support.paths import DATA
 

@@ -6,18 +6,16 @@ from typing import Any
 
 import click
 
-from exectrail.cli.alarm_output import alarm_summary, emit_alarms
-from exectrail.cli.common import Seconds, echo_err, format_option, resolve_format
-from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
+from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err, report_diagnostics
+from exectrail.cli.options import Seconds, format_option, input_paths, resolve_format
 from exectrail.errors import UsageError
 from exectrail.interference.kinds import DESCRIPTIONS
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, Alarm
+from exectrail.output.alarmlist import alarm_summary, emit_alarms
+from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs
-
-EXIT_INPUT_PROBLEMS = 1
-EXIT_ALARMS = 3
 
 
 @click.command("alarms")
@@ -99,7 +97,3 @@ def _scan(
     )
     report_diagnostics(scan.diagnostics, verbose)
     return found, list(stats.problems)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(alarms)

@@ -9,21 +9,18 @@ from typing import Any
 
 import click
 
-from exectrail.cli.alarm_output import alarm_summary, emit_alarms
-from exectrail.cli.common import HostName, echo_err, format_option, resolve_format
-from exectrail.cli.review_cmd import input_paths, progress_bar
+from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err
+from exectrail.cli.options import HostName, format_option, input_paths, resolve_format
 from exectrail.errors import UsageError
 from exectrail.interference.detector import LogAudit
 from exectrail.interference.notices import iso
 from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
 from exectrail.model import Alarm
+from exectrail.output.alarmlist import alarm_summary, emit_alarms
+from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs
 from exectrail.timeparse import parse_time
-
-EXIT_INPUT_PROBLEMS = 1
-EXIT_ALARMS = 3
-
 
 #: the store's time range a row can hold (years 1 to 9999, in ms since the epoch)
 TIME_MS_RANGE = (-62135596800000, 253402300799999)
@@ -145,7 +142,3 @@ def _summary(
         f"exec in the trail, {forks} forks without exec; {after} started after the trail ends (not checked); "
         f"{alarm_summary(alarms)}"
     )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(check_procs)

@@ -1,27 +1,26 @@
-"""Pieces every command shares: the error boundary, filter and format options, the summary line."""
+"""The command line's plumbing: the group and its error boundary, exit statuses, the standard streams,
+messages on stderr. (Options shared by several commands are in :mod:`exectrail.cli.options`.)"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import functools
 import io
-import math
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from exectrail.errors import ExectrailError, UsageError
-from exectrail.filters import EventFilter
+from exectrail.errors import ExectrailError
+from exectrail.model import Diagnostics
 from exectrail.output.terminal import terminal_text
-from exectrail.output.writers import FORMATS, default_format
-from exectrail.timeparse import parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +29,11 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a program stoppe
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_ERROR = 2  # an ExectrailError (or a bad option, as click has it): the command could not do its work
+EXIT_INPUT_PROBLEMS = 1  # review, import, alarms, check-procs: an input not read whole, forwarding failed
+EXIT_LOST = 1  # watch: the kernel (or the socket) dropped events, or storing or forwarding failed
+EXIT_NOT_FOUND = 1  # tree: no exec of that pid
+EXIT_TAMPERED = 1  # verify: the store is not intact
+EXIT_ALARMS = 3  # alarms, check-procs: alarms found
 
 #: The exit status of each kind of :class:`ExectrailError` (the nearest listed class in its MRO wins).
 #: Exit statuses belong to the command line: the library's exceptions carry only their meaning (type)
@@ -114,6 +118,20 @@ class ExectrailGroup(click.Group):
             ctx.exit(2)
         except Exception as exc:
             internal_error(ctx, exc)
+
+
+def reports_errors(func: F) -> F:
+    """Turn :class:`ExectrailError` into one ``exectrail: …`` line on stderr and its kind's exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ExectrailError as exc:
+            echo_err(f"exectrail: {exc}")
+            click.get_current_context().exit(exit_code_for(exc))
+
+    return wrapper  # type: ignore[return-value]
 
 
 #: errors of the host, not of exectrail: a path that cannot be read or written, a full disk
@@ -214,139 +232,23 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
-MAX_ID = 2**32 - 1  # pids, uids, login uids and sessions are 32-bit in the audit records
-MAX_COUNT = 2**63 - 1  # counts and limits: what the store (SQLite) can compare with
-MAX_SECONDS = 1e9  # about 31 years: any longer wait or span is a mistake
-
-
-def _ints(values: Sequence[str], name: str, allow_unset: bool = False) -> frozenset[Any]:
-    out: set[int | None] = set()
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if allow_unset and part in ("unset", "-1", str(MAX_ID)):
-                out.add(None)
-                continue
-            out.add(parse_id(part, f"--{name}"))
-    return frozenset(out)
-
-
-def parse_id(text: str, what: str) -> int:
-    """A pid, uid or session number (0 to 2^32-1) given on the command line."""
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= MAX_ID:
-        raise UsageError(f"{what} wants numbers from 0 to {MAX_ID}, got {text!r}")
-    return number
-
-
-class Seconds(click.ParamType[float]):
-    """A finite number of seconds from ``minimum`` up to :data:`MAX_SECONDS` (no inf, no nan)."""
-
-    name = "seconds"
-
-    def __init__(self, minimum: float = 0.0) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, float):
-            number = value
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = math.nan
-        if not self.minimum <= number <= MAX_SECONDS:  # also false for nan
-            self.fail(f"wants a number of seconds from {self.minimum:g} to {MAX_SECONDS:g}, got {value!r}")
-        return number
-
-
-def count_type(minimum: int = 1, maximum: int = MAX_COUNT) -> click.IntRange:
-    """An integer option with both bounds (a value past them is a usage error, not an overflow)."""
-    return click.IntRange(min=minimum, max=maximum)
-
-
-class HostName(click.ParamType[str]):
-    """A host name to put on events and alarms: 1 to 255 printable characters, no spaces."""
-
-    name = "name"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        if not 0 < len(text) <= 255 or not text.isprintable() or " " in text or not text.isascii():
-            self.fail(f"wants a host name (1 to 255 printable ASCII characters, no spaces), got {text!r}")
-        return text
-
-
-def filter_options(func: F) -> F:
-    """Add the event filters (--pid, --ppid, --uid, --auid, --comm, --exe, --key, --success,
-    --start, --end, --argv-contains) to a command; read them back with :func:`build_filter`."""
-    options = [
-        click.option("--pid", "pids", multiple=True, help="Process id (repeatable, or comma list)."),
-        click.option("--ppid", "ppids", multiple=True, help="Parent process id."),
-        click.option("--uid", "uids", multiple=True, help="Real user id."),
-        click.option("--auid", "auids", multiple=True, help="Login user id ('unset' for none)."),
-        click.option("--comm", "comms", multiple=True, help="Command name (exact, or a glob)."),
-        click.option("--exe", "exes", multiple=True, help="Executable path (exact, or a glob)."),
-        click.option("--key", "keys", multiple=True, help="Audit rule key."),
-        click.option("--success", type=click.Choice(["yes", "no"]), help="Only successful / failed execs."),
-        click.option("--start", help="From this time (ISO 8601, @EPOCH, today, yesterday, recent…)."),
-        click.option("--end", help="Up to this time (same forms as --start)."),
-        click.option("--argv-contains", "argv_contains", multiple=True, help="Text in the command line."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-FILTER_PARAMS = ("pids", "ppids", "uids", "auids", "comms", "exes", "keys", "success", "start", "end",
-                 "argv_contains")  # fmt: skip
-
-
-def build_filter(params: dict[str, Any]) -> EventFilter:
-    """An :class:`EventFilter` from the options of :func:`filter_options` (popped from ``params``)."""
-    p = {name: params.pop(name, None) for name in FILTER_PARAMS}
-    start = parse_time(p["start"]) if p["start"] is not None else None
-    end = parse_time(p["end"]) if p["end"] is not None else None
-    if start and end and end < start:
-        raise UsageError("--end is before --start")
-    success = None if p["success"] is None else p["success"] == "yes"
-    return EventFilter(
-        pids=_ints(p["pids"] or (), "pid"),
-        ppids=_ints(p["ppids"] or (), "ppid"),
-        uids=_ints(p["uids"] or (), "uid"),
-        auids=_ints(p["auids"] or (), "auid", allow_unset=True),
-        comms=tuple(p["comms"] or ()),
-        exes=tuple(p["exes"] or ()),
-        keys=tuple(p["keys"] or ()),
-        success=success,
-        start=start,
-        end=end,
-        argv_contains=tuple(p["argv_contains"] or ()),
-    )
-
-
-def format_option(func: F) -> F:
-    """``--format table|jsonl|csv`` (default: table on a terminal, jsonl otherwise)."""
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default=None,
-        help="Output format [default: table on a terminal, jsonl otherwise].",
-    )(func)
-
-
-def resolve_format(fmt: str | None) -> str:
-    return fmt if fmt is not None else default_format()
-
-
 def echo_err(message: str) -> None:
     """One message on stderr, control characters from the data escaped (see :func:`terminal_text`;
     backslashes kept, as the messages quote their values with ``repr()``)."""
     click.echo(terminal_text(message, double_backslash=False), err=True)
+
+
+def note(text: str) -> None:
+    """One ``exectrail: TEXT`` line on stderr (see :func:`echo_err`): where the library's notices go."""
+    echo_err(f"exectrail: {text}")
+
+
+def report_diagnostics(diagnostics: Diagnostics, verbose: bool) -> None:
+    """With ``-v``: the first bad lines of the input, ``file:line: kind: reason`` on stderr."""
+    if verbose:
+        for diag in diagnostics.samples:
+            where = f"{diag.origin}: " if diag.origin else ""
+            echo_err(f"  {where}{diag.kind}: {diag.reason}")
 
 
 def echo_lines(text: str) -> None:

@@ -1,60 +1,22 @@
-"""``exectrail config check|show|example`` and the ``--config`` option of ``watch``.
-
-The file sets ``watch``'s defaults through click's ``default_map``: a flag given on the command
-line wins, then the environment (``EXECTRAIL_DB``), then the file, then the built-in default.
-"""
+"""``exectrail config check|show|example``: the configuration file of ``watch`` (its ``--config``
+option is :func:`exectrail.cli.options.config_option`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from exectrail.cli.common import echo_err
-from exectrail.config import (
-    DEFAULT_PATH,
-    ENV_VAR,
-    KEYS,
-    choose_path,
-    load,
-    load_for_watch,
-    shipped_text,
-)
+from exectrail.cli.options import CONFIG_HELP
+from exectrail.config import DEFAULT_PATH, ENV_VAR, KEYS, choose_path, load, shipped_text
 from exectrail.config.keys import Key, negated
 from exectrail.errors import UsageError
 from exectrail.output.terminal import terminal_text
-
-F = TypeVar("F", bound=Callable[..., Any])
-CONFIG_HELP = (
-    f"Settings file (TOML) [default: ${ENV_VAR}, else {DEFAULT_PATH} if it exists; '' for none]. "
-    "Flags given on the command line win."
-)
-
-
-def _apply(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Eager callback: check the file, then make its settings the command's defaults."""
-    config = load_for_watch(value)  # ConfigError (one line, exit 2) before anything runs
-    if config is not None:
-        ctx.default_map = {**(ctx.default_map or {}), **config.default_map()}
-        ctx.meta["exectrail.config"] = config.path
-    return value
-
-
-def config_option(func: F) -> F:
-    """``--config PATH`` for ``watch`` (see :mod:`exectrail.config.loader` for which file is read)."""
-    return click.option(
-        "--config",
-        metavar="PATH",
-        is_eager=True,
-        expose_value=False,
-        callback=_apply,
-        help=CONFIG_HELP,
-    )(func)
 
 
 def _chosen(path: str | None, option: str | None) -> str | None:
@@ -112,10 +74,8 @@ def show(option: str | None) -> None:
 
     Sources: file, environment (EXECTRAIL_DB) or default; flags given to watch win over all.
     """
-    from exectrail.cli.watch_cmd import watch  # the command whose defaults the file sets
-
     args = ["--config", option] if option is not None else []
-    with watch.make_context("watch", args, resilient_parsing=False) as ctx:
+    with _watch().make_context("watch", args, resilient_parsing=False) as ctx:
         path = ctx.meta.get("exectrail.config")
         click.echo(terminal_text(f"# settings of exectrail watch; file: {path or 'none'}", False))
         section = ""
@@ -134,6 +94,15 @@ def show(option: str | None) -> None:
             shown = _toml(value, _sample(key))
             line = f"{key.leaf} = {shown}" if shown is not None else f"# {key.leaf}: not set"
             click.echo(f"{line:<50} # {origin}")
+
+
+def _watch() -> click.Command:
+    """``watch``, the command whose defaults the file sets, as registered beside this group."""
+    root = click.get_current_context().find_root()
+    assert isinstance(root.command, click.Group)
+    watch = root.command.get_command(root, "watch")
+    assert watch is not None
+    return watch
 
 
 def _sample(key: Key) -> Any:
@@ -158,7 +127,3 @@ def _toml(value: Any, sample: Any) -> str | None:
         if number is not None:
             return str(int(number)) if number.is_integer() else repr(number)
     return json.dumps(str(value) if isinstance(value, Path) else value, ensure_ascii=False)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(config_group)

@@ -1,13 +1,23 @@
-"""The ``exectrail`` command: a click group; each command group lives in its own module."""
+"""The ``exectrail`` command: a click group; each command (or group of commands) has its own module."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from exectrail import __version__
+from exectrail.cli import (
+    alarms_cmd,
+    checkprocs_cmd,
+    config_cmd,
+    query_cmds,
+    review_cmd,
+    rules_cmd,
+    status_cmd,
+    store_cmds,
+    watch_cmd,
+)
 from exectrail.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -18,19 +28,6 @@ from exectrail.cli.common import (
     tolerate_unencodable_text,
 )
 
-# Modules that define commands, each exposing ``register(group)``. Keep this list sorted by workflow.
-COMMAND_MODULES = [
-    "exectrail.cli.review_cmd",
-    "exectrail.cli.alarms_cmd",
-    "exectrail.cli.checkprocs_cmd",
-    "exectrail.cli.store_cmds",
-    "exectrail.cli.query_cmds",
-    "exectrail.cli.rules_cmd",
-    "exectrail.cli.status_cmd",
-    "exectrail.cli.watch_cmd",
-    "exectrail.cli.config_cmd",
-]
-
 
 @click.group(cls=ExectrailGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exectrail")
@@ -38,8 +35,23 @@ def cli() -> None:
     """Record, search and forward every program executed on this host (kernel audit)."""
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(cli)
+# In the order of a responder's work: read logs, check them, store, ask the store, then the live side.
+for command in (
+    review_cmd.review,
+    alarms_cmd.alarms,
+    checkprocs_cmd.check_procs,
+    store_cmds.import_cmd,
+    store_cmds.verify,
+    query_cmds.search,
+    query_cmds.tree,
+    query_cmds.timeline,
+    query_cmds.report,
+    rules_cmd.rules_group,
+    status_cmd.status,
+    watch_cmd.watch,
+    config_cmd.config_group,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -8,19 +8,19 @@ from typing import Any
 
 import click
 
-from exectrail.cli.common import (
+from exectrail.cli.common import EXIT_NOT_FOUND, echo_err
+from exectrail.cli.options import (
     MAX_ID,
     build_filter,
     count_type,
-    echo_err,
+    db_option,
     filter_options,
     format_option,
     parse_id,
     resolve_format,
 )
-from exectrail.cli.store_cmds import db_option
-from exectrail.cli.store_render import render_report, render_sessions, render_tree
 from exectrail.errors import UsageError
+from exectrail.output.results import render_report, render_sessions, render_tree
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import make_writer
 from exectrail.query.report import report as build_report
@@ -32,8 +32,6 @@ from exectrail.query.tree import process_tree, prune
 from exectrail.store import EventStore
 from exectrail.store.db import sqlite_errors
 from exectrail.timeparse import parse_time
-
-EXIT_NOT_FOUND = 1
 
 
 def _is_utf8(text: str) -> bool:
@@ -158,8 +156,3 @@ def report(db: Path | None, top: int, fmt: str | None, **params: Any) -> None:
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
         result = build_report(store.conn, event_filter, top)
     render_report(result, resolve_format(fmt))
-
-
-def register(group: click.Group) -> None:
-    for command in (search, tree, timeline, report):
-        group.add_command(command)

@@ -2,49 +2,26 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-from exectrail.cli.alarm_output import AlarmPrinter
-from exectrail.cli.common import build_filter, echo_err, filter_options, format_option, resolve_format
-from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.common import EXIT_INPUT_PROBLEMS, echo_err, report_diagnostics
+from exectrail.cli.options import (
+    build_filter,
+    filter_options,
+    format_option,
+    input_paths,
+    open_sinks,
+    resolve_format,
+    sink_options,
+)
 from exectrail.model import Diagnostics
+from exectrail.output.alarmlist import AlarmPrinter
+from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
-from exectrail.parse.logfile import ReadStats, check_readable, default_log_paths, total_size
+from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import LogScan, alarm_detector
-
-PROGRESS_MIN_BYTES = 4 * 1024 * 1024
-EXIT_INPUT_PROBLEMS = 1
-
-
-def input_paths(files: tuple[str, ...]) -> list[str]:
-    """The files to read: as given, or the default audit.log with its rotations, oldest first."""
-    paths = list(files) if files else [str(p) for p in default_log_paths()]
-    check_readable(paths)
-    return paths
-
-
-def progress_bar(paths: list[str]) -> tuple[Any, Any]:
-    """A rich progress bar on stderr for long reads on a terminal, else a no-op; and its callback."""
-    size = total_size(paths)
-    console = Console(stderr=True)
-    if not console.is_terminal or size is None or size < PROGRESS_MIN_BYTES:
-        return nullcontext(), None
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-    task = progress.add_task("reading", total=size)
-    return progress, lambda n: progress.advance(task, n)
 
 
 def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int) -> str:
@@ -54,13 +31,6 @@ def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnosti
         f"from {stats.lines} lines in {stats.files} file{'s' if stats.files != 1 else ''}; "
         f"{incomplete} incomplete events; diagnostics: {diagnostics.summary()}"
     )
-
-
-def report_diagnostics(diagnostics: Diagnostics, verbose: bool) -> None:
-    if verbose:
-        for diag in diagnostics.samples:
-            where = f"{diag.origin}: " if diag.origin else ""
-            echo_err(f"  {where}{diag.kind}: {diag.reason}")
 
 
 @click.command()
@@ -89,7 +59,7 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
     except BaseException:
         scan.close()
         raise
-    alarms = AlarmPrinter(writer, sinks, event_filter)
+    alarms = AlarmPrinter(writer, sinks.submit_message if sinks.sinks is not None else None, event_filter)
     show_alarms = alarms.show if not no_alarms else None
     shown = read = 0
     try:
@@ -115,10 +85,3 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
         echo_err(f"exectrail: {problem}")
     if stats.problems or sinks.failed:
         raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(review)
-
-
-__all__ = ["input_paths", "progress_bar", "register", "summary_line"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from exectrail.cli.common import echo_lines
-from exectrail.cli.kernel_common import build_spec, key_option, reports_errors, spec_options
+from exectrail.cli.common import echo_lines, reports_errors
+from exectrail.cli.options import build_spec, key_option, spec_options
 from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.rules.model import Rule
@@ -93,7 +93,3 @@ def snippet(key: str, no_execveat: bool, fields: tuple[str, ...], exclude_exes: 
         "exectrail watch raises the backlog itself; for auditd consider -b 8192 in 01-initialize.rules",
     ]
     echo_lines(rules_file(rules, header).removesuffix("\n"))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(rules_group)

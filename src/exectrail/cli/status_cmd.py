@@ -10,10 +10,10 @@ import click
 
 from exectrail.capture.journal import repair as journal_repair
 from exectrail.capture.journal import unclean_exits
-from exectrail.cli.common import echo_err
-from exectrail.cli.kernel_common import key_option, reports_errors
-from exectrail.cli.rules_cmd import current_rules
+from exectrail.cli.common import echo_err, reports_errors
+from exectrail.cli.options import key_option
 from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.state import describe, pid_alive
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status
@@ -124,7 +124,8 @@ def status(fmt: str, key: str, repair: bool, spool: str) -> None:
             if st.pid and not pid_alive(st.pid):
                 client.unregister_daemon()
                 echo_err(f"exectrail: unregistered stale audit pid {st.pid}")
-        report = describe(client.get_status(), current_rules(client), key)
+        rules = [Rule.from_bytes(blob) for blob in client.list_rules()]
+        report = describe(client.get_status(), rules, key)
     report["unclean_exits"] = [found.to_json() for found in unclean]
     report["warnings"] += [f"{found.describe()}: 'exectrail status --repair' undoes it" for found in unclean]
     report["sinks"] = read_sink_status(spool)
@@ -133,7 +134,3 @@ def status(fmt: str, key: str, repair: bool, spool: str) -> None:
         click.echo(json.dumps(report))
     else:
         click.echo(_table(report))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(status)

@@ -1,51 +1,29 @@
-"""``exectrail import`` and ``exectrail verify``: filling the store and checking its hash chain.
-
-``db_option`` (``--db PATH``) is shared by every command that uses the store.
-"""
+"""``exectrail import`` and ``exectrail verify``: filling the store and checking its hash chain."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from exectrail.cli.alarm_output import alarm_summary
-from exectrail.cli.common import MAX_COUNT, count_type, echo_err
-from exectrail.cli.review_cmd import input_paths, progress_bar, report_diagnostics
-from exectrail.cli.sink_options import open_sinks, sink_options
+from exectrail.cli.common import EXIT_INPUT_PROBLEMS, EXIT_TAMPERED, echo_err, report_diagnostics
+from exectrail.cli.options import MAX_COUNT, count_type, db_option, input_paths, open_sinks, sink_options
 from exectrail.errors import UsageError
 from exectrail.interference.alarmstore import alarm_message_body, store_alarms
 from exectrail.model import CERTAIN, Alarm, Diagnostics
+from exectrail.output.alarmlist import alarm_summary
+from exectrail.output.progress import progress_bar, rows_progress
 from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
-from exectrail.store import DEFAULT_BATCH, EventStore, StoreError, default_db_path
+from exectrail.store import DEFAULT_BATCH, EventStore, StoreError
 from exectrail.store.chain import parse_heads
 from exectrail.store.db import sqlite_errors
 from exectrail.store.ingest import LogReader
 from exectrail.store.verify import store_heads, verify_store
 
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_INPUT_PROBLEMS = 1
-EXIT_TAMPERED = 1
 ALARMS_LISTED = 20
-
-
-def db_option(func: F) -> F:
-    """``--db PATH`` (env ``EXECTRAIL_DB``; default: :func:`~exectrail.store.default_db_path`)."""
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(path_type=Path),
-        envvar="EXECTRAIL_DB",
-        default=None,
-        help=f"The event store [default: {default_db_path()}; env EXECTRAIL_DB].",
-    )(func)
 
 
 def import_summary(
@@ -177,14 +155,7 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
                 click.echo(store_heads(store.conn))
             return
         total = store.count()
-        console = Console(stderr=True)
-        progress: Any = nullcontext()
-        callback = None
-        if console.is_terminal and total > 200_000:
-            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            progress = Progress("verifying", *columns, console=console, transient=True)
-            task = progress.add_task("verify", total=total)
-            callback = lambda n: progress.advance(task, n)  # noqa: E731
+        progress, callback = rows_progress(total)
         with progress, sqlite_errors(store.path):
             verdict = verify_store(store.conn, expected, callback)
     if verdict.ok:
@@ -209,11 +180,3 @@ def verify(db: Path | None, head_only: bool, expect: str | None) -> None:
         + (f"; {more} more problem{'s' if more > 1 else ''} listed" if more else "")
     )
     raise click.exceptions.Exit(EXIT_TAMPERED)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(import_cmd)
-    group.add_command(verify)
-
-
-__all__ = ["db_option", "register"]

@@ -141,6 +141,20 @@ class TableWriter:
             self._console.print("(no exec events)", style="dim")
 
 
+class HiddenWriter:
+    """``watch --no-show`` without ``--output``: events and alarms are not written (stderr, the store
+    and the sinks still get the alarms)."""
+
+    def write(self, event: object) -> None:
+        pass
+
+    def write_alarm(self, alarm: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def make_writer(fmt: str, stream: IO[bytes] | None = None) -> EventWriter:
     """A writer for ``fmt`` on stdout (or ``stream``)."""
     out = stream if stream is not None else sys.stdout.buffer
@@ -156,4 +170,7 @@ def default_format() -> str:
     return "table" if sys.stdout.isatty() else "jsonl"
 
 
-__all__ = ["FORMATS", "CsvWriter", "EventWriter", "JsonlWriter", "TableWriter", "clean_text", "make_writer"]
+__all__ = [
+    "FORMATS", "CsvWriter", "EventWriter", "HiddenWriter", "JsonlWriter", "TableWriter", "clean_text",
+    "make_writer",
+]  # fmt: skip

@@ -1,3 +1,3 @@
 """The responder's questions over the store: search, tree, timeline, report. Each returns data
 (events, :class:`~exectrail.query.tree.ProcessTree`, :class:`~exectrail.query.report.Report` …);
-only ``exectrail.cli`` renders."""
+:mod:`exectrail.output.results` renders them."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from exectrail import safefs
@@ -100,6 +101,45 @@ class SinkSet:
         return [forwarder.status() for forwarder in self.forwarders]
 
 
+class SinkRun:
+    """The sinks of one command run (a no-op without sinks), as a context: on leaving it the sinks
+    get ``wait`` seconds to deliver (none after an exception), the rest stays in the spool, and one
+    summary line per sink goes to ``warn``."""
+
+    def __init__(self, sinks: SinkSet | None, wait: float, warn: Warn = stderr_warn) -> None:
+        self.sinks = sinks
+        self.wait = wait
+        self.warn = warn
+        self.summaries: list[SinkSummary] = []
+
+    def submit(self, event: ExecEvent) -> None:
+        if self.sinks is not None:
+            self.sinks.submit(event)
+
+    def submit_message(self, body: dict[str, Any]) -> None:
+        """Forward an alarm, heartbeat… (see :meth:`SinkSet.submit_message`)."""
+        if self.sinks is not None:
+            self.sinks.submit_message(body)
+
+    @property
+    def failed(self) -> bool:
+        """True when some event was dropped or is still waiting in a spool."""
+        return any(s.dropped or s.pending for s in self.summaries)
+
+    def __enter__(self) -> SinkRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.sinks is None:
+            return
+        sinks, self.sinks = self.sinks, None
+        self.summaries = sinks.close(self.wait if exc_type is None else 0.0)
+        for summary in self.summaries:
+            self.warn(summary_line(summary))
+
+
 def summary_line(summary: SinkSummary) -> str:
     """``sink URL: 229 delivered, 0 waiting in the spool, 0 dropped`` plus the last error if any."""
     text = f"sink {summary.sink}: {summary.delivered} delivered"
@@ -112,4 +152,4 @@ def summary_line(summary: SinkSummary) -> str:
     return text
 
 
-__all__ = ["DEFAULT_SPOOL_DIR", "DEFAULT_SPOOL_MAX", "SinkSet", "stderr_warn", "summary_line"]
+__all__ = ["DEFAULT_SPOOL_DIR", "DEFAULT_SPOOL_MAX", "SinkRun", "SinkSet", "stderr_warn", "summary_line"]

@@ -1,4 +1,4 @@
-"""Rendering the store queries' data (process trees, reports, session lists) as table, jsonl or csv."""
+"""The store queries' results (process trees, session lists, reports) as table, jsonl or csv."""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
-"""Printing alarms: through the shared writers (with evidence under each in table form), into a
-command's sinks, and the one-line count for summaries."""
+"""Printing alarms: through the shared writers (with evidence under each in table form), handed on
+to a command's sinks, and the one-line count for summaries."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
-from exectrail.cli.sink_options import SinkRun
 from exectrail.filters import EventFilter
 from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm
@@ -34,12 +36,18 @@ def show_evidence(alarm: Alarm, lines: int | None) -> None:
 
 
 class AlarmPrinter:
-    """Alarms found while reading (``review``): written through the command's writer, forwarded to
-    its sinks, kept for the summary; those outside ``--start``/``--end`` are left out."""
+    """Alarms found while reading (``review``): written through the command's writer, their forwarded
+    form handed to ``forward`` (the sinks; None: none), kept for the summary; those outside
+    ``--start``/``--end`` are left out."""
 
-    def __init__(self, writer: EventWriter, sinks: SinkRun | None, event_filter: EventFilter) -> None:
+    def __init__(
+        self,
+        writer: EventWriter,
+        forward: Callable[[dict[str, Any]], None] | None,
+        event_filter: EventFilter,
+    ) -> None:
         self.writer = writer
-        self.sinks = sinks
+        self.forward = forward
         self.start = event_filter.start
         self.end = event_filter.end
         self.found: list[Alarm] = []
@@ -52,8 +60,8 @@ class AlarmPrinter:
                 continue
             self.found.append(alarm)
             self.writer.write_alarm(alarm)
-            if self.sinks is not None and self.sinks.sinks is not None:
-                self.sinks.sinks.submit_message(alarm_message_body(alarm))
+            if self.forward is not None:
+                self.forward(alarm_message_body(alarm))
 
     def summary(self) -> str:
         return alarm_summary(self.found)

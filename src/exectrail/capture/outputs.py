@@ -2,8 +2,8 @@
 
 :class:`WatchOutputs` receives every exec event (:meth:`~WatchOutputs.record`, whatever the display
 filters say) and every alarm (:meth:`~WatchOutputs.alarm`): alarms are written through the command's
-writer and on stderr, queued for the store (:class:`~exectrail.capture.storefeed.StoreFeeder`) and
-forwarded to every sink; events go to the store and the sinks. Nothing here waits: the store has
+writer and on ``notify`` (stderr), queued for the store (:class:`~exectrail.capture.storefeed.StoreFeeder`)
+and forwarded to every sink; events go to the store and the sinks. Nothing here waits: the store has
 its own thread and the sinks their queues. :meth:`~WatchOutputs.idle` sends a heartbeat to every
 sink each ``heartbeat`` seconds (and one when the capture starts and one when it stops), so a
 receiver can tell a quiet host from a dead collector::
@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exectrail.capture.storefeed import StoreFeeder
-from exectrail.cli.common import echo_err
-from exectrail.cli.sink_options import SinkRun
 from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm, ExecEvent
 from exectrail.output.writers import EventWriter
+from exectrail.sinks import SinkRun
+from exectrail.sinks.sinkset import stderr_warn
 
 DEFAULT_HEARTBEAT = 60.0
 
@@ -39,9 +39,15 @@ class WatchOutputs:
     """The store, the sinks and the heartbeat of one ``watch`` run (see the module docstring)."""
 
     def __init__(
-        self, writer: EventWriter, store: StoreFeeder | None, sinks: SinkRun, heartbeat: float
+        self,
+        writer: EventWriter,
+        store: StoreFeeder | None,
+        sinks: SinkRun,
+        heartbeat: float,
+        notify: Callable[[str], None] = stderr_warn,
     ) -> None:
         self.writer = writer
+        self.notify = notify
         self.store = store
         self.sinks = sinks
         self.heartbeat = heartbeat if sinks.sinks is not None else 0.0
@@ -73,10 +79,10 @@ class WatchOutputs:
         return None
 
     def alarm(self, alarm: Alarm) -> None:
-        """One alarm: stderr, the writer (table/jsonl/csv), the store, every sink."""
+        """One alarm: ``notify``, the writer (table/jsonl/csv), the store, every sink."""
         self.alarms.append(alarm)
         label = "ALARM" if alarm.certainty == CERTAIN else "SUSPICIOUS"
-        echo_err(f"exectrail: {label} {alarm.kind}: {alarm.summary}")
+        self.notify(f"{label} {alarm.kind}: {alarm.summary}")
         self.writer.write_alarm(alarm)
         if self.store is not None:
             self.store.add_alarm(alarm)
