@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exectrail.interference.alarmstore import read_alarms, verify_alarms
 from exectrail.pipeline import scan_logs
 from exectrail.store import EventStore
+from exectrail.store.alarms import read_alarms, verify_alarms
 from tests.support.cli import run_cli
 from tests.support.paths import INTERFERENCE_DATA as DATA
 

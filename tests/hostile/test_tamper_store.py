@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from exectrail.store.alarmchain import AlarmChainResult, verify_alarm_chain
 from exectrail.store.searchindex import row_search_text
+from exectrail.store.verify import VerifyResult, verify_alarm_chain
 from tests.support.cli import run
 from tests.support.paths import DATA, INTERFERENCE_DATA
 
@@ -306,7 +306,7 @@ def test_store_from_before_alarms_has_an_empty_alarm_chain(tmp_path: Path) -> No
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT, description TEXT)"
     )
     conn.execute("INSERT INTO schema_version VALUES (1, '2026-11-25', 'exec events')")
-    assert verify_alarm_chain(conn) == AlarmChainResult(0, None)
+    assert verify_alarm_chain(conn) == VerifyResult(0, None)
     gone = verify_alarm_chain(conn, (3, bytes(32))).problem
     assert gone is not None and (gone.kind, gone.seq) == ("deleted", 3)
     conn.execute("INSERT INTO schema_version VALUES (2, '2026-11-25', 'alarms')")

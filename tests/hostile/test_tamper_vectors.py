@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exectrail.interference.alarmstore import alarm_identity, store_alarms
 from exectrail.model import Alarm, ExecEvent
 from exectrail.store import EventStore
+from exectrail.store.alarms import alarm_identity, store_alarms
 from exectrail.store.codec import COLUMNS
 from exectrail.store.verify import verify_store
 

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 
-from exectrail.interference.alarmstore import store_alarms
 from exectrail.pipeline import scan_logs
 from exectrail.store import EventStore
+from exectrail.store.alarms import store_alarms
 from tests.support import logedit as ed
 from tests.support.cli import run_cli
 from tests.support.paths import DATA, INTERFERENCE_DATA

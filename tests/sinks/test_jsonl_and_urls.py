@@ -120,9 +120,9 @@ def test_sqlite_sink_stores_each_event_and_alarm_once(real_events: list[ExecEven
     stored (not a drop); an unknown message type is refused and counted."""
     from datetime import UTC, datetime
 
-    from exectrail.interference.alarmstore import alarm_message_body, read_alarms
     from exectrail.model import Alarm
     from exectrail.store import EventStore
+    from exectrail.store.alarms import alarm_message_body, read_alarms
 
     when = datetime(2026, 11, 25, 15, 15, 4, 714000, tzinfo=UTC)
     alarm = Alarm(

@@ -12,11 +12,11 @@ import pytest
 
 from exectrail.capture.outputs import WatchOutputs
 from exectrail.capture.storefeed import StoreFeeder
-from exectrail.interference.alarmstore import read_alarms
 from exectrail.model import Alarm, Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from exectrail.sinks import SinkRun, SinkSet
 from exectrail.store import EventStore, StoreError
+from exectrail.store.alarms import read_alarms
 from tests.support.paths import DATA
 
 LOG = DATA / "workload_enriched.log"

@@ -24,11 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exectrail.capture.storefeed import StoreFeeder
-from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm, ExecEvent
 from exectrail.output.writers import EventWriter
 from exectrail.sinks import SinkRun
 from exectrail.sinks.sinkset import stderr_warn
+from exectrail.store.alarms import alarm_message_body
 
 DEFAULT_HEARTBEAT = 60.0
 

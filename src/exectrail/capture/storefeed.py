@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from exectrail.interference.alarmstore import store_alarms
 from exectrail.model import Alarm, ExecEvent
 from exectrail.store import EventStore, StoreError
+from exectrail.store.alarms import store_alarms
 
 FLUSH_SECONDS = 1.0
 NO_AUTO_FLUSH = 1 << 30  # the writer commits when the feeder says so, not by itself

@@ -64,7 +64,7 @@ def alarms(
     if db is not None:
         if files:
             raise UsageError("give log files or --db, not both")
-        from exectrail.interference.alarmstore import read_checked_alarms
+        from exectrail.store.alarms import read_checked_alarms
 
         found, broken = read_checked_alarms(db)
         problems: list[str] = [f"{db}: {broken}"] if broken else []

@@ -11,13 +11,13 @@ import click
 from exectrail.cli.common import EXIT_INPUT_PROBLEMS, EXIT_TAMPERED, echo_err, report_diagnostics
 from exectrail.cli.options import MAX_COUNT, count_type, db_option, input_paths, open_sinks, sink_options
 from exectrail.errors import UsageError
-from exectrail.interference.alarmstore import alarm_message_body, store_alarms
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.output.alarmlist import alarm_summary
 from exectrail.output.progress import progress_bar, rows_progress
 from exectrail.output.terminal import terminal_text
 from exectrail.parse.logfile import ReadStats
 from exectrail.store import DEFAULT_BATCH, EventStore, StoreError
+from exectrail.store.alarms import alarm_message_body, store_alarms
 from exectrail.store.chain import parse_heads
 from exectrail.store.db import sqlite_errors
 from exectrail.store.ingest import LogReader

@@ -7,8 +7,8 @@ comparing the running processes with the trail.
 * :class:`LiveMonitor` with :class:`StatusReading` -- the hook for ``exectrail watch``: record
   groups and kernel status readings in, alarms out.
 * :func:`check_processes` -- ``exectrail check-procs``.
-* :mod:`~exectrail.interference.kinds` -- the alarm kinds; :mod:`~exectrail.interference.alarmstore`
-  -- alarms in the store and in forwarded messages.
+* :mod:`~exectrail.interference.kinds` -- the alarm kinds (alarms in the store and in forwarded
+  messages: :mod:`exectrail.store.alarms`).
 """
 
 from __future__ import annotations

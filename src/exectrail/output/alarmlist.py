@@ -9,10 +9,10 @@ from typing import Any
 import click
 
 from exectrail.filters import EventFilter
-from exectrail.interference.alarmstore import alarm_message_body
 from exectrail.model import CERTAIN, Alarm
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import EventWriter, make_writer
+from exectrail.store.alarms import alarm_message_body
 
 EVIDENCE_LINES = 3
 

@@ -4,7 +4,7 @@ Each batch is one store transaction (``StoreWriter.flush``); the store drops eve
 holds (node, timestamp, serial), so a batch sent twice stores each event once. Messages that come
 back from the spool are rebuilt from their JSON byte for byte (``argv_hex``, ``exe_hex`` and the other
 ``*_hex`` companions hold what is not UTF-8).
-Alarms go to the store's alarms table (:func:`~exectrail.interference.alarmstore.store_alarms`, which
+Alarms go to the store's alarms table (:func:`~exectrail.store.alarms.store_alarms`, which
 also drops those already stored); heartbeats are accepted and not stored (a local store has no use
 for them); any other message type is refused and counted as dropped.
 """
@@ -55,8 +55,8 @@ class SqliteSink:
         return self._writer
 
     def send(self, batch: Sequence[Message]) -> int:
-        from exectrail.interference.alarmstore import store_alarms
         from exectrail.store import StoreError
+        from exectrail.store.alarms import store_alarms
 
         refused = 0
         alarms: list[Alarm] = []

@@ -5,15 +5,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from exectrail.interference.alarmstore import (
+from exectrail.pipeline import scan_logs
+from exectrail.store import EventStore
+from exectrail.store.alarms import (
     alarm_identity,
     alarm_message_body,
     read_alarms,
     store_alarms,
     verify_alarms,
 )
-from exectrail.pipeline import scan_logs
-from exectrail.store import EventStore
 from tests.support.paths import INTERFERENCE_DATA as DATA
 
 

@@ -4,9 +4,10 @@ Each stored alarm carries, like an event, a ``digest`` (SHA-256 of ``exectrail-a
 compact JSON array ``[identity, kind, time_ms, certainty, host, summary, details, evidence]``) and a
 ``chain`` value (SHA-256 of the previous alarm's chain and this digest; the first follows 32 zero
 bytes): see :mod:`exectrail.store.chain`. Deleting or editing a stored alarm is found by
-``exectrail verify`` (:mod:`exectrail.store.alarmchain`), and :func:`read_checked_alarms` says so
-too. The alarms chain is separate from the events chain: alarms found after the fact (``import`` of
-an old log) can be added without touching the events.
+``exectrail verify`` (:func:`exectrail.store.verify.verify_alarm_chain`, the walker of the events
+chain), and :func:`read_checked_alarms` says so too. The alarms chain is separate from the events
+chain: alarms found after the fact (``import`` of an old log) can be added without touching the
+events.
 
 ``identity`` (kind, host, time, first evidence line) makes re-importing the same logs add nothing.
 """
@@ -25,17 +26,19 @@ import orjson
 from exectrail.jsonform import alarm_to_dict
 from exectrail.model import Alarm
 from exectrail.store import EventStore
-from exectrail.store.alarmchain import verify_alarm_chain
-from exectrail.store.chain import ALARM_COLUMNS as _COLUMNS
-from exectrail.store.chain import GENESIS, alarm_digest, link
-from exectrail.store.db import StoreError, sqlite_errors
+from exectrail.store.chain import ALARM_COLUMNS, GENESIS, alarm_digest, link
+from exectrail.store.db import sqlite_errors
+from exectrail.store.verify import verify_alarm_chain
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
 _PROBE = "SELECT 1 FROM alarms WHERE identity = ?"
-_INSERT = f"INSERT INTO alarms (seq, {', '.join(_COLUMNS)}, digest, chain) VALUES ({', '.join('?' * 11)})"
+_INSERT = (
+    f"INSERT INTO alarms (seq, {', '.join(ALARM_COLUMNS)}, digest, chain) VALUES ({', '.join('?' * 11)})"
+)
 
 
-def time_ms(alarm: Alarm) -> int:
+def _time_ms(alarm: Alarm) -> int:
+    """The stored ``time_ms`` (part of the identity and the digest: it stays computed this way)."""
     return int(alarm.time.timestamp() * 1000)
 
 
@@ -44,7 +47,7 @@ def alarm_identity(alarm: Alarm) -> str:
     basis = alarm.evidence[0] if alarm.evidence else alarm.summary
     digest = hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     host = (alarm.host or "").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return f"alarm:{alarm.kind}:{host}:{time_ms(alarm)}:{digest}"
+    return f"alarm:{alarm.kind}:{host}:{_time_ms(alarm)}:{digest}"
 
 
 def alarm_message_body(alarm: Alarm, host: str | None = None) -> dict[str, Any]:
@@ -66,16 +69,13 @@ def _row(alarm: Alarm) -> tuple[Any, ...]:
     return (
         alarm_identity(alarm),
         alarm.kind,
-        time_ms(alarm),
+        _time_ms(alarm),
         alarm.certainty,
         as_json["host"],
         as_json["summary"],
         orjson.dumps(as_json["details"], option=orjson.OPT_SORT_KEYS).decode(),
         orjson.dumps(evidence).decode(),
     )
-
-
-_digest = alarm_digest
 
 
 def store_alarms(store: EventStore, alarms: Iterable[Alarm]) -> int:
@@ -96,7 +96,7 @@ def store_alarms(store: EventStore, alarms: Iterable[Alarm]) -> int:
                     continue
                 known.add(row[0])
                 seq += 1
-                row_digest = _digest(row)
+                row_digest = alarm_digest(row)
                 chain = link(chain, row_digest)
                 conn.execute(_INSERT, (seq, *row, row_digest, chain))
                 added += 1
@@ -155,7 +155,7 @@ def read_checked_alarms(path: str | Path) -> tuple[list[Alarm], str | None]:
     broken (an alarm edited, deleted, inserted or moved), what is wrong in one line."""
     with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
         rows = store.conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM alarms ORDER BY time_ms, seq"
+            f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms ORDER BY time_ms, seq"
         ).fetchall()
         result = verify_alarm_chain(store.conn)
     problem = None
@@ -173,7 +173,6 @@ def verify_alarms(store: EventStore) -> list[str]:
 
 
 __all__ = [
-    "StoreError",
     "alarm_identity",
     "alarm_message_body",
     "read_alarms",
