@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from exectrail.schema import ARGV, CONST, EVENT_FIELDS, HEX_TEXT_FIELDS, TEXT, TIME
+from exectrail.timefmt import EPOCH, from_iso, iso
 
 #: An :class:`exectrail.model.ExecEvent` / ``Alarm``. The model imports this module (``to_dict``,
 #: ``from_dict``), so this one works on the attributes the schema names and never imports the model.
@@ -72,17 +73,17 @@ def decode_argv(argv: tuple[bytes, ...]) -> tuple[list[str], list[str] | None]:
     return out, ([arg.hex() for arg in argv] if lossy else None)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECONDS: dict[int, str] = {}  # seconds since the epoch -> "2026-11-25T14:40:47"
 _MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def format_time(event: Event) -> str:
-    """UTC ISO 8601 with milliseconds and a ``Z``: ``2026-11-25T14:40:47.506Z``."""
+    """The event's time as :func:`~exectrail.timefmt.iso` writes it (``2026-11-25T14:40:47.506Z``),
+    the text of its second kept in a cache (this runs once per event printed)."""
     time: datetime = event.time
     if time.tzinfo is not UTC:
-        return time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    since = time - _EPOCH  # isoformat costs a microsecond; the second's text is looked up instead
+        return iso(time)
+    since = time - EPOCH  # isoformat costs a microsecond; the second's text is looked up instead
     second = since.days * 86400 + since.seconds
     text = _SECONDS.get(second)
     if text is None:
@@ -207,8 +208,7 @@ def event_values(body: dict[str, Any]) -> dict[str, Any]:
         hex_text = body.get(f"{f.name}_hex") if f.kind == TEXT else None
         values[f.name] = from_hex(hex_text) if isinstance(hex_text, str) else body.get(f.name)
     values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
-    time = datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00"))
-    values["time"] = time
+    values["time"] = from_iso(str(body["time"]))
     return values
 
 
@@ -221,7 +221,7 @@ def alarm_to_dict(alarm: AlarmLike) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "alarm",
         "kind": alarm.kind,
-        "time": alarm.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": iso(alarm.time),
         "certainty": alarm.certainty,
     }
     _put_text(out, "host", alarm.host)
@@ -309,7 +309,7 @@ def alarm_values(body: dict[str, Any]) -> dict[str, Any]:
         summary = from_hex(body["summary_hex"])
     return dict(
         kind=str(body["kind"]),
-        time=datetime.fromisoformat(str(body["time"]).replace("Z", "+00:00")),
+        time=from_iso(str(body["time"])),
         summary=summary,
         certainty=str(body.get("certainty", "certain")),
         host=host,

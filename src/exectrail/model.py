@@ -12,10 +12,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from exectrail import jsonform
+from exectrail.timefmt import timestamp_to_datetime
 
 UNSET_ID = 4294967295  # auid / ses when never set (and (uint32)-1 elsewhere)
 
@@ -65,11 +66,6 @@ class Record:
 
     def __hash__(self) -> int:
         return hash((self.type, self.key, self.body, self.node))
-
-
-def timestamp_to_datetime(seconds: int, milliseconds: int) -> datetime:
-    """Audit timestamp (seconds, milliseconds) as an aware UTC datetime."""
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=milliseconds * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exectrail.model import ExecEvent, timestamp_to_datetime
+from exectrail.model import ExecEvent
 from exectrail.schema import HEX_TEXT_FIELDS
 from exectrail.sinks import SinkSet, Tuning
+from exectrail.timefmt import timestamp_to_datetime
 from tests.support.nonutf8 import BAD, bad_event
 from tests.support.servers import ClickHouse, Rsyslog, clickhouse, live_rsyslog, rsyslog  # noqa: F401  (fixtures)
 

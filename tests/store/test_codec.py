@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exectrail.model import ExecEvent, timestamp_to_datetime
+from exectrail.model import ExecEvent
 from exectrail.store import codec
 
 
@@ -40,13 +40,6 @@ def test_argv_encodings_are_distinct() -> None:
     assert codec.pack_argv((b"",)) == b"\0"
     assert codec.pack_argv((b"a", b"")) == b"a\0\0"
     assert codec.pack_argv((b"a\0b",))[-1:] == b"\x01"  # NUL inside an argument: length-prefixed
-
-
-@given(st.integers(min_value=0, max_value=2**35), st.integers(min_value=0, max_value=999))
-def test_time_ms_round_trip(seconds: int, ms: int) -> None:
-    time = timestamp_to_datetime(seconds, ms)
-    assert codec.ms_to_time(codec.time_to_ms(time)) == time
-    assert codec.time_to_ms(time) == seconds * 1000 + ms
 
 
 def test_search_text_is_command_line_or_path(real_events: list[ExecEvent]) -> None:

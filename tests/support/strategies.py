@@ -8,7 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from exectrail.model import ExecEvent, timestamp_to_datetime
+from exectrail.model import ExecEvent
+from exectrail.timefmt import timestamp_to_datetime
 
 ids = st.integers(min_value=0, max_value=2**32 - 2)
 texts = st.one_of(st.none(), st.binary(max_size=24).map(lambda b: b.decode("utf-8", "surrogateescape")))

@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from exectrail.assemble.argv import rebuild_argv
 from exectrail.assemble.memo import decoded, remember
 from exectrail.assemble.syscall import Syscall, Unusual, decode_syscall, kernel_syscall
-from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event, timestamp_to_datetime
+from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event
 from exectrail.parse.fields import BadValue, decode_proctitle, decode_text, split_fields
+from exectrail.timefmt import timestamp_to_datetime
 
 __all__ = ["build_exec_event", "rebuild_argv"]
 

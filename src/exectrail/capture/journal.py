@@ -23,6 +23,7 @@ from exectrail import safefs
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.state import KernelGuard, KernelState, pid_alive
+from exectrail.timefmt import local_text
 
 
 def state_dir() -> Path:
@@ -71,7 +72,7 @@ class Journal:
         parts += [f"{name}={new} (was {old})" for name, (old, new) in self.status_set.items()]
         if self.registered:
             parts.append("audit daemon registration")
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        when = local_text(self.started)
         left = ", ".join(parts) or "nothing"
         return (
             f"exectrail watch pid {self.pid} ({self.mode}, started {when}) did not exit cleanly; left: {left}"
@@ -147,7 +148,7 @@ class UncleanExit:
     left: tuple[str, ...]  # what is still in effect, in words
 
     def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_alive))
+        when = local_text(self.last_alive)
         left = (
             "; still in the kernel: " + ", ".join(self.left) if self.left else "; nothing left in the kernel"
         )

@@ -24,12 +24,12 @@ from exectrail.capture.monitor import KernelMonitor
 from exectrail.capture.sources import LiveSource, NetlinkSource, PluginSource
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.interference import kinds
-from exectrail.interference.notices import format_duration
 from exectrail.kernel.netlink.client import DEFAULT_RCVBUF, AuditClient
 from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules
 from exectrail.kernel.state import KernelGuard, pid_alive, process_name
 from exectrail.model import CERTAIN, Alarm, Diagnostics
+from exectrail.timefmt import format_duration
 
 MODES = ("auto", "daemon", "multicast", "plugin")
 DEFAULT_BACKLOG = 8192

@@ -13,13 +13,13 @@ from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err
 from exectrail.cli.options import HostName, format_option, input_paths, resolve_format
 from exectrail.errors import UsageError
 from exectrail.interference.detector import LogAudit
-from exectrail.interference.notices import iso
-from exectrail.interference.procs import ExecIndex, check_processes, ms_datetime, running_processes
+from exectrail.interference.procs import ExecIndex, check_processes, running_processes
 from exectrail.model import Alarm
 from exectrail.output.alarmlist import alarm_summary, emit_alarms
 from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.pipeline import scan_logs
+from exectrail.timefmt import iso, ms_to_time
 from exectrail.timeparse import parse_time
 
 #: the store's time range a row can hold (years 1 to 9999, in ms since the epoch)
@@ -135,7 +135,7 @@ def _summary(
 ) -> str:
     span = "no exec events"
     if index.first_ms is not None and index.last_ms is not None:
-        first, last = iso(ms_datetime(index.first_ms)), iso(ms_datetime(index.last_ms))
+        first, last = iso(ms_to_time(index.first_ms)), iso(ms_to_time(index.last_ms))
         span = f"{index.events} exec events from {first} to {last}"
     return (
         f"exectrail: {checked} processes started while the trail was recorded ({span}): {matched} with their "

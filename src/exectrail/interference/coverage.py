@@ -12,8 +12,9 @@ Two findings, both from the log alone:
 from __future__ import annotations
 
 from exectrail.interference import kinds
-from exectrail.interference.notices import Change, format_duration, iso, time_ms
-from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, timestamp_to_datetime
+from exectrail.interference.notices import Change, time_ms
+from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
+from exectrail.timefmt import format_duration, iso, ms_to_time
 
 MIN_TRAIL_MS = 60_000  # a trail this long (or MIN_TRAIL_RECORDS events) without execs is reported
 MIN_TRAIL_RECORDS = 100
@@ -73,7 +74,7 @@ class Coverage:
             f"the {self.key} exec rules were only added {format_duration(late)} after "
             f"{self.session_label}: no exec was recorded before that"
         )
-        when = timestamp_to_datetime(self.session_ms // 1000, self.session_ms % 1000)
+        when = ms_to_time(self.session_ms)
         details: dict[str, object] = {"key": self.key, "missing_ms": late, "until": iso(change.record.time)}
         return Alarm(
             kinds.EXEC_RULES_MISSING, when, summary, CERTAIN, change.record.node, details, change.evidence
@@ -91,7 +92,7 @@ class Coverage:
             f"the {self.key} rules are never added: exec events were most likely not being recorded"
         )
         details: dict[str, object] = {"key": self.key, "events": events, "span_ms": span}
-        when = timestamp_to_datetime(self.first_ms // 1000, self.first_ms % 1000)
+        when = ms_to_time(self.first_ms)
         return Alarm(kinds.EXEC_RULES_MISSING, when, summary, SUSPICIOUS, node, details, ())
 
 

@@ -4,13 +4,13 @@ cheap record checks it uses."""
 from __future__ import annotations
 
 import os
-from datetime import datetime
 
 from exectrail.interference import kinds
-from exectrail.interference.notices import format_duration, iso, record_text, time_ms
+from exectrail.interference.notices import record_text, time_ms
 from exectrail.interference.serials import Cluster, Hole
-from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record, event_id, timestamp_to_datetime
+from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record, event_id
 from exectrail.parse.types import EXEC_SYSCALLS, arch_name
+from exectrail.timefmt import format_duration, iso, ms_to_time
 
 
 def head_alarm(file: str, r: Record) -> Alarm | None:
@@ -163,7 +163,7 @@ def headless_alarm(node: str | None, cluster: Cluster, missing: list[str], execs
     event without it, so the line was removed. ``execs``: the events have an EXECVE record (certain
     execs); else they have CWD/PATH/PROCTITLE records only (a failed exec, or another syscall)."""
     assert cluster.first_record is not None
-    ids = [event_id(node, _ms_time(ms), serial) for serial, ms in cluster.ranges]
+    ids = [event_id(node, ms_to_time(ms), serial) for serial, ms in cluster.ranges]
     what = "exec event" if execs else "event"
     if cluster.count == 1:
         lacks = ", ".join(missing) + (" records" if len(missing) > 1 else " record")
@@ -183,10 +183,6 @@ def headless_alarm(node: str | None, cluster: Cluster, missing: list[str], execs
     return Alarm(
         kinds.EVENT_INCOMPLETE, cluster.first_record.time, summary, certainty, node, details, evidence
     )
-
-
-def _ms_time(ms: int) -> datetime:
-    return timestamp_to_datetime(ms // 1000, ms % 1000)
 
 
 _EXEC_CACHE: dict[bytes, bool] = {}

@@ -21,13 +21,14 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from exectrail.interference import kinds
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
 from exectrail.parse.fields import split_fields
 from exectrail.parse.record import parse_line
 from exectrail.parse.types import EXEC_SYSCALLS, arch_name
+from exectrail.timefmt import EPOCH
 
 BLOCK = 1 << 20
 KEEP = 64 << 10  # bytes of a line looked at: far more than any audit record (about 9 KB at most)
@@ -321,7 +322,7 @@ def _line_time(lines: list[tuple[int, bytes]], fallback: datetime | None = None)
         found = _time_of(line)
         if found is not None:
             return found
-    return fallback or datetime.fromtimestamp(0, UTC)
+    return fallback or EPOCH
 
 
 def _time_of(line: bytes) -> datetime | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from exectrail.interference import kinds
 from exectrail.model import CERTAIN, SUSPICIOUS, UNSET_ID, Alarm, Record
@@ -244,25 +243,3 @@ def service_stop_alarm(group: Sequence[Record]) -> Alarm | None:
     return Alarm(
         kinds.SERVICE_STOPPED, record.time, summary, CERTAIN, record.node, details, (record_text(record),)
     )
-
-
-def iso(when: datetime) -> str:
-    """``2026-11-25T14:59:53.594Z`` (the JSON time format)."""
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def format_duration(ms: int) -> str:
-    """``850 ms``, ``12.3 s``, ``4 min 5 s``, ``2 h 3 min``, ``3 d 4 h``."""
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from exectrail.interference import kinds
-from exectrail.interference.notices import format_duration, iso
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, ExecEvent
+from exectrail.timefmt import format_duration, iso, ms_to_time
 
 TOLERANCE_MS = 2000  # exec event vs process start (clock ticks, clock steps)
 START_MARGIN_MS = 50  # a process that started this close to when monitoring began is not judged
@@ -176,7 +176,7 @@ def check_processes(
             continue
         seen = proc.exe is not None and proc.exe in index.by_exe
         why = (
-            f"running process {proc.pid} ({proc.exe}, started {iso(ms_datetime(proc.start_ms))}) was exec'd "
+            f"running process {proc.pid} ({proc.exe}, started {iso(ms_to_time(proc.start_ms))}) was exec'd "
             "while the trail was recorded, but no exec event shows it"
         )
         why += (
@@ -228,11 +228,6 @@ def _odd_exe(proc: Proc) -> str | None:
     return None
 
 
-def ms_datetime(ms: int) -> datetime:
-    """Milliseconds since the epoch as an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _alarm(
     kind: str, proc: Proc, summary: str, certainty: str, host: str | None, extra: dict[str, object]
 ) -> Alarm:
@@ -244,11 +239,11 @@ def _alarm(
         "deleted": proc.deleted,
         "comm": proc.comm,
         "uid": proc.uid,
-        "started": iso(ms_datetime(proc.start_ms)),
+        "started": iso(ms_to_time(proc.start_ms)),
         "age": age,
         **extra,
     }
     shown = proc.cmdline if len(proc.cmdline) <= 200 else proc.cmdline[:200] + "…"
     exe = f"{proc.exe}{DELETED if proc.deleted else ''}"
     evidence = (f"/proc/{proc.pid}: exe={exe} ppid={proc.ppid} cmdline={shown!r}",)
-    return Alarm(kind, ms_datetime(proc.start_ms), summary, certainty, host, details, evidence)
+    return Alarm(kind, ms_to_time(proc.start_ms), summary, certainty, host, details, evidence)

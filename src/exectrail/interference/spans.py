@@ -15,8 +15,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from exectrail.interference import kinds
-from exectrail.interference.notices import Actor, daemon_actor, format_duration, iso, record_text, time_ms
+from exectrail.interference.notices import Actor, daemon_actor, record_text, time_ms
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record
+from exectrail.timefmt import format_duration, iso
 
 #: a serial this far below the highest seen means the numbering started again (reboot or splice)
 RESTART_SERIALS = 1000

@@ -24,8 +24,8 @@ from datetime import datetime
 
 from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
-from exectrail.store.codec import time_to_ms
 from exectrail.store.reader import SELECT_EVENTS, fetch_events
+from exectrail.timefmt import time_to_ms
 
 REUSE_GAP_MS = 1000
 REUSE_NEIGHBOURS = 64

@@ -22,7 +22,8 @@ from typing import Any
 
 from exectrail.sinks.base import Message, Sink, SinkError
 from exectrail.sinks.spool import Spool, SpoolEntry, SpoolFull, SpoolRejected, unlink
-from exectrail.sinks.status import now_iso, write_state
+from exectrail.sinks.status import write_state
+from exectrail.timefmt import now_iso
 
 Warn = Callable[[str], None]
 

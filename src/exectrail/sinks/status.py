@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,6 @@ import orjson
 from exectrail.safefs import UnsafePathError, write_replace
 
 STATE_FILE = "state.json"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def write_state(directory: Path, state: dict[str, Any]) -> None:
@@ -85,4 +80,4 @@ def read_sink_status(spool_dir: str | Path) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: str(s.get("sink")))
 
 
-__all__ = ["STATE_FILE", "now_iso", "read_sink_status", "write_state"]
+__all__ = ["STATE_FILE", "read_sink_status", "write_state"]

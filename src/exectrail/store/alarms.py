@@ -29,8 +29,8 @@ from exectrail.store import EventStore
 from exectrail.store.chain import ALARM_COLUMNS, GENESIS, alarm_digest, link
 from exectrail.store.db import sqlite_errors
 from exectrail.store.verify import verify_alarm_chain
+from exectrail.timefmt import EPOCH
 
-_EPOCH = datetime.fromtimestamp(0, UTC)
 _PROBE = "SELECT 1 FROM alarms WHERE identity = ?"
 _INSERT = (
     f"INSERT INTO alarms (seq, {', '.join(ALARM_COLUMNS)}, digest, chain) VALUES ({', '.join('?' * 11)})"
@@ -115,7 +115,7 @@ def _alarm(row: sqlite3.Row | tuple[Any, ...]) -> Alarm:
     try:
         when = datetime.fromtimestamp(ms / 1000, UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        when = _EPOCH
+        when = EPOCH
     try:
         found = orjson.loads(details)
         info: dict[str, Any] = found if isinstance(found, dict) else {"details": found}

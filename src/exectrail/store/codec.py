@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exectrail.model import ExecEvent
 from exectrail.schema import ARGV, ATTRIBUTES, BOOL, INT, NAME, STORE_COLUMNS, STORED, TEXT, TIME
+from exectrail.timefmt import ms_to_time, time_to_ms
 
 #: Stored columns of one event, in table order (``seq``, ``digest`` and ``chain`` come on top).
 COLUMNS = STORE_COLUMNS
@@ -24,7 +24,6 @@ COLUMNS = STORE_COLUMNS
 Row = tuple[Any, ...]
 _SUCCESS = {True: 1, False: 0, None: None}
 _BOOL = {0: False, None: None}  # anything else is True, as bool() says
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEN = struct.Struct(">I")
 _LENGTH_PREFIXED = b"\x01"
 
@@ -84,17 +83,6 @@ def argv_line(blob: bytes | None) -> bytes | None:
         return blob[:-1].replace(b"\0", b" ")
     argv = unpack_argv(blob)
     return b" ".join(argv or ())
-
-
-def time_to_ms(time: datetime) -> int:
-    """Milliseconds since the epoch (audit timestamps have millisecond resolution)."""
-    delta = time - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def ms_to_time(ms: int) -> datetime:
-    """Inverse of :func:`time_to_ms` (same value as ``model.timestamp_to_datetime``)."""
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def hashed_columns(row: Row) -> Row:

@@ -21,12 +21,11 @@ from exectrail.store.codec import (
     COLUMNS,
     argv_line,
     load_text,
-    ms_to_time,
     row_to_event,
     store_text,
-    time_to_ms,
 )
 from exectrail.store.errors import StoreError
+from exectrail.timefmt import ms_to_time, time_to_ms
 
 SELECT_EVENTS = "SELECT " + ", ".join(f"e.{c}" for c in COLUMNS) + " FROM events e"
 
@@ -168,7 +167,7 @@ def fetch_events(
 
 
 def stored_time(ms: object) -> datetime:
-    """:func:`~exectrail.store.codec.ms_to_time` of a value read from the store (an aggregate, say);
+    """:func:`~exectrail.timefmt.ms_to_time` of a value read from the store (an aggregate, say);
     a :class:`~exectrail.store.db.StoreError` when no exectrail could have written it."""
     if type(ms) is int and 0 <= ms <= MAX_MS:
         return ms_to_time(ms)
