@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 from exectrail.assemble.execve import build_exec_event
 from exectrail.assemble.grouper import Assembler, Group
 from exectrail.errors import ExectrailError
+from exectrail.kernel.procfs import pipe_max_size
 from exectrail.lifeline import start_helper
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import (
@@ -528,11 +529,7 @@ def helper_started(parent: int) -> None:
 
 def _grow_pipe(conn: Connection) -> None:
     """A deep pipe, so the helper is not held up each time this process does its own work."""
-    try:
-        limit = int(open("/proc/sys/fs/pipe-max-size").read())  # noqa: SIM115
-    except (OSError, ValueError):
-        limit = 1 << 20
-    for size in (PIPE_BYTES, limit):
+    for size in (PIPE_BYTES, pipe_max_size()):
         try:
             fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, size)
             return

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from exectrail.interference import kinds
-from exectrail.interference.procs import ExecIndex, Proc, check_processes, running_processes
+from exectrail.interference.procs import ExecIndex, check_processes
+from exectrail.kernel.procfs import Proc, running_processes
 from exectrail.model import CERTAIN, SUSPICIOUS
 
 T = 1_795_600_000_000

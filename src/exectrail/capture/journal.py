@@ -21,8 +21,9 @@ from pathlib import Path
 
 from exectrail import safefs
 from exectrail.kernel.netlink.client import AuditClient
+from exectrail.kernel.procfs import pid_alive, read_cmdline
 from exectrail.kernel.rules.model import Rule
-from exectrail.kernel.state import KernelGuard, KernelState, pid_alive
+from exectrail.kernel.state import KernelGuard, KernelState
 from exectrail.timefmt import local_text
 
 
@@ -112,10 +113,8 @@ class JournalFile:
 def _is_watch_process(pid: int) -> bool:
     if not pid_alive(pid):
         return False
-    try:
-        return b"exectrail" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    args = read_cmdline(pid)
+    return args is not None and b"exectrail" in args
 
 
 def stale_journals() -> list[tuple[Path, Journal]]:

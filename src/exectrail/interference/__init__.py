@@ -16,7 +16,7 @@ from __future__ import annotations
 from exectrail.interference import kinds
 from exectrail.interference.detector import LogAudit
 from exectrail.interference.live import LiveMonitor, Repair, StatusReading
-from exectrail.interference.procs import ExecIndex, check_processes, running_processes
+from exectrail.interference.procs import ExecIndex, check_processes
 from exectrail.interference.trail import Settings, TrailAuditor
 
 __all__ = [
@@ -29,5 +29,4 @@ __all__ = [
     "TrailAuditor",
     "check_processes",
     "kinds",
-    "running_processes",
 ]

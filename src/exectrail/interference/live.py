@@ -36,9 +36,9 @@ from exectrail.interference.notices import (
     setting_alarm,
 )
 from exectrail.kernel.netlink.wire import AuditStatus
+from exectrail.kernel.procfs import pid_alive
 from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import coverage
-from exectrail.kernel.state import pid_alive
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record
 
 FIELD_OF_SETTING = {

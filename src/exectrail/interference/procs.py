@@ -9,98 +9,26 @@ when the executable appears nowhere in the trail, suspicious otherwise. Independ
 process whose executable was deleted or lives in ``memfd:``, ``/dev/shm``, ``/tmp`` or ``/var/tmp``
 is ``suspicious-exe`` (package upgrades also leave deleted executables running).
 
-Start times come from ``/proc/PID/stat`` (clock ticks since boot, 10 ms) and the boot time
-(``CLOCK_BOOTTIME``); matching an exec event to a process allows ``TOLERANCE_MS``. Only processes
-started after monitoring began (the procmon rules added, or the first exec event) are judged.
+The processes are read by :func:`exectrail.kernel.procfs.running_processes`; their start times come
+from ``/proc/PID/stat`` (clock ticks since boot, 10 ms) and the boot time (``CLOCK_BOOTTIME``):
+matching an exec event to a process allows ``TOLERANCE_MS``. Only processes started after
+monitoring began (the procmon rules added, or the first exec event) are judged.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from exectrail.interference import kinds
+from exectrail.kernel.procfs import DELETED, Proc
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, ExecEvent
 from exectrail.timefmt import format_duration, iso, ms_to_time
 
 TOLERANCE_MS = 2000  # exec event vs process start (clock ticks, clock steps)
 START_MARGIN_MS = 50  # a process that started this close to when monitoring began is not judged
-DELETED = " (deleted)"
 SCRATCH_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/")
-PF_KTHREAD = 0x00200000
-
-
-@dataclass(frozen=True)
-class Proc:
-    """A running process as /proc shows it; ``exe`` without the `` (deleted)`` suffix."""
-
-    pid: int
-    ppid: int
-    start_ms: int
-    exe: str | None
-    deleted: bool
-    comm: str
-    uid: int | None = None
-    cmdline: str = ""
-
-
-def boot_time_ms() -> int:
-    """When the system booted, in ms since the epoch (CLOCK_BOOTTIME: the base of process start
-    times; ``btime`` in /proc/stat is truncated to whole seconds)."""
-    return round((time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)) * 1000)
-
-
-def read_exe(pid: int, proc: str = "/proc") -> tuple[str | None, bool]:
-    """``(exe, deleted)``; exe None for kernel threads, zombies and processes we may not see."""
-    try:
-        target = os.readlink(f"{proc}/{pid}/exe")
-    except OSError:
-        return None, False
-    if target.endswith(DELETED):
-        return target[: -len(DELETED)], True
-    return target, False
-
-
-def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | None:
-    """One process, or None when it is gone, a kernel thread or unreadable."""
-    try:
-        with open(f"{proc}/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    close = stat.rfind(b")")
-    comm = stat[stat.find(b"(") + 1 : close].decode("utf-8", "replace")
-    fields = stat[close + 2 :].split()
-    if int(fields[6]) & PF_KTHREAD:
-        return None
-    exe, deleted = read_exe(pid, proc)
-    if exe is None:
-        return None
-    start_ms = boot_ms + int(fields[19]) * 1000 // hz
-    uid = None
-    try:
-        uid = os.stat(f"{proc}/{pid}").st_uid
-        with open(f"{proc}/{pid}/cmdline", "rb") as f:
-            cmdline = f.read(4096).rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        cmdline = ""
-    return Proc(pid, int(fields[1]), start_ms, exe, deleted, comm, uid, cmdline)
-
-
-def running_processes(proc: str = "/proc") -> dict[int, Proc]:
-    """Every user-space process visible in ``proc``, by pid."""
-    boot_ms = boot_time_ms()
-    hz = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for name in os.listdir(proc):
-        if name.isdigit():
-            found = read_proc(int(name), boot_ms, hz, proc)
-            if found is not None:
-                out[found.pid] = found
-    return out
 
 
 @dataclass

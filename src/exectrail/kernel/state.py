@@ -21,6 +21,7 @@ from typing import Any
 from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink.client import AuditClient, NetlinkAuditError
 from exectrail.kernel.netlink.wire import AuditStatus
+from exectrail.kernel.procfs import pid_alive, process_name
 from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, coverage
 
@@ -35,18 +36,6 @@ class Terminated(SystemExit):
     def __init__(self, signum: int) -> None:
         super().__init__(128 + signum)
         self.signum = signum
-
-
-def pid_alive(pid: int) -> bool:
-    """A running process (a zombie - dead, not reaped yet - is not: it cannot receive anything)."""
-    if pid <= 0:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +98,6 @@ def _restore_rules(client: AuditClient, wanted: tuple[bytes, ...]) -> list[str]:
     for blob in wanted[common:]:
         client.add_rule(blob)
     return [f"rules: deleted {len(current) - common}, re-added {len(wanted) - common}"]
-
-
-def process_name(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def describe(status: AuditStatus, rules: list[Rule], key: str = DEFAULT_KEY) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from types import TracebackType
 from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink import wire
 from exectrail.kernel.netlink.wire import AuditStatus, NlMsgErr
+from exectrail.kernel.procfs import process_name
 
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
@@ -57,11 +58,8 @@ def explain(err: int, action: str) -> str:
 
 
 def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
-            return f", {f.read().strip()}"
-    except OSError:
-        return ""
+    name = process_name(pid)
+    return "" if name is None else f", {name}"
 
 
 class AuditClient:

@@ -1,0 +1,122 @@
+"""What /proc says: whether a process runs, its name, command line and executable, every user-space
+process (:func:`running_processes`), and the largest pipe the kernel allows. Readers only: a process
+that is gone or cannot be read gives None (or False), never an error."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+DELETED = " (deleted)"  # how /proc/PID/exe names an executable that was deleted
+PF_KTHREAD = 0x00200000
+PIPE_MAX_SIZE = "/proc/sys/fs/pipe-max-size"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A running process as /proc shows it; ``exe`` without the `` (deleted)`` suffix."""
+
+    pid: int
+    ppid: int
+    start_ms: int
+    exe: str | None
+    deleted: bool
+    comm: str
+    uid: int | None = None
+    cmdline: str = ""
+
+
+def _read(path: str, limit: int = -1) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """A running process (a zombie - dead, not reaped yet - is not: it cannot receive anything)."""
+    if pid <= 0:
+        return False
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+
+
+def process_name(pid: int) -> str | None:
+    """The process's ``comm``; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def read_cmdline(pid: int, limit: int = -1, proc: str = "/proc") -> bytes | None:
+    """The process's arguments, each ended by a NUL (at most ``limit`` bytes); None when it is gone."""
+    return _read(f"{proc}/{pid}/cmdline", limit)
+
+
+def boot_time_ms() -> int:
+    """When the system booted, in ms since the epoch (CLOCK_BOOTTIME: the base of process start
+    times; ``btime`` in /proc/stat is truncated to whole seconds)."""
+    return round((time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)) * 1000)
+
+
+def read_exe(pid: int, proc: str = "/proc") -> tuple[str | None, bool]:
+    """``(exe, deleted)``; exe None for kernel threads, zombies and processes we may not see."""
+    try:
+        target = os.readlink(f"{proc}/{pid}/exe")
+    except OSError:
+        return None, False
+    if target.endswith(DELETED):
+        return target[: -len(DELETED)], True
+    return target, False
+
+
+def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | None:
+    """One process, or None when it is gone, a kernel thread or unreadable."""
+    stat = _read(f"{proc}/{pid}/stat")
+    if stat is None:
+        return None
+    close = stat.rfind(b")")
+    comm = stat[stat.find(b"(") + 1 : close].decode("utf-8", "replace")
+    fields = stat[close + 2 :].split()
+    if int(fields[6]) & PF_KTHREAD:
+        return None
+    exe, deleted = read_exe(pid, proc)
+    if exe is None:
+        return None
+    start_ms = boot_ms + int(fields[19]) * 1000 // hz
+    try:
+        uid: int | None = os.stat(f"{proc}/{pid}").st_uid
+    except OSError:
+        uid, args = None, None
+    else:
+        args = read_cmdline(pid, 4096, proc)
+    cmdline = "" if args is None else args.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+    return Proc(pid, int(fields[1]), start_ms, exe, deleted, comm, uid, cmdline)
+
+
+def running_processes(proc: str = "/proc") -> dict[int, Proc]:
+    """Every user-space process visible in ``proc``, by pid."""
+    boot_ms = boot_time_ms()
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name in os.listdir(proc):
+        if name.isdigit():
+            found = read_proc(int(name), boot_ms, hz, proc)
+            if found is not None:
+                out[found.pid] = found
+    return out
+
+
+def pipe_max_size() -> int:
+    """The largest pipe buffer an unprivileged process may ask for (1 MiB, the kernel's default,
+    when it cannot be read)."""
+    try:
+        return int(_read(PIPE_MAX_SIZE) or b"")
+    except ValueError:
+        return 1 << 20
