@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it (imported when the name is first used)
 _LAZY = {
     "read_events": "exectrail.pipeline",
-    "scan_logs": "exectrail.pipeline",
+    "scan_logs": "exectrail.interference.detector",
     "ScanResult": "exectrail.pipeline",
     "ExecEvent": "exectrail.model",
     "Alarm": "exectrail.model",
@@ -49,8 +49,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from exectrail.interference.detector import scan_logs
     from exectrail.model import Alarm, ExecEvent
-    from exectrail.pipeline import ScanResult, read_events, scan_logs
+    from exectrail.pipeline import ScanResult, read_events
     from exectrail.safefs import UnsafePathError
     from exectrail.sinks.base import SinkError
     from exectrail.store import EventStore

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exectrail.pipeline import scan_logs
+from exectrail.interference.detector import scan_logs
 from exectrail.store import EventStore
 from exectrail.store.alarms import read_alarms, verify_alarms
 from tests.support.cli import run_cli

@@ -9,8 +9,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exectrail.interference.detector import scan_logs
 from exectrail.jsonform import alarm_to_dict
-from exectrail.pipeline import scan_logs
 from tests.support import logedit as ed
 from tests.support.paths import DATA
 

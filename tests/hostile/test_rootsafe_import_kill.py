@@ -13,7 +13,8 @@ from types import FrameType
 
 import pytest
 
-from exectrail.interference.background import AlarmScan
+from exectrail.interference.detector import TrailChecks
+from exectrail.pipeline import HelperScan
 from exectrail.store.ingest import LogReader
 from tests.support.biglog import write_big_log
 
@@ -92,7 +93,7 @@ def test_a_helper_stopped_before_its_end_goes_quietly(
             process = reader._process
             reader.close()
         else:
-            scan = AlarmScan([str(log)])
+            scan: HelperScan[None] = HelperScan([str(log)], None, alarms=TrailChecks())
             time.sleep(0.3)
             process = scan._process
             scan.close()

@@ -4,8 +4,8 @@ interference and every auditd restart gives exactly its alarm, with who, when an
 from __future__ import annotations
 
 from exectrail.interference import kinds
+from exectrail.interference.detector import scan_logs
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
-from exectrail.pipeline import scan_logs
 from exectrail.timefmt import format_duration
 from tests.support.paths import INTERFERENCE_DATA as DATA
 

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from exectrail.pipeline import scan_logs
+from exectrail.interference.detector import scan_logs
 from exectrail.store import EventStore
 from exectrail.store.alarms import store_alarms
 from tests.support import logedit as ed

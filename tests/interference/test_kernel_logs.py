@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from exectrail.interference import kinds
+from exectrail.interference.detector import scan_logs
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, SUSPICIOUS
-from exectrail.pipeline import scan_logs
 from tests.support import logedit as ed
 from tests.support.auditd_session import (
     AUDITD_STOP_TEXT,

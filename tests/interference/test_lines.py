@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from exectrail.interference import kinds
+from exectrail.interference.detector import scan_logs
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
-from exectrail.pipeline import scan_logs
 from tests.support import logedit as ed
 from tests.support.paths import DATA
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from exectrail.pipeline import scan_logs
+from exectrail.interference.detector import scan_logs
 from exectrail.store import EventStore
 from exectrail.store.alarms import (
     alarm_identity,

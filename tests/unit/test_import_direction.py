@@ -46,26 +46,13 @@ FROM_ROOT = {"__version__"}
 
 #: Today's imports against the direction: (importing module, imported module) -> why, and what removes it.
 #: Only ever delete entries.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("exectrail.pipeline", "exectrail.interference.detector"): (
-        "the one log-scan path (item 2) runs the after-the-fact alarm detector in its pass; the checks it "
-        "runs use only model and parse: item 5 moves them below pipeline"
-    ),
-    ("exectrail.pipeline", "exectrail.interference.trail"): (
-        "the scan path's settings type (TrailSettings); moves below pipeline with the checks (item 5)"
-    ),
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 
 #: Today's circles of modules importing each other (each a strongly connected set of modules): an
 #: import circle makes the order of loading matter and the pieces impossible to read apart. Only ever
 #: delete entries.
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"exectrail.interference.detector", "exectrail.pipeline"}): (
-        "the detector takes the scan's Record/Group types and helpers from pipeline while pipeline makes "
-        "the detector (see KNOWN_UPWARD); item 5 (the after-the-fact checks below pipeline) removes it"
-    ),
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 
 def module_name(path: Path) -> str:

@@ -1,4 +1,5 @@
-"""The log-scan path (``exectrail.pipeline``): one pass gives the events and the alarms, the same in
+"""The log-scan path (``exectrail.pipeline``, with the alarm checks of
+``exectrail.interference.detector``): one pass gives the events and the alarms, the same in
 this process and in helper processes (``import``), with the line checks run beside the scan."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import pytest
 
 from exectrail.errors import InputError
 from exectrail.interference import kinds
+from exectrail.interference.detector import TrailChecks, alarm_detector, scan_logs
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ReadStats
-from exectrail.pipeline import HelperScan, LogScan, alarm_detector, read_events, read_exec_events, scan_logs
+from exectrail.pipeline import HelperScan, LogScan, read_events, read_exec_events
 from exectrail.store.ingest import LogReader
 from exectrail.store.writer import prepare
 from tests.support.paths import DATA, INTERFERENCE_DATA
@@ -105,7 +107,7 @@ def test_the_scan_in_helpers_finds_what_the_scan_here_finds(damaged: Path, backg
     stats = ReadStats()
     here = scan_logs(paths, stats=stats, keep_events=True)
     assert {kinds.LINE_MALFORMED, kinds.LINE_TRUNCATED, kinds.LINE_EDITED} <= {a.kind for a in here.alarms}
-    reader = LogReader(paths, background=background, alarms=True, events=True)
+    reader = LogReader(paths, background=background, alarms=TrailChecks(), events=True)
     try:
         items = list(reader)
         found = reader.alarms()
@@ -121,7 +123,7 @@ def test_the_scan_in_helpers_finds_what_the_scan_here_finds(damaged: Path, backg
 @pytest.mark.parametrize("line_checks", [True, False])
 def test_alarms_only_in_a_helper(damaged: Path, line_checks: bool) -> None:
     expected = scan_logs([str(damaged)], line_checks=line_checks).alarms
-    scan: HelperScan[None] = HelperScan([str(damaged)], None, alarms=True, line_checks=line_checks)
+    scan: HelperScan[None] = HelperScan([str(damaged)], None, alarms=TrailChecks(line_checks=line_checks))
     try:
         assert list(scan) == []
         assert ident(scan.alarms()) == ident(expected)
@@ -142,7 +144,7 @@ def test_a_pipe_is_read_by_the_scan_alone(helper: bool) -> None:
     try:
         path = f"/proc/self/fd/{read}"
         if helper:
-            scan: HelperScan[ExecEvent] = HelperScan([path], lambda e: e, alarms=True)
+            scan: HelperScan[ExecEvent] = HelperScan([path], lambda e: e, alarms=TrailChecks())
             try:
                 events = list(scan)
                 alarms = scan.alarms()
@@ -159,7 +161,7 @@ def test_a_pipe_is_read_by_the_scan_alone(helper: bool) -> None:
 
 
 def test_close_stops_both_helpers() -> None:
-    scan: HelperScan[ExecEvent] = HelperScan([str(WORKLOAD)], lambda e: e, alarms=True)
+    scan: HelperScan[ExecEvent] = HelperScan([str(WORKLOAD)], lambda e: e, alarms=TrailChecks())
     helpers = [scan._process, scan._lines._process]  # type: ignore[union-attr]
     scan.close()
     assert all(p.exitcode is not None for p in helpers)
@@ -177,7 +179,7 @@ def test_helpers_stopped_at_once_go_quietly(capfd: pytest.CaptureFixture[str]) -
         for _ in range(5):
             scan = LogScan([WORKLOAD], detector=alarm_detector(ahead=[WORKLOAD]))
             scan.close()
-            helper: HelperScan[None] = HelperScan([str(WORKLOAD)], None, alarms=True)
+            helper: HelperScan[None] = HelperScan([str(WORKLOAD)], None, alarms=TrailChecks())
             helper.close()
     finally:
         signal.signal(signal.SIGTERM, saved)

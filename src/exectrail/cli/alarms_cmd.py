@@ -9,13 +9,13 @@ import click
 from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err, report_diagnostics
 from exectrail.cli.options import Seconds, format_option, input_paths, resolve_format
 from exectrail.errors import UsageError
+from exectrail.interference.detector import scan_logs
 from exectrail.interference.kinds import DESCRIPTIONS
 from exectrail.interference.trail import Settings
 from exectrail.model import CERTAIN, Alarm
 from exectrail.output.alarmlist import alarm_summary, emit_alarms
 from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
-from exectrail.pipeline import scan_logs
 
 
 @click.command("alarms")

@@ -12,14 +12,13 @@ import click
 from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err
 from exectrail.cli.options import HostName, format_option, input_paths, resolve_format
 from exectrail.errors import UsageError
-from exectrail.interference.detector import LogAudit
+from exectrail.interference.detector import LogAudit, scan_logs
 from exectrail.interference.procs import ExecIndex, check_processes
 from exectrail.kernel.procfs import running_processes
 from exectrail.model import Alarm
 from exectrail.output.alarmlist import alarm_summary, emit_alarms
 from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
-from exectrail.pipeline import scan_logs
 from exectrail.timefmt import iso, ms_to_time
 from exectrail.timeparse import parse_time
 

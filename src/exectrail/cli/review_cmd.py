@@ -16,12 +16,13 @@ from exectrail.cli.options import (
     resolve_format,
     sink_options,
 )
+from exectrail.interference.detector import alarm_detector
 from exectrail.model import Diagnostics
 from exectrail.output.alarmlist import AlarmPrinter
 from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
 from exectrail.parse.logfile import ReadStats
-from exectrail.pipeline import LogScan, alarm_detector
+from exectrail.pipeline import LogScan
 
 
 def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnostics, incomplete: int) -> str:

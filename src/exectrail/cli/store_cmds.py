@@ -11,6 +11,7 @@ import click
 from exectrail.cli.common import EXIT_INPUT_PROBLEMS, EXIT_TAMPERED, echo_err, report_diagnostics
 from exectrail.cli.options import MAX_COUNT, count_type, db_option, input_paths, open_sinks, sink_options
 from exectrail.errors import UsageError
+from exectrail.interference.detector import TrailChecks
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.output.alarmlist import alarm_summary
 from exectrail.output.progress import progress_bar, rows_progress
@@ -62,7 +63,7 @@ def import_cmd(
         no_alarms = True
     forwarding = bool(params.get("sinks"))
     # the scan's helpers are forked before the sinks start their threads
-    reader = LogReader(paths, callback, alarms=not no_alarms, events=forwarding)
+    reader = LogReader(paths, callback, alarms=None if no_alarms else TrailChecks(), events=forwarding)
     try:
         sinks = open_sinks(params)
     except BaseException:

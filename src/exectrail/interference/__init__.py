@@ -1,9 +1,10 @@
 """Interference with the audit trail: found after the fact in logs, live while capturing, and by
 comparing the running processes with the trail.
 
-* :class:`LogAudit` -- the alarm detector of the log-scan path (:func:`exectrail.pipeline.scan_logs`:
-  ``exectrail review``, ``import``, ``alarms``); :class:`TrailAuditor` is the record-level engine
-  behind it, :mod:`~exectrail.interference.lines` the line checks.
+* :class:`LogAudit` -- the alarm detector of the log-scan path (:mod:`exectrail.pipeline`:
+  ``exectrail review``, ``import``, ``alarms``), and the scan with it
+  (:func:`~exectrail.interference.detector.scan_logs`); :class:`TrailAuditor` is the record-level
+  engine behind it, :mod:`~exectrail.interference.lines` the line checks.
 * :class:`LiveMonitor` with :class:`StatusReading` -- the hook for ``exectrail watch``: record
   groups and kernel status readings in, alarms out.
 * :func:`check_processes` -- ``exectrail check-procs``.

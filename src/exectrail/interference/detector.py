@@ -1,11 +1,17 @@
 """The alarm detector of the log-scan path (:mod:`exectrail.pipeline`): the record auditor
 (:mod:`~exectrail.interference.trail`) and the line checks (:mod:`~exectrail.interference.lines`)
-behind the pipeline's :class:`~exectrail.pipeline.Detector` protocol.
+behind the pipeline's :class:`~exectrail.pipeline.Detector` protocol, and the scan with it.
 
 The scan reads the files and hands :class:`LogAudit` their records and closed events; this module
 opens no file itself except for the line checks, a second read of each file by design (``exectrail
 alarms --no-line-checks`` skips it), which runs in a helper process beside the scan
-(:func:`lines_ahead`) where it can.
+(:class:`LinesAhead`) where it can.
+
+* :func:`scan_logs` (``exectrail.scan_logs``) -- the events and the alarms of log files, with
+  ``on_event`` and ``on_alarm`` hooks (writers, the store, sinks); returns a
+  :class:`~exectrail.pipeline.ScanResult`.
+* :func:`alarm_detector` -- the standard detector for a :class:`~exectrail.pipeline.LogScan`;
+  :class:`TrailChecks` makes it for a :class:`~exectrail.pipeline.HelperScan`.
 """
 
 from __future__ import annotations
@@ -13,15 +19,25 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from exectrail.errors import ExectrailError
 from exectrail.interference.lines import BadLine, check_lines
 from exectrail.interference.trail import Settings, TrailAuditor
-from exectrail.model import Alarm, Diagnostics
-from exectrail.parse.logfile import STDIN, rereadable
-from exectrail.pipeline import fork_helper, helper_started
+from exectrail.model import Alarm, Diagnostics, ExecEvent
+from exectrail.parse.logfile import STDIN, ProgressCallback, ReadStats, rereadable
+from exectrail.pipeline import (
+    Detector,
+    LogScan,
+    ScanResult,
+    can_read_twice,
+    fork_helper,
+    helper_started,
+)
 
 MAX_BAD_LINES = 10_000
 #: reader diagnostics for lines that auditd cannot have written (quoted by the line checks)
@@ -156,9 +172,59 @@ class LinesAhead:
         self._conn.close()
 
 
-def lines_ahead(paths: list[str]) -> LinesAhead:
-    """Start the line checks of ``paths`` in a helper process (see :class:`LinesAhead`)."""
-    return LinesAhead(paths)
+# -- the scan with the standard detector ----------------------------------------------------------
+def alarm_detector(
+    settings: Settings | None = None, line_checks: bool = True, ahead: Iterable[str | Path] | None = None
+) -> LogAudit:
+    """The standard alarm detector (``exectrail alarms``): record checks, and line checks unless
+    ``line_checks`` is false (they read each file a second time). ``ahead``: the files to be
+    scanned, whose line checks then start now in a helper process, beside the scan (where ``fork``
+    is available and stdin is not among them); :meth:`~exectrail.pipeline.LogScan.close` stops it."""
+    names = [str(p) for p in ahead] if ahead is not None and line_checks else []
+    helper = LinesAhead(names) if can_read_twice(names) else None
+    return LogAudit(settings, line_checks=line_checks, ahead=helper)
 
 
-__all__ = ["AlarmDiagnostics", "LinesAhead", "LogAudit", "lines_ahead"]
+@dataclass(frozen=True)
+class TrailChecks:
+    """The standard alarm checks of a :class:`~exectrail.pipeline.HelperScan` (its
+    :class:`~exectrail.pipeline.AlarmChecks`): the record checks with ``settings`` and, unless
+    ``line_checks`` is false, the line checks."""
+
+    settings: Settings | None = None
+    line_checks: bool = True
+
+    def detector(self, line_checks: bool = True) -> LogAudit:
+        """:func:`alarm_detector` (without the line checks when ``line_checks`` is false)."""
+        return alarm_detector(self.settings, self.line_checks and line_checks)
+
+    def lines_ahead(self, paths: list[str]) -> LinesAhead:
+        """The line checks of ``paths``, started now in a helper process."""
+        return LinesAhead(paths)
+
+
+def scan_logs(
+    paths: Iterable[str | Path],
+    settings: Settings | None = None,
+    stats: ReadStats | None = None,
+    progress: ProgressCallback | None = None,
+    keep_events: bool = False,
+    line_checks: bool = True,
+    *,
+    alarms: bool | Detector = True,
+    on_event: Callable[[ExecEvent], None] | None = None,
+    on_alarm: Callable[[Alarm], None] | None = None,
+) -> ScanResult:
+    """Read ``paths`` once: every exec event to ``on_event`` as it completes, every alarm to
+    ``on_alarm`` as it is found (in the order found); return them (alarms sorted by time).
+
+    ``alarms``: True for the standard detector (``settings``, ``line_checks``: see
+    :func:`alarm_detector`; the line checks run beside the scan), False for none, or a
+    :class:`~exectrail.pipeline.Detector`."""
+    names = [str(p) for p in paths]
+    detector = alarm_detector(settings, line_checks, names) if alarms is True else alarms or None
+    scan = LogScan(names, detector=detector, stats=stats, progress=progress)
+    return scan.run(keep_events, on_event, on_alarm)
+
+
+__all__ = ["AlarmDiagnostics", "LinesAhead", "LogAudit", "TrailChecks", "alarm_detector", "scan_logs"]

@@ -4,7 +4,7 @@ Parsing and writing each take one CPU; on two cores they overlap. :class:`LogRea
 (:class:`exectrail.pipeline.HelperScan`) in a forked helper that turns each event into
 :func:`~exectrail.store.writer.prepare`'s picklable form (with the event itself when it is to be
 forwarded as well: ``events``) and sends them in batches; its diagnostics, read statistics,
-incomplete-event count and (``alarms``) alarms come last. Where ``fork`` is unavailable, or when
+incomplete-event count and (with ``alarms``) alarms come last. Where ``fork`` is unavailable, or when
 reading stdin, everything runs in this process instead, with the same results. The helpers die
 with this process, even by SIGKILL.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exectrail.model import ExecEvent
-from exectrail.pipeline import HelperScan
+from exectrail.pipeline import AlarmChecks, HelperScan
 from exectrail.store.writer import Prepared, prepare
 
 Progress = Callable[[int], None]
@@ -27,8 +27,9 @@ def prepare_with_event(event: ExecEvent) -> tuple[Prepared, ExecEvent]:
 
 
 class LogReader(HelperScan[Any]):
-    """Prepared events of ``paths`` -- ``(prepared, event)`` pairs with ``events`` -- and (``alarms``)
-    the alarms found on the way; after the iteration: ``diagnostics``, ``stats``, ``incomplete``,
+    """Prepared events of ``paths`` -- ``(prepared, event)`` pairs with ``events`` -- and the alarms
+    ``alarms`` finds on the way (the standard checks: ``interference.detector.TrailChecks``); after
+    the iteration: ``diagnostics``, ``stats``, ``incomplete``,
     :meth:`~exectrail.pipeline.HelperScan.alarms`."""
 
     def __init__(
@@ -37,7 +38,7 @@ class LogReader(HelperScan[Any]):
         progress: Progress | None = None,
         background: bool = True,
         *,
-        alarms: bool = False,
+        alarms: AlarmChecks | None = None,
         events: bool = False,
     ) -> None:
         transform = prepare_with_event if events else prepare
