@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exectrail import audit_tables
-from exectrail.kernel.rules import syscalls
+from exectrail.audit_tables import arches
 from exectrail.parse import types
 
 
@@ -24,8 +24,8 @@ def test_the_parser_and_the_rules_read_the_same_arches() -> None:
         assert types.EXEC_SYSCALLS[(arch.name, arch.execveat)] == "execveat"
         assert types.ARCH_CODES[arch.name] == arch.audit_arch
         if arch.rules:
-            assert syscalls.BY_AUDIT_ARCH[arch.audit_arch] is arch
-        assert (arch.audit_arch in syscalls.KNOWN_AUDIT_ARCHES) == (arch.auditctl or arch.rules)
+            assert arches.BY_AUDIT_ARCH[arch.audit_arch] is arch
+        assert (arch.audit_arch in arches.KNOWN_AUDIT_ARCHES) == (arch.auditctl or arch.rules)
     assert len(types.EXEC_SYSCALLS) == 2 * len(audit_tables.ALL)
     assert types.arch_name("DEADBEEF") == "0xDEADBEEF"
 

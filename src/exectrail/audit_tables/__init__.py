@@ -4,7 +4,8 @@ One source for the log parser (:mod:`exectrail.parse`, :mod:`exectrail.assemble`
 (:mod:`exectrail.kernel.rules`); bottom layer, it imports nothing of exectrail but :mod:`exectrail.errors`.
 
 * :mod:`~exectrail.audit_tables.records`: record type numbers ↔ names (``linux/audit.h``);
-* :mod:`~exectrail.audit_tables.arches`: ``AUDIT_ARCH_*`` values and exec syscall numbers per arch;
+* :mod:`~exectrail.audit_tables.arches`: ``AUDIT_ARCH_*`` values and exec syscall numbers per arch,
+  and the arches rules are written for;
 * :mod:`~exectrail.audit_tables.syscalls`: syscall name tables per arch (generated from the UAPI
   headers).
 """

@@ -3,11 +3,14 @@
 One table serves the log parser (``arch=c000003e`` → ``x86_64``, syscall 59 → ``execve``) and the
 rule encoder/renderer (``-F arch=b64``, syscall names ↔ numbers), as go-libaudit's ``zaudit_*``
 tables serve both its parser and its rule code. To add an arch, add one :class:`Arch` line to
-:data:`ALL` (and, for rules, its name table in :mod:`exectrail.audit_tables.syscalls`).
+:data:`ALL` (and, for rules, its name table in :mod:`exectrail.audit_tables.syscalls`). The rules'
+view: :data:`RULE_ARCHES` (the arches exectrail writes rules for), :data:`KNOWN_AUDIT_ARCHES` and
+:func:`native_arches` (this machine's pair).
 """
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from functools import cache
 
@@ -75,6 +78,22 @@ BY_CODE: dict[str, Arch] = {a.code: a for a in ALL}
 
 # The 64-bit arch of a machine and its 32-bit compat arch (the procmon preset covers both).
 NATIVE: dict[str, tuple[str, str]] = {"x86_64": ("x86_64", "i386"), "aarch64": ("aarch64", "arm")}
+
+#: The arches exectrail writes rules for (it carries their syscall name tables).
+RULE_ARCHES: dict[str, Arch] = {a.name: a for a in ALL if a.rules}
+BY_AUDIT_ARCH: dict[int, Arch] = {a.audit_arch: a for a in RULE_ARCHES.values()}
+
+# Other AUDIT_ARCH values auditctl knows by machine (it prints them as b64/b32 too).
+KNOWN_AUDIT_ARCHES = frozenset(BY_AUDIT_ARCH) | {a.audit_arch for a in ALL if a.auditctl}
+
+
+def native_arches(machine: str | None = None) -> tuple[Arch, Arch]:
+    """(64-bit arch, compat 32-bit arch) of this machine; :class:`UsageError` elsewhere."""
+    machine = machine or platform.machine()
+    names = NATIVE.get(machine)
+    if names is None:
+        raise UsageError(f"unsupported machine {machine!r} (exectrail knows x86_64 and aarch64)")
+    return RULE_ARCHES[names[0]], RULE_ARCHES[names[1]]
 
 
 @cache

@@ -26,7 +26,7 @@ from exectrail.interference.notices import (
 )
 from exectrail.interference.serials import Hole
 from exectrail.interference.spans import RESTART_SERIALS, STRAGGLER_MS, Blind, close_alarm, stopped_at_end
-from exectrail.interference.state import RECENT_EVENTS, NodeState, Settings
+from exectrail.interference.trailstate import RECENT_EVENTS, NodeState, Settings
 from exectrail.model import Alarm, Record
 
 BACK_TOLERANCE_MS = 3000  # records of concurrent events can be this much out of time order

@@ -1,4 +1,5 @@
-"""The auditor's settings and what it keeps about each host's stream."""
+"""The trail auditor's (:mod:`~exectrail.interference.trail`) settings and what it keeps about each
+host's stream."""
 
 from __future__ import annotations
 
