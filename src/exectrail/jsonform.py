@@ -184,7 +184,6 @@ event_to_dict = _compile_event_to_dict()
 
 
 _PLAIN_FIELDS = tuple(f for f in EVENT_FIELDS if f.python is not None and f.kind not in (TIME, ARGV))
-_HEX_TEXT = frozenset(HEX_TEXT_FIELDS)
 
 
 def event_values(body: dict[str, Any]) -> dict[str, Any]:

@@ -48,11 +48,6 @@ def terminal_text(text: str, double_backslash: bool = True) -> str:
     )
 
 
-def terminal_or(text: str | None, default: str = "") -> str:
-    """:func:`terminal_text`, or ``default`` for None."""
-    return default if text is None else terminal_text(text)
-
-
 class _StdoutConsole(Console):
     """A rich console that lets a closed pipe end the command like any other output does.
 
@@ -70,4 +65,4 @@ def stdout_console() -> Console:
     return _StdoutConsole(highlight=False, soft_wrap=False)
 
 
-__all__ = ["stdout_console", "terminal_or", "terminal_text"]
+__all__ = ["stdout_console", "terminal_text"]

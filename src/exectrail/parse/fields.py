@@ -15,7 +15,6 @@ from binascii import Error as HexError
 from binascii import unhexlify
 
 _FIELD_RE = re.compile(rb"([^\s=]+)=('[^']*'|\"[^\"]*\"|\S*)")
-_HEX_RE = re.compile(rb"(?:[0-9A-Fa-f]{2})*")
 
 NULL = b"(null)"
 
@@ -55,7 +54,7 @@ def decode_value(value: bytes) -> bytes | None:
     if value == NULL:
         return None
     try:
-        return unhexlify(value)  # strict: an even number of hex digits, nothing else (as _HEX_RE)
+        return unhexlify(value)  # strict: an even number of hex digits, nothing else
     except HexError:
         raise BadValue(f"{shown(value)} is neither quoted text nor hex") from None
 
@@ -91,13 +90,6 @@ def loose_text(value: bytes | None) -> str | None:
     except BadValue:
         raw = value
     return None if raw is None else raw.decode("utf-8", "surrogateescape")
-
-
-def is_encoded(value: bytes) -> bool:
-    """True when ``value`` is a well-formed quoted or hex encoding (or ``(null)``)."""
-    if len(value) >= 2 and value[0] == 0x22 and value[-1] == 0x22:
-        return True
-    return value == NULL or _HEX_RE.fullmatch(value) is not None
 
 
 def decode_text(value: bytes | None) -> str | None:

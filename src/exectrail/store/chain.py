@@ -44,13 +44,8 @@ def _blob(value: Any) -> Any:
     raise TypeError(f"cannot hash a {type(value).__name__} column value")
 
 
-def canonical(row: Row) -> bytes:
-    """The canonical bytes of a stored row (see the module docstring)."""
-    return CANONICAL_PREFIX + orjson.dumps(hashed_columns(row), default=_blob)
-
-
 def digest(row: Row) -> bytes:
-    """SHA-256 of :func:`canonical`."""
+    """SHA-256 of a stored row's canonical form (see the module docstring)."""
     row = hashed_columns(row)
     try:
         return _sha256(CANONICAL_PREFIX + orjson.dumps(row, default=_blob)).digest()

@@ -103,10 +103,6 @@ class AuditClient:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    @property
-    def portid(self) -> int:
-        return int(self._sock.getsockname()[0])
-
     def _set_rcvbuf(self, size: int) -> int:
         for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
             try:
