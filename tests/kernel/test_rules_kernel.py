@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import ProcmonSpec, procmon_rules
+from exectrail.kernel.rules.rule import Rule
 from tests.support.kernel import Kernel, auditctl, exectrail
 
 pytestmark = pytest.mark.kernel

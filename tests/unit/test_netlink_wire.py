@@ -8,7 +8,7 @@ import pytest
 
 from exectrail.kernel.netlink import wire
 from exectrail.kernel.netlink.wire import AuditRuleData, AuditRuleHeader, AuditStatus, NlMsgErr, NlMsgHdr
-from exectrail.kernel.rules.model import ALWAYS, FILTER_EXIT, OPERATORS, Rule, RuleField, syscall_mask
+from exectrail.kernel.rules.rule import ALWAYS, FILTER_EXIT, OPERATORS, Rule, RuleField, syscall_mask
 
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="golden bytes are little endian")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from exectrail.errors import UsageError
-from exectrail.kernel.rules import model as m
-from exectrail.kernel.rules.model import Rule, RuleField, parse_field, syscall_mask
+from exectrail.kernel.rules import rule as m
 from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, is_procmon_rule, plan_install, plan_remove
 from exectrail.kernel.rules.procmon import procmon_rules as _procmon_rules
 from exectrail.kernel.rules.render import rules_file, rules_listing, to_auditctl
+from exectrail.kernel.rules.rule import Rule, RuleField, parse_field, syscall_mask
 
 EQ = m.OPERATORS["="]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from exectrail import safefs
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.procfs import pid_alive, read_cmdline
-from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.rule import Rule
 from exectrail.kernel.state import KernelGuard, KernelState
 from exectrail.timefmt import local_text
 

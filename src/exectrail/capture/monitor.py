@@ -33,8 +33,8 @@ from exectrail.errors import KernelAuditError
 from exectrail.interference.live import BURST_SECONDS, LiveMonitor, Repair, StatusReading
 from exectrail.interference.notices import parse_change
 from exectrail.kernel.netlink.client import AuditClient
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec, plan_install, procmon_rules
+from exectrail.kernel.rules.rule import Rule
 from exectrail.kernel.state import KernelGuard
 from exectrail.model import Alarm, Record
 

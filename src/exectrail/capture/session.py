@@ -26,8 +26,8 @@ from exectrail.errors import KernelAuditError, UsageError
 from exectrail.interference import kinds
 from exectrail.kernel.netlink.client import DEFAULT_RCVBUF, AuditClient
 from exectrail.kernel.procfs import pid_alive, process_name
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules
+from exectrail.kernel.rules.rule import Rule
 from exectrail.kernel.state import KernelGuard
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.timefmt import format_duration

@@ -19,8 +19,8 @@ from exectrail.cli.common import note
 from exectrail.config import DEFAULT_PATH, ENV_VAR, load_for_watch
 from exectrail.errors import UsageError
 from exectrail.filters import EventFilter
-from exectrail.kernel.rules.model import parse_field
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec
+from exectrail.kernel.rules.rule import parse_field
 from exectrail.output.writers import FORMATS, default_format
 from exectrail.parse.logfile import check_readable, default_log_paths
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkRun, SinkSet, parse_size

@@ -8,9 +8,9 @@ from exectrail.cli.common import echo_lines, reports_errors
 from exectrail.cli.options import build_spec, key_option, spec_options
 from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink.client import AuditClient
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import Plan, plan_install, plan_remove, procmon_rules
 from exectrail.kernel.rules.render import rules_file, rules_listing
+from exectrail.kernel.rules.rule import Rule
 
 SNIPPET_PATH = "/etc/audit/rules.d/10-procmon.rules"
 

@@ -14,7 +14,7 @@ from exectrail.cli.common import echo_err, reports_errors
 from exectrail.cli.options import key_option
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.procfs import pid_alive
-from exectrail.kernel.rules.model import Rule
+from exectrail.kernel.rules.rule import Rule
 from exectrail.kernel.state import describe
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status

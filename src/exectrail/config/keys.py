@@ -16,8 +16,8 @@ from typing import Any
 
 from exectrail.capture.session import MODES
 from exectrail.errors import UsageError
-from exectrail.kernel.rules.model import parse_field
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, check_key
+from exectrail.kernel.rules.rule import parse_field
 from exectrail.output.writers import FORMATS
 from exectrail.sinks.registry import parse_sink_url
 from exectrail.sinks.spec import parse_size

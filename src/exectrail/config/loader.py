@@ -20,8 +20,8 @@ from typing import Any
 
 from exectrail.config.keys import BY_NAME, KEYS, SECTIONS, Invalid, show
 from exectrail.errors import UsageError
-from exectrail.kernel.rules.model import parse_field
 from exectrail.kernel.rules.procmon import ProcmonSpec
+from exectrail.kernel.rules.rule import parse_field
 from exectrail.safefs import UnsafePathError, check_chain
 
 DEFAULT_PATH = "/etc/exectrail/exectrail.toml"

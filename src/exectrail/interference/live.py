@@ -37,8 +37,8 @@ from exectrail.interference.notices import (
 )
 from exectrail.kernel.netlink.wire import AuditStatus
 from exectrail.kernel.procfs import pid_alive
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import coverage
+from exectrail.kernel.rules.rule import Rule
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, Record
 
 FIELD_OF_SETTING = {

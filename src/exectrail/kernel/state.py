@@ -22,8 +22,8 @@ from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink.client import AuditClient, NetlinkAuditError
 from exectrail.kernel.netlink.wire import AuditStatus
 from exectrail.kernel.procfs import pid_alive, process_name
-from exectrail.kernel.rules.model import Rule
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, coverage
+from exectrail.kernel.rules.rule import Rule
 
 #: status fields a snapshot restores (``pid`` is handled apart: only our own registration is undone)
 SETTINGS = ("enabled", "failure", "rate_limit", "backlog_limit", "backlog_wait_time")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from exectrail.audit_tables.arches import BY_AUDIT_ARCH, Arch, native_arches
 from exectrail.errors import UsageError
-from exectrail.kernel.rules import model as m
-from exectrail.kernel.rules.model import Rule, RuleField
+from exectrail.kernel.rules import rule as m
+from exectrail.kernel.rules.rule import Rule, RuleField
 
 DEFAULT_KEY = "procmon"
 _FORBIDDEN_FIELDS = frozenset({m.ARCH, m.FILTERKEY, m.MSGTYPE, m.PERM, m.WATCH, m.DIR, m.FIELD_COMPARE})

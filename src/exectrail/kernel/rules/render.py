@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable
 
 from exectrail.audit_tables.arches import ARCH_64BIT, BY_AUDIT_ARCH, KNOWN_AUDIT_ARCHES, Arch, native_arches
-from exectrail.kernel.rules import model as m
-from exectrail.kernel.rules.model import Rule, RuleField
+from exectrail.kernel.rules import rule as m
+from exectrail.kernel.rules.rule import Rule, RuleField
 from exectrail.parse.types import RECORD_TYPES
 
 # AUDIT_COMPARE_* values: (left field, right field)

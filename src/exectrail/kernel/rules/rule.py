@@ -1,4 +1,4 @@
-"""The audit rule model: one :class:`Rule` converts to and from the kernel's ``audit_rule_data``.
+"""An audit rule: one :class:`Rule` converts to and from the kernel's ``audit_rule_data``.
 
 Field numbers, operators, filter lists and actions are those of ``linux/audit.h``. String fields
 (paths, keys, LSM labels) live in the rule's buffer; their ``values`` slot holds the length.
