@@ -32,6 +32,11 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_text(when: datetime) -> str:
+    """``2026-11-25 14:59:53.594`` (UTC, for tables and trees)."""
+    return when.isoformat(sep=" ", timespec="milliseconds").replace("+00:00", "")
+
+
 def from_iso(text: str) -> datetime:
     """A datetime from :func:`iso`'s form (or any other ISO 8601 time); ValueError when it is none."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,4 +1,4 @@
-"""Imports go one way, down the layers of the package (docs/architecture.md, "How it works"):
+"""Imports go one way, down the layers of the package (README.md, "How it works"):
 
     cli -> capture/sinks/output/config -> query/interference -> store -> pipeline -> enrich
         -> assemble -> parse, kernel (netlink, rules, state) -> model/schema (filters)
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import exectrail
-from tests.support.paths import DOCS
+from tests.support.paths import README
 
 PACKAGE = Path(exectrail.__file__).resolve().parent
 
@@ -119,12 +119,12 @@ def test_every_unit_has_a_layer() -> None:
     }
     assert {"cli", "store", "parse", "errors"} <= units
     missing = sorted(units - set(RANK))
-    assert not missing, f"give these a place in LAYERS (and in the map of docs/architecture.md): {missing}"
+    assert not missing, f"give these a place in LAYERS (and in the map of README.md): {missing}"
 
 
 def test_no_import_goes_up_the_layers() -> None:
     new = {edge: where for edge, where in upward().items() if edge not in KNOWN_UPWARD}
-    assert not new, "imports against the layer order (docs/architecture.md, 'How it works'):\n" + "\n".join(
+    assert not new, "imports against the layer order (README.md, 'How it works'):\n" + "\n".join(
         f"  {importer} -> {name}  ({', '.join(where)})" for (importer, name), where in sorted(new.items())
     )
 
@@ -268,15 +268,15 @@ def existing_units() -> set[str]:
     }
 
 
-def test_the_architecture_map_is_true() -> None:
-    """docs/architecture.md ("How it works"): its layer line is LAYERS (the units that exist) and its
-    tree names every unit."""
-    page = (DOCS / "architecture.md").read_text()
+def test_the_readme_map_is_true() -> None:
+    """README.md ("How it works"): its layer line is LAYERS (the units that exist) and its tree names
+    every unit."""
+    page = README.read_text()
     line = re.search(r"\nLayers: (.*?)\.\n", page, re.DOTALL)
-    assert line, "docs/architecture.md: no 'Layers: ...' line under How it works"
+    assert line, "README.md: no 'Layers: ...' line under How it works"
     said = [tuple(u.strip() for u in part.split(",")) for part in " ".join(line.group(1).split()).split("→")]
     units = existing_units()
     assert said == [kept for layer in LAYERS if (kept := tuple(u for u in layer if u in units))]
     tree = page[page.index("src/exectrail/\n") : line.start()]
     named = set(re.findall(r"\b([a-z_]+)(?:/|\.py)", tree))
-    assert units <= named, f"docs/architecture.md's tree lacks {sorted(units - named)}"
+    assert units <= named, f"README.md's tree lacks {sorted(units - named)}"

@@ -22,7 +22,7 @@ from pathlib import Path
 from exectrail import safefs
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.procfs import pid_alive, read_cmdline
-from exectrail.kernel.rules.rule import Rule
+from exectrail.kernel.rules.rule import Rule, decode_rules
 from exectrail.kernel.state import KernelGuard, KernelState
 from exectrail.timefmt import local_text
 
@@ -171,7 +171,7 @@ class UncleanExit:
 def still_in_effect(client: AuditClient, journal: Journal) -> tuple[str, ...]:
     """What the journal's watch changed that the kernel still shows (leftover rules, settings, pid)."""
     status = client.get_status()
-    loaded = [Rule.from_bytes(blob) for blob in client.list_rules()]
+    loaded = decode_rules(client.list_rules())
     out = []
     rules = sum(Rule.from_bytes(blob) in loaded for blob in journal.added_rules)
     if rules:

@@ -34,7 +34,7 @@ from exectrail.interference.live import BURST_SECONDS, LiveMonitor, Repair, Stat
 from exectrail.interference.notices import parse_change
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec, plan_install, procmon_rules
-from exectrail.kernel.rules.rule import Rule
+from exectrail.kernel.rules.rule import decode_rules
 from exectrail.kernel.state import KernelGuard
 from exectrail.model import Alarm, Record
 
@@ -98,7 +98,7 @@ class KernelMonitor:
             return None
         try:
             status = self.client.get_status()
-            rules = [Rule.from_bytes(blob) for blob in self.client.list_rules()]
+            rules = decode_rules(self.client.list_rules())
         except KernelAuditError as exc:
             if str(exc) != self._error:
                 self._error = str(exc)
@@ -220,9 +220,9 @@ class KernelMonitor:
             self.notify("repair", "REPAIRED: " + "; ".join(done))
 
     def _reinstall(self, guard: KernelGuard, client: AuditClient) -> int:
-        current = [Rule.from_bytes(blob) for blob in client.list_rules()]
+        current = decode_rules(client.list_rules())
         plan = plan_install(current, procmon_rules(self.spec), self.key)
-        before = [Rule.from_bytes(blob) for blob in guard.before.rules]
+        before = decode_rules(guard.before.rules)
         added = 0
         for rule in plan.add:
             blob = rule.to_bytes()

@@ -29,6 +29,7 @@ from exectrail.output.writers import EventWriter
 from exectrail.sinks import SinkRun
 from exectrail.sinks.sinkset import stderr_warn
 from exectrail.store.alarms import alarm_message_body
+from exectrail.timefmt import iso
 
 DEFAULT_HEARTBEAT = 60.0
 
@@ -117,7 +118,7 @@ class WatchOutputs:
             "type": "heartbeat",
             "id": f"heartbeat:{self.host}:{os.getpid()}:{self.heartbeats}",
             "host": self.host,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": iso(datetime.now(UTC)),
             "state": state,
             "pid": os.getpid(),
             "mode": self.mode,

@@ -27,7 +27,7 @@ from exectrail.interference import kinds
 from exectrail.kernel.netlink.client import DEFAULT_RCVBUF, AuditClient
 from exectrail.kernel.procfs import pid_alive, process_name
 from exectrail.kernel.rules.procmon import ProcmonSpec, coverage, plan_install, procmon_rules
-from exectrail.kernel.rules.rule import Rule
+from exectrail.kernel.rules.rule import decode_rules
 from exectrail.kernel.state import KernelGuard
 from exectrail.model import CERTAIN, Alarm, Diagnostics
 from exectrail.timefmt import format_duration
@@ -62,7 +62,7 @@ def choose_mode(requested: str, client: AuditClient) -> str:
 
 
 def _install_rules(guard: KernelGuard, spec: ProcmonSpec) -> str:
-    current = [Rule.from_bytes(blob) for blob in guard.client.list_rules()]
+    current = decode_rules(guard.client.list_rules())
     if coverage(current, spec.key).state == "complete":
         return f"procmon rules (key {spec.key}) already present"
     plan = plan_install(current, procmon_rules(spec), spec.key)

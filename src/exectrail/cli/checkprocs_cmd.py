@@ -14,59 +14,29 @@ from exectrail.cli.options import HostName, format_option, input_paths, resolve_
 from exectrail.errors import UsageError
 from exectrail.interference.detector import LogAudit, scan_logs
 from exectrail.interference.procs import ExecIndex, check_processes
-from exectrail.kernel.procfs import running_processes
+from exectrail.kernel.procfs import ancestors, running_processes
 from exectrail.model import Alarm
 from exectrail.output.alarmlist import alarm_summary, emit_alarms
 from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
+from exectrail.store import EventStore
+from exectrail.store.db import sqlite_errors
+from exectrail.store.reader import successful_execs
 from exectrail.timefmt import iso, ms_to_time
 from exectrail.timeparse import parse_time
 
-#: the store's time range a row can hold (years 1 to 9999, in ms since the epoch)
-TIME_MS_RANGE = (-62135596800000, 253402300799999)
-
 
 def index_from_store(path: str) -> ExecIndex:
-    """Successful exec events of the store at ``path``; rows edited into nonsense (a time that is
-    not a number, a pid that is text) are left out and counted on stderr."""
-    from exectrail.store import EventStore
-    from exectrail.store.codec import load_text
-    from exectrail.store.db import sqlite_errors
-
-    index = ExecIndex()
-    damaged = 0
-    low, high = TIME_MS_RANGE
+    """Successful exec events of the store at ``path``; rows edited into nonsense are left out and
+    counted on stderr."""
     with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
-        for pid, exe, when in store.conn.execute("SELECT pid, exe, time_ms FROM events WHERE success = 1"):
-            if (
-                type(pid) is not int
-                or type(when) is not int
-                or not low <= when <= high
-                or (exe is not None and not isinstance(exe, str | bytes))
-            ):
-                damaged += 1
-                continue
-            index.add(pid, load_text(exe), when)
+        rows, damaged = successful_execs(store.conn)
     if damaged:
         echo_err(
             f"exectrail: {path}: {damaged} stored events cannot be read (edited by hand?) and were left out; "
             "'exectrail verify' says what changed"
         )
-    return index
-
-
-def _ancestors(pid: int) -> frozenset[int]:
-    """This process and its ancestors (their execs may not have reached the log yet)."""
-    found = set()
-    while pid > 1 and pid not in found:
-        found.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-            pid = int(stat[stat.rfind(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return frozenset(found)
+    return ExecIndex.from_rows(rows)
 
 
 @click.command("check-procs")
@@ -118,7 +88,7 @@ def check_procs(
     if index.first_ms is None and since_ms is None:
         echo_err("exectrail: the trail holds no exec event: nothing to compare the processes with")
     result = check_processes(
-        running_processes(), index, since_ms, until_ms, host or socket.gethostname(), _ancestors(os.getpid())
+        running_processes(), index, since_ms, until_ms, host or socket.gethostname(), ancestors(os.getpid())
     )
     emit_alarms(result.alarms, resolve_format(fmt), verbose=False)
     echo_err(_summary(result.alarms, index, result.checked, result.forks, result.matched, result.after))

@@ -10,13 +10,9 @@ from exectrail.errors import KernelAuditError
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.rules.procmon import Plan, plan_install, plan_remove, procmon_rules
 from exectrail.kernel.rules.render import rules_file, rules_listing
-from exectrail.kernel.rules.rule import Rule
+from exectrail.kernel.rules.rule import decode_rules
 
 SNIPPET_PATH = "/etc/audit/rules.d/10-procmon.rules"
-
-
-def current_rules(client: AuditClient) -> list[Rule]:
-    return [Rule.from_bytes(blob) for blob in client.list_rules()]
 
 
 def refuse_immutable(client: AuditClient) -> None:
@@ -46,7 +42,7 @@ def install(key: str, no_execveat: bool, fields: tuple[str, ...], exclude_exes: 
     desired = procmon_rules(build_spec(key, no_execveat, fields, exclude_exes))
     with AuditClient() as client:
         refuse_immutable(client)
-        plan = plan_install(current_rules(client), desired, key)
+        plan = plan_install(decode_rules(client.list_rules()), desired, key)
         if plan.empty:
             click.echo(f"procmon rules (key {key}) already installed: nothing to do")
             return
@@ -61,7 +57,7 @@ def install(key: str, no_execveat: bool, fields: tuple[str, ...], exclude_exes: 
 def show(key: str | None) -> None:
     """List the kernel's rules (all of them, not only ours) in auditctl -l syntax."""
     with AuditClient() as client:
-        rules = current_rules(client)
+        rules = decode_rules(client.list_rules())
     if key is not None:
         rules = [r for r in rules if key in r.keys]
     echo_lines(rules_listing(rules))
@@ -74,7 +70,7 @@ def remove(key: str) -> None:
     """Delete the procmon rules of KEY (exec rules carrying that key), and nothing else."""
     with AuditClient() as client:
         refuse_immutable(client)
-        deleted, _ = apply_plan(client, plan_remove(current_rules(client), key))
+        deleted, _ = apply_plan(client, plan_remove(decode_rules(client.list_rules()), key))
     if deleted:
         click.echo(f"removed {deleted} rule(s) (key {key})")
     else:

@@ -14,7 +14,7 @@ from exectrail.cli.common import echo_err, reports_errors
 from exectrail.cli.options import key_option
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.procfs import pid_alive
-from exectrail.kernel.rules.rule import Rule
+from exectrail.kernel.rules.rule import decode_rules
 from exectrail.kernel.state import describe
 from exectrail.output.terminal import terminal_text
 from exectrail.sinks import DEFAULT_SPOOL_DIR, read_sink_status
@@ -125,7 +125,7 @@ def status(fmt: str, key: str, repair: bool, spool: str) -> None:
             if st.pid and not pid_alive(st.pid):
                 client.unregister_daemon()
                 echo_err(f"exectrail: unregistered stale audit pid {st.pid}")
-        rules = [Rule.from_bytes(blob) for blob in client.list_rules()]
+        rules = decode_rules(client.list_rules())
         report = describe(client.get_status(), rules, key)
     report["unclean_exits"] = [found.to_json() for found in unclean]
     report["warnings"] += [f"{found.describe()}: 'exectrail status --repair' undoes it" for found in unclean]

@@ -51,10 +51,18 @@ class ExecIndex:
 
     @classmethod
     def from_events(cls, events: Iterable[ExecEvent]) -> ExecIndex:
+        return cls.from_rows(
+            (event.pid, event.exe, event.epoch_ms)
+            for event in events
+            if event.success and event.pid is not None
+        )
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[int, str | None, int]]) -> ExecIndex:
+        """From ``(pid, exe, time_ms)`` of successful execs."""
         index = cls()
-        for event in events:
-            if event.success and event.pid is not None:
-                index.add(event.pid, event.exe, event.epoch_ms)
+        for pid, exe, when_ms in rows:
+            index.add(pid, exe, when_ms)
         return index
 
 

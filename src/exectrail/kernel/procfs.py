@@ -35,6 +35,11 @@ def _read(path: str, limit: int = -1) -> bytes | None:
         return None
 
 
+def _stat_fields(stat: bytes) -> list[bytes]:
+    """The fields of ``/proc/PID/stat`` after ``comm`` (which may hold spaces and parentheses)."""
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
 def pid_alive(pid: int) -> bool:
     """A running process (a zombie - dead, not reaped yet - is not: it cannot receive anything)."""
     if pid <= 0:
@@ -43,6 +48,19 @@ def pid_alive(pid: int) -> bool:
     if stat is None:
         return False
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+
+
+def ancestors(pid: int, proc: str = "/proc") -> frozenset[int]:
+    """This process and its ancestors up to (not including) init; fewer when one is gone."""
+    found = set()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        stat = _read(f"{proc}/{pid}/stat")
+        try:
+            pid = int(_stat_fields(stat)[1]) if stat is not None else 0
+        except (ValueError, IndexError):
+            break
+    return frozenset(found)
 
 
 def process_name(pid: int) -> str | None:
@@ -81,9 +99,8 @@ def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | No
     stat = _read(f"{proc}/{pid}/stat")
     if stat is None:
         return None
-    close = stat.rfind(b")")
-    comm = stat[stat.find(b"(") + 1 : close].decode("utf-8", "replace")
-    fields = stat[close + 2 :].split()
+    comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")].decode("utf-8", "replace")
+    fields = _stat_fields(stat)
     if int(fields[6]) & PF_KTHREAD:
         return None
     exe, deleted = read_exe(pid, proc)

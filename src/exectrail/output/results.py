@@ -24,14 +24,11 @@ from exectrail.query.report import Report, errno_name, user_name
 from exectrail.query.timeline import SessionSummary
 from exectrail.query.tree import ProcessNode, ProcessTree
 from exectrail.schema import JSON_COLUMNS as COLUMNS
+from exectrail.timefmt import iso, utc_text
 
 
 def _iso(time: datetime | None) -> str | None:
-    return None if time is None else time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _short(time: datetime) -> str:
-    return time.isoformat(sep=" ", timespec="milliseconds").replace("+00:00", "")
+    return None if time is None else iso(time)
 
 
 def _user(uid: int | None) -> str:
@@ -82,7 +79,7 @@ def _walk(tree: ProcessTree) -> Iterator[tuple[str, int, ProcessNode]]:
 
 
 def _exec_line(event: ExecEvent) -> Text:
-    line = Text(f"{_short(event.time)}  {_user(event.uid)}  ", style="dim")
+    line = Text(f"{utc_text(event.time)}  {_user(event.uid)}  ", style="dim")
     if event.auid is not None and event.auid != event.uid:
         line.append(f"(login {_user(event.auid)})  ", style="dim")
     if event.success:
@@ -108,7 +105,7 @@ def _runs(execs: list[ExecEvent]) -> Iterator[list[ExecEvent]]:
 
 def _failed_run(run: list[ExecEvent]) -> Text:
     first, last = run[0], run[-1]
-    line = Text(f"{_short(first.time)}  {_user(first.uid)}  ", style="dim")
+    line = Text(f"{utc_text(first.time)}  {_user(first.uid)}  ", style="dim")
     paths = f"{terminal_text(clean_text(first.path) or '')} … {terminal_text(clean_text(last.path) or '')}"
     line.append(f"{len(run)} failed attempts ({errno_name(first.exit)}): {paths}", style="red")
     return line
@@ -206,7 +203,7 @@ def render_sessions(items: list[SessionSummary], fmt: str) -> None:
     for s, row in zip(items, rows, strict=True):
         table.add_row("unset" if s.ses is None else str(s.ses), Text(_user(s.auid)),
                       Text(terminal_text(row[2] or "")), Text(terminal_text(row[3])),
-                      _short(s.first), _short(s.last), str(s.events), str(s.failed))  # fmt: skip
+                      utc_text(s.first), utc_text(s.last), str(s.events), str(s.failed))  # fmt: skip
     _console().print(table if items else Text("(no sessions)", style="dim"))
 
 
@@ -253,7 +250,9 @@ def render_report(report: Report, fmt: str) -> None:
         return
     console = _console()
     span = (
-        f"{_short(report.first)} – {_short(report.last)} UTC" if report.first and report.last else "no events"
+        f"{utc_text(report.first)} – {utc_text(report.last)} UTC"
+        if report.first and report.last
+        else "no events"
     )
     console.print(Text(f"{report.total} execs ({report.failed} failed), {span}", style="bold"))
     by_section: dict[str, list[dict[str, Any]]] = {s: [] for s in _SECTIONS}

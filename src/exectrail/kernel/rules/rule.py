@@ -180,6 +180,11 @@ class Rule:
         return cls(h.flags & 0x0F, h.action, tuple(out), h.mask, bool(h.flags & FILTER_PREPEND))
 
 
+def decode_rules(blobs: Iterable[bytes]) -> list[Rule]:
+    """Rules as the kernel lists them (``AuditClient.list_rules``), decoded, in the same order."""
+    return [Rule.from_bytes(blob) for blob in blobs]
+
+
 def parse_field(expr: str) -> RuleField:
     """``auid>=1000``, ``uid=root``, ``exe!=/usr/bin/x`` … (auditctl ``-F`` syntax) as a field."""
     for symbol in _PARSE_ORDER:
