@@ -243,20 +243,18 @@ class AuditClient:
 
     def add_rule(self, rule_data: bytes) -> bool:
         """Add a rule; False if the kernel already has an identical one (EEXIST)."""
-        try:
-            self._request(wire.AUDIT_ADD_RULE, rule_data, "add an audit rule", ack=True)
-        except NetlinkAuditError as exc:
-            if exc.errno == errno_mod.EEXIST:
-                return False
-            raise self._refine(exc) from None
-        return True
+        return self._change_rule(wire.AUDIT_ADD_RULE, rule_data, "add an audit rule", errno_mod.EEXIST)
 
     def delete_rule(self, rule_data: bytes) -> bool:
         """Delete a rule; False if the kernel has no identical one (ENOENT)."""
+        return self._change_rule(wire.AUDIT_DEL_RULE, rule_data, "delete an audit rule", errno_mod.ENOENT)
+
+    def _change_rule(self, msg_type: int, rule_data: bytes, what: str, unchanged: int) -> bool:
+        """Send a rule change; False when the kernel answers ``unchanged`` (nothing to do)."""
         try:
-            self._request(wire.AUDIT_DEL_RULE, rule_data, "delete an audit rule", ack=True)
+            self._request(msg_type, rule_data, what, ack=True)
         except NetlinkAuditError as exc:
-            if exc.errno == errno_mod.ENOENT:
+            if exc.errno == unchanged:
                 return False
             raise self._refine(exc) from None
         return True
