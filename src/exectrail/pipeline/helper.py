@@ -16,9 +16,7 @@ import contextlib
 import fcntl
 import multiprocessing
 import os
-import queue
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
@@ -33,7 +31,6 @@ from exectrail.pipeline.logscan import Detector, LogScan
 T = TypeVar("T")
 
 BATCH = 250  # events (transformed) per message from the helper
-SEND_AHEAD = 64  # messages the helper may have ready beyond what the pipe holds
 PIPE_BYTES = 16 << 20  # the helper may run this far ahead (capped by /proc/sys/fs/pipe-max-size)
 
 
@@ -140,13 +137,11 @@ class HelperScan(Generic[T]):
 
     def _child(self, conn: Connection, progress: bool, line_checks: bool, parent: int) -> None:
         helper_started(parent)  # a kill -9 of the command must not leave this reader running
-        sender = _Sender(conn)
         try:
-            self._produce(sender.put, progress, line_checks)
+            self._produce(conn.send, progress, line_checks)
         except BaseException as exc:
-            sender.put(("error", exc))
+            _send_error(conn, exc)
         finally:
-            sender.close()
             conn.close()
 
     def _produce(self, send: Callable[[Any], None], progress: bool, line_checks: bool) -> None:
@@ -188,36 +183,15 @@ class HelperScan(Generic[T]):
             self._lines = None
 
 
-class _Sender:
-    """Sends a helper's messages from a thread: the scan runs on while the consumer is busy, up to
-    :data:`SEND_AHEAD` messages ahead (the pipe itself holds little: ``pipe-max-size``, 1 MiB)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._queue: queue.Queue[Any] = queue.Queue(SEND_AHEAD)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def put(self, message: Any) -> None:
-        self._queue.put(message)
-
-    def _run(self) -> None:
-        while (message := self._queue.get()) is not None:
-            try:
-                self._conn.send(message)
-            except OSError:
-                return  # the consumer is gone (it stops this process)
-            except Exception as exc:  # something that does not pickle (an exception, say): say what
-                failed = message[1] if message[0] == "error" else exc
-                error = ExectrailError(f"reading failed: {type(failed).__name__}: {failed}")
-                with contextlib.suppress(OSError):
-                    self._conn.send(("error", error))
-                return
-
-    def close(self) -> None:
-        """Send what is queued; then return."""
-        self._queue.put(None)
-        self._thread.join()
+def _send_error(conn: Connection, exc: BaseException) -> None:
+    """Tell the consumer what stopped the helper (in words, when the exception does not pickle)."""
+    try:
+        conn.send(("error", exc))
+    except OSError:
+        return  # the consumer is gone (it stops this process)
+    except Exception:
+        with contextlib.suppress(OSError):
+            conn.send(("error", ExectrailError(f"reading failed: {type(exc).__name__}: {exc}")))
 
 
 def _finish(scan: LogScan) -> list[Alarm] | str:
