@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from exectrail.interference import kinds
 from exectrail.interference.procs import ExecIndex, check_processes
-from exectrail.kernel.procfs import Proc, running_processes
+from exectrail.kernel.procfs import Proc, ancestors, running_processes
 from exectrail.model import CERTAIN, SUSPICIOUS
 
 T = 1_795_600_000_000
@@ -86,3 +87,26 @@ def test_reads_this_process_from_proc() -> None:
     me = procs[os.getpid()]
     assert me.exe == os.path.realpath("/proc/self/exe") and me.ppid == os.getppid()
     assert 1 not in procs or procs[1].exe
+
+
+def test_ancestors_of_this_process() -> None:
+    """The real /proc: this process and its parent, never init."""
+    found = ancestors(os.getpid())
+    assert {os.getpid(), os.getppid()} <= found
+    assert 1 not in found
+
+
+def _stat(proc: Path, pid: int, comm: str, ppid: int | str) -> None:
+    (proc / str(pid)).mkdir()
+    (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S {ppid} 1 1 0 -1\n")
+
+
+def test_ancestors_read_past_a_hostile_name_and_stop_at_a_loop(tmp_path: Path) -> None:
+    """A process may name itself ``x) R 1``; a damaged or looping stat ends the walk, not the command."""
+    _stat(tmp_path, 30, "x) R 1 (", 20)
+    _stat(tmp_path, 20, "sh", 10)
+    _stat(tmp_path, 10, "loop", 20)
+    assert ancestors(30, str(tmp_path)) == {30, 20, 10}
+    _stat(tmp_path, 40, "bad", "not-a-pid")
+    assert ancestors(40, str(tmp_path)) == {40}
+    assert ancestors(50, str(tmp_path)) == {50}  # gone
