@@ -59,7 +59,8 @@ def event(parser: auparse.AuParser, path: str) -> dict[str, object] | None:
         records.setdefault(type_name, []).append(fields(parser, names if type_name == "SYSCALL" else None))
         if not parser.next_record():
             break
-    syscall = (records.get("SYSCALL") or [None])[0]
+    syscalls = records.get("SYSCALL")
+    syscall = syscalls[0] if syscalls else None
     if syscall is None:
         return None
     name = names.get("syscall")
@@ -104,8 +105,8 @@ def argv(execve: list[dict[str, str]] | None) -> list[str] | None:
                     args[int(name[1:])] = value
             except ValueError:
                 continue
-    for index, parts in chunks.items():
-        args[index] = "".join(parts[k] for k in sorted(parts))
+    for position, parts in chunks.items():
+        args[position] = "".join(parts[k] for k in sorted(parts))
     return [args[i] for i in sorted(args)]
 
 

@@ -47,9 +47,9 @@ def _preview(value: object, limit: int = 120) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
 
 
-def group_events(events: Iterable[ExecEvent]) -> dict[tuple[int, int], list[ExecEvent]]:
-    """Exec events by (pid, ppid), each list in (time, serial) order."""
-    by_process: dict[tuple[int, int], list[ExecEvent]] = defaultdict(list)
+def group_events(events: Iterable[ExecEvent]) -> dict[tuple[int | None, int | None], list[ExecEvent]]:
+    """Exec events by (pid, ppid) (None where unknown), each list in (time, serial) order."""
+    by_process: dict[tuple[int | None, int | None], list[ExecEvent]] = defaultdict(list)
     for event in events:
         by_process[(event.pid, event.ppid)].append(event)
     for items in by_process.values():
