@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,7 +57,9 @@ def damaged(draw: st.DrawFn) -> list[bytes]:
 
 @DAMAGE
 @given(lines=damaged())
-def test_damaged_log_never_breaks_the_alarm_finders(tmp_path_factory, lines: list[bytes]) -> None:
+def test_damaged_log_never_breaks_the_alarm_finders(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes]
+) -> None:
     path = ed.write(tmp_path_factory.mktemp("damaged") / "audit.log", lines)
     alarms, events, _audit = scan_logs([str(path)], keep_events=True)
     for alarm in alarms:

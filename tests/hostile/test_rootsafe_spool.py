@@ -38,7 +38,8 @@ def plant_links(directory: Path, victim: Path) -> list[Path]:
 
 def forward(spool_dir: Path, count: int) -> dict[str, Any]:
     """Forward ``count`` messages through a spool at ``spool_dir``; what the receiver got and the warnings."""
-    sink, warnings = FakeSink(), []
+    sink = FakeSink()
+    warnings: list[str] = []
     forwarder = Forwarder(sink, Spool(spool_dir, 1 << 30), warnings.append, FAST)
     for message in messages(count):
         forwarder.put(message)

@@ -8,6 +8,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,9 @@ def test_row_text_is_what_the_writer_indexes(event: ExecEvent) -> None:
 
 @STORES
 @given(events=st.lists(exec_events(), min_size=1, max_size=40).map(distinct), batch=st.integers(1, 7))
-def test_any_store_the_writer_makes_passes(tmp_path_factory, events: list[ExecEvent], batch: int) -> None:
+def test_any_store_the_writer_makes_passes(
+    tmp_path_factory: pytest.TempPathFactory, events: list[ExecEvent], batch: int
+) -> None:
     """Whatever the merge history of the stored segments (batches of any size)."""
     db = tmp_path_factory.mktemp("index") / "events.db"
     with EventStore(db) as store, store.writer(batch_size=batch) as writer:
@@ -48,7 +51,9 @@ def test_any_store_the_writer_makes_passes(tmp_path_factory, events: list[ExecEv
 
 @STORES
 @given(events=st.lists(exec_events(), min_size=2, max_size=20).map(distinct), data=st.data())
-def test_one_word_moved_is_found(tmp_path_factory, events: list[ExecEvent], data: st.DataObject) -> None:
+def test_one_word_moved_is_found(
+    tmp_path_factory: pytest.TempPathFactory, events: list[ExecEvent], data: st.DataObject
+) -> None:
     """Any single entry of the index moved to another row is named, whatever the store holds."""
     db = tmp_path_factory.mktemp("moved") / "events.db"
     with EventStore(db) as store, store.writer(batch_size=3) as writer:

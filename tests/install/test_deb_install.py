@@ -11,7 +11,8 @@ import pytest
 
 from exectrail.cli.main import cli
 from tests.support.freshroot import FreshRoot
-from tests.support.install import EXECTRAIL, NONINTERACTIVE, REPO, VERSION, install_deb
+from tests.support.install import EXECTRAIL, NONINTERACTIVE, VERSION, install_deb
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.freshroot
 

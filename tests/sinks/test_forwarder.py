@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_unusable_spool_directory_is_one_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def tiny_fs(tmp_path: Path) -> Path:
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     """A 64 KB tmpfs: a real 'No space left on device' (needs root)."""
     if os.geteuid() != 0:
         skip_or_fail("mounting a tmpfs needs root")

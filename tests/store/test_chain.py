@@ -8,6 +8,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,7 +62,9 @@ def test_head_format_round_trips() -> None:
 
 @PROPERTY
 @given(events=EVENTS)
-def test_chain_links_every_stored_row_in_insertion_order(tmp_path_factory, events: list[ExecEvent]) -> None:
+def test_chain_links_every_stored_row_in_insertion_order(
+    tmp_path_factory: pytest.TempPathFactory, events: list[ExecEvent]
+) -> None:
     path = tmp_path_factory.mktemp("chain") / "e.db"
     _store(path, events)
     chain = GENESIS
@@ -79,7 +82,7 @@ def test_chain_links_every_stored_row_in_insertion_order(tmp_path_factory, event
 @PROPERTY
 @given(events=st.lists(exec_events(), min_size=2, max_size=10).map(distinct), data=st.data())
 def test_any_single_tampering_is_named(
-    tmp_path_factory, events: list[ExecEvent], data: st.DataObject
+    tmp_path_factory: pytest.TempPathFactory, events: list[ExecEvent], data: st.DataObject
 ) -> None:
     if len(events) < 2:
         return
@@ -98,7 +101,7 @@ def test_any_single_tampering_is_named(
             f"ELSE {column} || 'x' END"
         )
         conn.execute(f"UPDATE events SET {column} = {changed} WHERE seq = ?", (k,))
-        expected = ("edited", k)
+        expected: tuple[str, int] | None = ("edited", k)
     elif kind == "delete":
         conn.execute("DELETE FROM events WHERE seq = ?", (k,))
         expected = ("deleted", k + 1) if k < n else None  # the last row: only a noted head tells

@@ -39,7 +39,8 @@ def test_argv_encodings_are_distinct() -> None:
     assert codec.pack_argv(()) == b""
     assert codec.pack_argv((b"",)) == b"\0"
     assert codec.pack_argv((b"a", b"")) == b"a\0\0"
-    assert codec.pack_argv((b"a\0b",))[-1:] == b"\x01"  # NUL inside an argument: length-prefixed
+    packed = codec.pack_argv((b"a\0b",))
+    assert packed is not None and packed[-1:] == b"\x01"  # NUL inside an argument: length-prefixed
 
 
 def test_search_text_is_command_line_or_path(real_events: list[ExecEvent]) -> None:

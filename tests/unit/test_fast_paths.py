@@ -23,7 +23,8 @@ from tests.support.kernel_format import execve_records, syscall_body
 
 def plain_parse(block: bytes) -> tuple[list[tuple[object, ...]], list[tuple[int, str]]]:
     """parse_block as it was: every line through the header regex (and the range check)."""
-    records, bad = [], []
+    records: list[tuple[object, ...]] = []
+    bad: list[tuple[int, str]] = []
     for index, line in enumerate(block.replace(b"\r\n", b"\n").split(b"\n")[:-1]):
         match = _LINE_RE.match(line)
         if match is None:

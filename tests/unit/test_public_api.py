@@ -67,7 +67,7 @@ def test_every_exported_name_resolves_and_errors_form_one_tree() -> None:
     assert len(errors) == 8 and all(issubclass(e, exectrail.ExectrailError) for e in errors)
     assert issubclass(exectrail.StoreFullError, exectrail.StoreError)
     with pytest.raises(AttributeError):
-        _ = exectrail.no_such_name  # type: ignore[attr-defined]
+        _ = exectrail.no_such_name
 
 
 def test_importing_the_package_loads_no_pipeline_store_or_sinks() -> None:
