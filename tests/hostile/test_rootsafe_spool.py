@@ -4,6 +4,7 @@ symlinks and forwards a planted .batch as genuine events")."""
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import time
@@ -59,13 +60,13 @@ def test_a_spool_others_can_write_is_refused_and_planted_links_are_not_followed(
             os.chown(root / "sink", uid, uid)
             os.chown(root, uid, uid)
             root.chmod(loose)
-            result = as_user(uid, lambda root=root: forward(root / "sink", 20))
+            result = as_user(uid, functools.partial(forward, root / "sink", 20))
             assert result == f"UnsafePathError: {root}: directory writable by others (mode {loose:04o}); " + (
                 "refused (use chmod go-w, or another directory)"
             )
             (root / "sink").chmod(loose)  # the sink's own directory open to others: refused as well
             root.chmod(0o700)
-            result = as_user(uid, lambda root=root: forward(root / "sink", 20))
+            result = as_user(uid, functools.partial(forward, root / "sink", 20))
             assert result.startswith(f"UnsafePathError: {root / 'sink'}: directory writable by others")
             assert all(p.is_symlink() for p in planted)
         assert victim.read_bytes() == VICTIM and victim.stat().st_nlink == 1

@@ -76,7 +76,7 @@ def test_a_store_writable_by_group_or_others_is_refused(uid: int) -> None:
             db.touch()
             os.chown(db, uid, uid)
             db.chmod(loose)
-            result = as_user(uid, lambda db=db: store_some(db))
+            result = as_user(uid, functools.partial(store_some, db))
             assert result.startswith(f"UnsafePathError: {db}: writable by group or others"), result
             assert f"(mode {loose:04o})" in result and db.stat().st_size == 0
 
@@ -112,7 +112,11 @@ def test_planted_wal_or_shm_links_are_refused_and_their_target_untouched(uid: in
             planted.unlink(missing_ok=True)
             planted.symlink_to(victim)
             for readonly in (False, True):
-                result = as_user(uid, lambda readonly=readonly: EventStore(db, readonly=readonly).count())
+
+                def count(readonly: bool = readonly) -> int:
+                    return EventStore(db, readonly=readonly).count()
+
+                result = as_user(uid, count)
                 if suffix == "-journal" and readonly:
                     continue  # a reader never writes a rollback journal
                 assert result == f"UnsafePathError: {planted}: is a symbolic link; refused", result
@@ -129,7 +133,7 @@ def test_a_store_directory_others_can_write_is_refused(uid: int) -> None:
             os.chown(shared, uid, uid)
             shared.chmod(loose)
             db = shared / "events.db"
-            result = as_user(uid, lambda db=db: store_some(db))
+            result = as_user(uid, functools.partial(store_some, db))
             whom = "its group" if loose == 0o770 else "others"
             assert result.startswith(f"UnsafePathError: {shared}: directory writable by {whom}"), result
             assert list(shared.iterdir()) == []
@@ -145,7 +149,7 @@ def test_a_parent_others_can_write_is_refused_unless_sticky(uid: int) -> None:
             mine.mkdir(parents=True)
             os.chown(mine, uid, uid)
             above.chmod(loose)
-            result = as_user(uid, lambda mine=mine: store_some(mine / "events.db"))
+            result = as_user(uid, functools.partial(store_some, mine / "events.db"))
             if refused:
                 assert result.startswith(f"UnsafePathError: {above}: directory writable by others"), result
             else:

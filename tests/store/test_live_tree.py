@@ -118,7 +118,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory, login_uid: int) -> Observ
     db = base / "events.db"
     result = run("import", "--db", str(db), str(log))
     assert result.exit_code == 0, result.stderr
-    read = lambda name: int((work / name).read_text().split()[0])  # noqa: E731
+
+    def read(name: str) -> int:
+        return int((work / name).read_text().split()[0])
+
     return Observed(db, work, read("outer.pid"), read("inner.pid"), read("leaf.pid"), read("ses"),
                     tty.removeprefix("/dev/").replace("/", ""), os.getpid(), login_uid)  # fmt: skip
 

@@ -6,6 +6,7 @@ import collections
 import errno
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +37,10 @@ def _in_time_order(events: list[ExecEvent]) -> list[ExecEvent]:
 @st.composite
 def filters(draw: st.DrawFn, events: list[ExecEvent]) -> EventFilter:
     """Filters built from values that occur in the events (plus some that do not)."""
-    pick = lambda values: draw(st.lists(st.sampled_from(sorted(values, key=repr)), max_size=2))  # noqa: E731
+
+    def pick(values: set[Any]) -> list[Any]:  # Any: an event's pid, ppid or uid may be None
+        return draw(st.lists(st.sampled_from(sorted(values, key=repr)), max_size=2))
+
     comms = {e.comm for e in events if e.comm}
     exes = {e.exe for e in events if e.exe}
     globs = {"*true", "/usr/*", "*[0-9]*", "exec_?hain", "*\udcff*"}
@@ -69,6 +73,7 @@ def test_sql_filter_agrees_with_event_filter(store: EventStore, real_events: lis
 
 def test_each_filter_alone_selects_something(store: EventStore, real_events: list[ExecEvent]) -> None:
     some = real_events[100]
+    assert some.pid is not None
     for event_filter in (
         EventFilter(pids=frozenset({some.pid})),
         EventFilter(exes=("*/exec_chain",)),
