@@ -149,7 +149,9 @@ def test_syscall_line_removed_names_the_event(lines: list[bytes], tmp_path: Path
     [syscall] = [x for x in lines if ed.is_type(x, "SYSCALL") and ed.serial(x) == victim]
     found, _ = alarms(ed.write(tmp_path / "audit.log", ed.drop_record(lines, victim, "SYSCALL")))
     [alarm] = [a for a in found if a["kind"] == "event-incomplete"]
-    seconds, ms = ed.SERIAL.search(syscall).group(1, 2)
+    stamp = ed.SERIAL.search(syscall)
+    assert stamp is not None
+    seconds, ms = stamp.group(1, 2)
     event_id = f":{seconds.decode()}.{ms.decode()}:{victim}"
     assert alarm["certainty"] == "certain"
     assert alarm["summary"].startswith(f"exec event {event_id} has no SYSCALL record: who ran it")

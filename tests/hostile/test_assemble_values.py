@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,7 +117,8 @@ def test_an_undecodable_value_is_null_and_counted(
     before, diag_before = original()
     after, diag_after = read(write(tmp_path, edit(LOOKALIKES, rtype, set_field(name, value))))
     at = index_of(before, LOOKALIKES)
-    expected = dataclasses.replace(before[at], **dict.fromkeys(nulls), incomplete=nulls == ["argv"])
+    nones: dict[str, Any] = dict.fromkeys(nulls)
+    expected = dataclasses.replace(before[at], **nones, incomplete=nulls == ["argv"])
     assert after[at] == expected
     assert after[:at] + after[at + 1 :] == before[:at] + before[at + 1 :]
     assert diag_after.counts - diag_before.counts == {"bad-value": 1}
@@ -159,7 +161,8 @@ def test_argv_short_of_what_the_kernel_announced_is_incomplete(
     before, diag_before = original()
     after, diag_after = read(write(tmp_path, change(lines())))  # type: ignore[operator]
     at = index_of(before, LONG)
-    assert before[at].argv is not None and len(before[at].argv[1]) == 20000 and not before[at].incomplete
+    known = before[at]
+    assert known.argv is not None and len(known.argv[1]) == 20000 and not known.incomplete
     event = after[at]
     assert event.incomplete and event.argv is not None and event.argv[0] == b"/usr/bin/true"
     assert (
@@ -177,7 +180,8 @@ def test_exec_records_whose_syscall_line_was_removed_still_give_the_event(tmp_pa
     known = before[at]
     assert after[:at] + after[at + 1 :] == before[:at] + before[at + 1 :]
     event = after[at]
-    assert event == dataclasses.replace(known, **dict.fromkeys(SYSCALL_FIELDS), incomplete=True)
+    nones: dict[str, Any] = dict.fromkeys(SYSCALL_FIELDS)
+    assert event == dataclasses.replace(known, **nones, incomplete=True)
     assert (event.argv, event.cwd, event.path, event.proctitle) == (
         known.argv,
         known.cwd,

@@ -8,7 +8,7 @@ from pathlib import Path
 from exectrail.interference import kinds
 from exectrail.interference.procs import ExecIndex, check_processes
 from exectrail.kernel.procfs import Proc, ancestors, running_processes
-from exectrail.model import CERTAIN, SUSPICIOUS
+from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
 
 T = 1_795_600_000_000
 
@@ -26,6 +26,12 @@ def index(*events: tuple[int, str, int]) -> ExecIndex:
     for pid, exe, when in events:
         built.add(pid, exe, when)
     return built
+
+
+def _pid(alarm: Alarm) -> int:
+    pid = alarm.details["pid"]
+    assert isinstance(pid, int), alarm
+    return pid
 
 
 def test_exec_in_the_trail_is_fine() -> None:
@@ -78,7 +84,7 @@ def test_deleted_and_memfd_executables() -> None:
     memfd = Proc(601, 1, T - 5000, "/memfd:payload", True, "payload")
     shm = Proc(602, 1, T - 5000, "/dev/shm/.x", False, ".x")
     result = check_processes(table(INIT, deleted, memfd, shm), ExecIndex())
-    assert sorted(a.details["pid"] for a in result.alarms) == [600, 601, 602]
+    assert sorted(_pid(a) for a in result.alarms) == [600, 601, 602]
     assert {a.kind for a in result.alarms} == {kinds.SUSPICIOUS_EXE}
 
 

@@ -48,6 +48,7 @@ def test_rows_arrive_with_argv_intact(
             event.exit,
         )
         assert int(row["serial"]) == event.serial
+        assert event.success is not None
         assert (
             row["success"] == int(event.success) and row["node"] == event.node and row["auid"] == event.auid
         )
@@ -75,7 +76,12 @@ def test_duplicates_collapse(clickhouse: ClickHouse, real_events: list[ExecEvent
 
 
 def test_other_messages_keep_their_json(clickhouse: ClickHouse, tmp_path: Path) -> None:
-    alarm = {"type": "alarm", "id": "alarm-1", "time": "2026-11-25T14:40:47.506Z", "kind": "rules-removed"}
+    alarm: dict[str, object] = {
+        "type": "alarm",
+        "id": "alarm-1",
+        "time": "2026-11-25T14:40:47.506Z",
+        "kind": "rules-removed",
+    }
     summary, _ = forward(clickhouse.url(table="generic"), [], tmp_path, "alarm-host", extra=[alarm])
     assert summary.delivered == 1
     [row] = clickhouse.rows("SELECT id, host, type, time, time_ms, body FROM default.generic")

@@ -33,6 +33,8 @@ def test_readers_during_an_import(db: Path, real_events: list[ExecEvent]) -> Non
     errors: list[BaseException] = []
     seen: list[tuple[int, int, bool]] = []
     stop = threading.Event()
+    last_pid = real_events[-1].pid
+    assert last_pid is not None
 
     def reader(kind: int) -> None:
         try:
@@ -54,7 +56,7 @@ def test_readers_during_an_import(db: Path, real_events: list[ExecEvent]) -> Non
                         seen.append((count, result.rows, result.ok))
                     else:
                         report(store.conn, top=3)
-                        process_tree(store.conn, real_events[-1].pid)
+                        process_tree(store.conn, last_pid)
                         seen.append((count, 0, True))
         except BaseException as exc:  # reported below
             errors.append(exc)
