@@ -7,7 +7,7 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +17,7 @@ from exectrail.capture.session import Capture
 from exectrail.capture.sources import NetlinkSource, PluginSource
 from exectrail.capture.watch import Limits, Watch
 from exectrail.filters import EventFilter
+from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.netlink.wire import AuditStatus
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.pipeline import EventBuilder
@@ -59,11 +60,10 @@ def test_netlink_source_decodes_unicast_and_multicast() -> None:
     batch = [datagram(t, b, unicast=n % 2 == 0) for n, (t, b) in enumerate(EXEC_RECORDS)]
     batch.insert(0, datagram(2, b"\0" * 20))  # a stray ACK is not a record
     notes: list[tuple[str, str]] = []
-    source = NetlinkSource(
-        FakeClient([batch, [datagram(1329, b"pid=1")]]), Diagnostics(), lambda k, m: notes.append((k, m))
-    )  # type: ignore[arg-type]
+    client = cast(AuditClient, FakeClient([batch, [datagram(1329, b"pid=1")]]))  # no kernel socket here
+    source = NetlinkSource(client, Diagnostics(), lambda k, m: notes.append((k, m)))
     try:
-        records = []
+        records: list[Record] = []
         deadline = time.monotonic() + 5
         while len(records) < len(EXEC_RECORDS) and time.monotonic() < deadline:
             records += source.poll(0.1)
