@@ -70,10 +70,10 @@ def test_unit_runs_watch_from_the_config_and_keeps_its_journal(deb: Deb) -> None
         assert key not in svc, f"{key}: audit netlink needs root in the initial namespaces"
 
 
-def systemd_analyze(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def systemd_analyze(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     if shutil.which("systemd-analyze") is None:
         skip_or_fail("needs systemd-analyze (apt-get install systemd)")
-    return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, timeout=120, **kwargs)  # type: ignore[call-overload]
+    return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_systemd_analyze_verify(deb: Deb, tmp_path: Path) -> None:
