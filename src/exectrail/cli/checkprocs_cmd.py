@@ -21,7 +21,7 @@ from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
 from exectrail.store import EventStore
 from exectrail.store.db import sqlite_errors
-from exectrail.store.reader import successful_execs
+from exectrail.store.reader import SuccessfulExecs
 from exectrail.timefmt import iso, ms_to_time
 from exectrail.timeparse import parse_time
 
@@ -30,13 +30,14 @@ def index_from_store(path: str) -> ExecIndex:
     """Successful exec events of the store at ``path``; rows edited into nonsense are left out and
     counted on stderr."""
     with EventStore(path, readonly=True) as store, sqlite_errors(store.path):
-        rows, damaged = successful_execs(store.conn)
-    if damaged:
+        execs = SuccessfulExecs(store.conn)
+        index = ExecIndex.from_rows(execs)
+    if execs.damaged:
         echo_err(
-            f"exectrail: {path}: {damaged} stored events cannot be read (edited by hand?) and were left out; "
-            "'exectrail verify' says what changed"
+            f"exectrail: {path}: {execs.damaged} stored events cannot be read (edited by hand?) and were "
+            "left out; 'exectrail verify' says what changed"
         )
-    return ExecIndex.from_rows(rows)
+    return index
 
 
 @click.command("check-procs")

@@ -174,23 +174,26 @@ def stored_time(ms: object) -> datetime:
     raise StoreError(f"a stored time ({str(ms)[:24]!r}) cannot be one exectrail wrote: {_EDITED}")
 
 
-def successful_execs(conn: sqlite3.Connection) -> tuple[list[tuple[int, str | None, int]], int]:
-    """``(pid, exe, time_ms)`` of every successful exec stored, and how many rows were left out
-    because they were edited into nonsense (a time that is not a number or out of range, a pid that
-    is text)."""
-    rows: list[tuple[int, str | None, int]] = []
-    damaged = 0
-    for pid, exe, when in conn.execute("SELECT pid, exe, time_ms FROM events WHERE success = 1"):
-        if (
-            type(pid) is not int
-            or type(when) is not int
-            or not MIN_MS <= when <= MAX_MS
-            or (exe is not None and not isinstance(exe, str | bytes))
-        ):
-            damaged += 1
-            continue
-        rows.append((pid, load_text(exe), when))
-    return rows, damaged
+class SuccessfulExecs:
+    """``(pid, exe, time_ms)`` of every successful exec stored, streamed; rows edited into nonsense (a
+    time that is not a number or out of range, a pid that is text) are left out and counted in
+    ``damaged`` (complete once the iteration ends)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.damaged = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str | None, int]]:
+        for pid, exe, when in self.conn.execute("SELECT pid, exe, time_ms FROM events WHERE success = 1"):
+            if (
+                type(pid) is not int
+                or type(when) is not int
+                or not MIN_MS <= when <= MAX_MS
+                or (exe is not None and not isinstance(exe, str | bytes))
+            ):
+                self.damaged += 1
+                continue
+            yield pid, load_text(exe), when
 
 
 MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z, the first time a stored row can hold
