@@ -151,7 +151,7 @@ class LineChecker:
         self.users = _Names()
         self.groups = _Names()
         self.last: tuple[int, bytes] | None = None
-        self.first_good = b""  # the first record the reader took (its time stands in for unknown ones)
+        self.first_time: datetime | None = None  # of the first record the reader took (for unknown ones)
         self.before_last = b""
         self._seen: dict[tuple[bytes, bytes, bytes], _Seen] = {}
 
@@ -165,8 +165,8 @@ class LineChecker:
                     self.bad_prev[number] = previous
                 continue
             self.before_last, previous = previous, line
-            if not self.first_good and b"msg=audit(" in line[:200]:  # (a blank line has no time)
-                self.first_good = line
+            if self.first_time is None:  # (a blank line the reader skipped has none)
+                self.first_time = _time_of(line)
             head = line[:96]
             if b"type=DAEMON_START " in head:
                 fmt = split_fields(line.partition(SEPARATOR)[0]).get(b"format")
@@ -249,7 +249,7 @@ class LineChecker:
                 f"the last line of {self.path} (line {last}) is cut short: auditd was stopped mid-write, "
                 "the disk was full, or the file was truncated"
             )
-            when = _line_time([(0, text), (0, self.before_last)], self._fallback())
+            when = _line_time([(0, text), (0, self.before_last)], self.first_time)
             out.append(
                 self._alarm(kinds.LINE_TRUNCATED, summary, SUSPICIOUS, {"line": last}, [(last, text)], when)
             )
@@ -261,7 +261,7 @@ class LineChecker:
                 f"have written (first: line {first.line}, {first.reason}): edited by hand, or damaged"
             )
             details: dict[str, object] = {"lines": numbers[:100], "count": len(numbers)}
-            when = _line_time([(0, self.bad_prev.get(numbers[0], b""))], self._fallback())
+            when = _line_time([(0, self.bad_prev.get(numbers[0], b""))], self.first_time)
             out.append(self._alarm(kinds.LINE_MALFORMED, summary, CERTAIN, details, examples, when))
         return out
 
@@ -304,11 +304,8 @@ class LineChecker:
         details = {"file": self.path, **details}
         evidence = tuple(f"{self.path}:{n}: {_text(line)}" for n, line in lines)
         return Alarm(
-            kind, when or _line_time(lines, self._fallback()), summary, certainty, None, details, evidence
+            kind, when or _line_time(lines, self.first_time), summary, certainty, None, details, evidence
         )
-
-    def _fallback(self) -> datetime | None:
-        return _time_of(self.first_good) if self.first_good else None
 
 
 def _text(line: bytes) -> str:
