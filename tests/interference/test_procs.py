@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from exectrail.interference import kinds
 from exectrail.interference.procs import ExecIndex, check_processes
-from exectrail.kernel.procfs import Proc, ancestors, running_processes
+from exectrail.kernel.procfs import Proc, ancestors, pid_alive, running_processes
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
 
 T = 1_795_600_000_000
@@ -116,3 +117,17 @@ def test_ancestors_read_past_a_hostile_name_and_stop_at_a_loop(tmp_path: Path) -
     _stat(tmp_path, 40, "bad", "not-a-pid")
     assert ancestors(40, str(tmp_path)) == {40}
     assert ancestors(50, str(tmp_path)) == {50}  # gone
+
+
+def test_pid_alive_tells_a_zombie_from_a_running_process() -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: a zombie
+        assert not pid_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not pid_alive(child.pid)
+    assert not pid_alive(0)

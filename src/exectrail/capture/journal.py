@@ -22,7 +22,7 @@ from pathlib import Path
 from exectrail import safefs
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.procfs import pid_alive, read_cmdline
-from exectrail.kernel.rules.rule import Rule, decode_rules
+from exectrail.kernel.rules.rule import decode_rules
 from exectrail.kernel.state import KernelGuard, KernelState
 from exectrail.timefmt import local_text
 
@@ -173,7 +173,7 @@ def still_in_effect(client: AuditClient, journal: Journal) -> tuple[str, ...]:
     status = client.get_status()
     loaded = decode_rules(client.list_rules())
     out = []
-    rules = sum(Rule.from_bytes(blob) in loaded for blob in journal.added_rules)
+    rules = sum(rule in loaded for rule in decode_rules(journal.added_rules))
     if rules:
         out.append(f"{rules} rule(s) it added")
     for name, (old, new) in journal.status_set.items():

@@ -45,9 +45,7 @@ def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     stat = _read(f"/proc/{pid}/stat")
-    if stat is None:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
+    return stat is not None and _stat_fields(stat)[:1] != [b"Z"]
 
 
 def ancestors(pid: int, proc: str = "/proc") -> frozenset[int]:
