@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from exectrail.interference import kinds
 from exectrail.interference.procs import ExecIndex, check_processes
-from exectrail.kernel.procfs import Proc, ancestors, pid_alive, running_processes
+from exectrail.kernel.procfs import Proc, ancestors, boot_time_ms, pid_alive, read_proc, running_processes
 from exectrail.model import CERTAIN, SUSPICIOUS, Alarm
 
 T = 1_795_600_000_000
@@ -131,3 +132,21 @@ def test_pid_alive_tells_a_zombie_from_a_running_process() -> None:
         child.wait()
     assert not pid_alive(child.pid)
     assert not pid_alive(0)
+
+
+def test_boot_time_places_a_new_process_at_its_start() -> None:
+    """The start time derived from boot_time_ms and /proc/PID/stat is the wall time around the fork
+    (to the 10 ms clock tick), and boot_time_ms agrees with /proc/stat's whole-second btime."""
+    stat = Path("/proc/stat").read_text().splitlines()
+    btime = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
+    assert abs(boot_time_ms() - btime * 1000) < 1500
+    before = time.time()
+    child = subprocess.Popen(["sleep", "30"])
+    after = time.time()
+    try:
+        found = read_proc(child.pid, boot_time_ms(), os.sysconf("SC_CLK_TCK"))
+        assert found is not None
+        assert before * 1000 - 20 <= found.start_ms <= after * 1000 + 20
+    finally:
+        child.kill()
+        child.wait()
