@@ -42,20 +42,90 @@ def argv(*words: str) -> tuple[bytes, ...]:
 
 HAND: list[tuple[str, str | None, tuple[bytes, ...], str | None, list[str | None], str | None]] = [
     # shebang, all PATH items: item 0 script, item 1 interpreter, item 2 loader
-    ("shebang", "/usr/bin/dash", argv("/bin/sh", "./x.sh", "a"), "/w", ["./x.sh", "/bin/sh", "/lib64/ld-linux-x86-64.so.2"], "/w/x.sh"),
-    ("shebang item 0 twice", "/usr/bin/dash", argv("/bin/sh", "x.sh"), "/w", ["x.sh", "x.sh", "/bin/sh"], "/w/x.sh"),
-    ("shebang arg", "/usr/bin/awk", argv("/usr/bin/awk", "-f", "/opt/a.awk", "z"), "/", ["/opt/a.awk", "/usr/bin/awk"], "/opt/a.awk"),
-    ("shebang dotdot", "/usr/bin/perl", argv("/usr/bin/perl", "../s/p.pl"), "/home/u/w", ["../s/p.pl", "/usr/bin/perl"], "/home/u/s/p.pl"),
-    ("shebang item 0 only", "/usr/bin/gawk", argv("/usr/bin/awk", "-f", "/opt/a.awk"), "/", ["/opt/a.awk"], "/opt/a.awk"),
-    ("shebang execveat dirfd", "/usr/bin/gawk", argv("/usr/bin/awk", "-f", "/dev/fd/3/a.awk"), "/w", ["a.awk", "/usr/bin/awk"], "a.awk"),
-    ("plain dynamic ELF", "/usr/bin/cat", argv("cat", "/usr/bin/cat"), "/", ["/usr/bin/cat", "/lib64/ld-linux-x86-64.so.2"], None),
-    ("merged /usr, ELF", "/usr/bin/cat", argv("/bin/cat", "/bin/cat"), "/", ["/bin/cat", "/lib64/ld-linux-x86-64.so.2"], None),
-    ("ELF, item 0 twice", "/usr/bin/cat", argv("/bin/cat", "/bin/cat"), "/", ["/bin/cat", "/bin/cat", "/lib64/ld-linux-x86-64.so.2"], None),
+    (
+        "shebang",
+        "/usr/bin/dash",
+        argv("/bin/sh", "./x.sh", "a"),
+        "/w",
+        ["./x.sh", "/bin/sh", "/lib64/ld-linux-x86-64.so.2"],
+        "/w/x.sh",
+    ),
+    (
+        "shebang item 0 twice",
+        "/usr/bin/dash",
+        argv("/bin/sh", "x.sh"),
+        "/w",
+        ["x.sh", "x.sh", "/bin/sh"],
+        "/w/x.sh",
+    ),
+    (
+        "shebang arg",
+        "/usr/bin/awk",
+        argv("/usr/bin/awk", "-f", "/opt/a.awk", "z"),
+        "/",
+        ["/opt/a.awk", "/usr/bin/awk"],
+        "/opt/a.awk",
+    ),
+    (
+        "shebang dotdot",
+        "/usr/bin/perl",
+        argv("/usr/bin/perl", "../s/p.pl"),
+        "/home/u/w",
+        ["../s/p.pl", "/usr/bin/perl"],
+        "/home/u/s/p.pl",
+    ),
+    (
+        "shebang item 0 only",
+        "/usr/bin/gawk",
+        argv("/usr/bin/awk", "-f", "/opt/a.awk"),
+        "/",
+        ["/opt/a.awk"],
+        "/opt/a.awk",
+    ),
+    (
+        "shebang execveat dirfd",
+        "/usr/bin/gawk",
+        argv("/usr/bin/awk", "-f", "/dev/fd/3/a.awk"),
+        "/w",
+        ["a.awk", "/usr/bin/awk"],
+        "a.awk",
+    ),
+    (
+        "plain dynamic ELF",
+        "/usr/bin/cat",
+        argv("cat", "/usr/bin/cat"),
+        "/",
+        ["/usr/bin/cat", "/lib64/ld-linux-x86-64.so.2"],
+        None,
+    ),
+    (
+        "merged /usr, ELF",
+        "/usr/bin/cat",
+        argv("/bin/cat", "/bin/cat"),
+        "/",
+        ["/bin/cat", "/lib64/ld-linux-x86-64.so.2"],
+        None,
+    ),
+    (
+        "ELF, item 0 twice",
+        "/usr/bin/cat",
+        argv("/bin/cat", "/bin/cat"),
+        "/",
+        ["/bin/cat", "/bin/cat", "/lib64/ld-linux-x86-64.so.2"],
+        None,
+    ),
     ("static ELF", "/opt/busybox", argv("x", "/opt/y"), "/", ["/opt/busybox"], None),
     ("sh -c X, item 0 only", "/usr/bin/dash", argv("sh", "-c", "/bin/sh"), "/", ["/bin/sh"], None),
     # interpreters run on a file
     ("python", "/usr/bin/python3.11", argv("python3", "x.py", "-c"), "/w", ["/usr/bin/python3"], "/w/x.py"),
-    ("python options", "/usr/bin/python3", argv("p", "-u", "-W", "error", "-X", "dev", "-BE", "/a/b.py"), "/", [], "/a/b.py"),
+    (
+        "python options",
+        "/usr/bin/python3",
+        argv("p", "-u", "-W", "error", "-X", "dev", "-BE", "/a/b.py"),
+        "/",
+        [],
+        "/a/b.py",
+    ),
     ("python attached -W", "/usr/bin/python3", argv("p", "-Wd", "-Xutf8", "s.py"), "/r", [], "/r/s.py"),
     ("python -W takes -c", "/usr/bin/python3", argv("p", "-W", "-c", "s.py"), "/r", [], "/r/s.py"),
     ("python --", "/usr/bin/python3", argv("p", "--", "-odd.py"), "/r", [], "/r/-odd.py"),
@@ -64,8 +134,22 @@ HAND: list[tuple[str, str | None, tuple[bytes, ...], str | None, list[str | None
     ("python -m", "/usr/bin/python3", argv("python3", "-m", "http.server"), "/", [], None),
     ("python -", "/usr/bin/python3", argv("python3", "-", "x.py"), "/", [], None),
     ("python interactive", "/usr/bin/python3", argv("python3", "-i"), "/", [], None),
-    ("python check-hash", "/usr/bin/python3", argv("p", "--check-hash-based-pycs", "never", "s.py"), "/", [], "/s.py"),
-    ("bash", "/usr/bin/bash", argv("bash", "-e", "-o", "pipefail", "+O", "extglob", "--norc", "run.sh", "x"), "/t", [], "/t/run.sh"),
+    (
+        "python check-hash",
+        "/usr/bin/python3",
+        argv("p", "--check-hash-based-pycs", "never", "s.py"),
+        "/",
+        [],
+        "/s.py",
+    ),
+    (
+        "bash",
+        "/usr/bin/bash",
+        argv("bash", "-e", "-o", "pipefail", "+O", "extglob", "--norc", "run.sh", "x"),
+        "/t",
+        [],
+        "/t/run.sh",
+    ),
     ("bash --rcfile", "/bin/bash", argv("bash", "--rcfile", "rc", "s.sh"), "/t", [], "/t/s.sh"),
     ("bash -", "/bin/bash", argv("bash", "-", "s.sh"), "/t", [], "/t/s.sh"),
     ("bash -s", "/bin/bash", argv("bash", "-s", "x.sh"), "/", [], None),
@@ -74,13 +158,27 @@ HAND: list[tuple[str, str | None, tuple[bytes, ...], str | None, list[str | None
     ("bash -i", "/bin/bash", argv("bash", "-i"), "/", [], None),
     ("zsh", "/usr/bin/zsh", argv("zsh", "-f", "s.zsh"), "/", [], "/s.zsh"),
     ("fish -c", "/usr/bin/fish", argv("fish", "-c", "echo", "s.fish"), "/", [], None),
-    ("perl", "/usr/bin/perl", argv("perl", "-w", "-I", "lib", "-MData::Dumper", "-pi.bak", "x.pl"), "/p", [], "/p/x.pl"),
+    (
+        "perl",
+        "/usr/bin/perl",
+        argv("perl", "-w", "-I", "lib", "-MData::Dumper", "-pi.bak", "x.pl"),
+        "/p",
+        [],
+        "/p/x.pl",
+    ),
     ("perl -ne", "/usr/bin/perl", argv("perl", "-ne", "print", "f"), "/", [], None),
     ("perl -e", "/usr/bin/perl", argv("perl", "-e", "use Socket;"), "/", [], None),
     ("perl -S", "/usr/bin/perl", argv("perl", "-S", "tool.pl"), "/p", [], "tool.pl"),
     ("ruby", "/usr/bin/ruby3.1", argv("ruby", "-r", "json", "-W0", "s.rb"), "/r", [], "/r/s.rb"),
     ("ruby -e", "/usr/bin/ruby", argv("ruby", "-e", "p 1"), "/", [], None),
-    ("node", "/usr/bin/node", argv("node", "--require", "x", "--inspect=9229", "app.js"), "/n", [], "/n/app.js"),
+    (
+        "node",
+        "/usr/bin/node",
+        argv("node", "--require", "x", "--inspect=9229", "app.js"),
+        "/n",
+        [],
+        "/n/app.js",
+    ),
     ("nodejs -e", "/usr/bin/nodejs", argv("nodejs", "-e", "1"), "/", [], None),
     ("php -f", "/usr/bin/php8.2", argv("php", "-d", "x=1", "-f", "i.php"), "/h", [], "/h/i.php"),
     ("php -r", "/usr/bin/php", argv("php", "-r", "echo 1;"), "/", [], None),
@@ -176,7 +274,8 @@ def test_captured_scripts(log: Path) -> None:
         described = case["events"]
         assert isinstance(described, list) and len(events) == len(described)
         for index, (event, wanted) in enumerate(zip(events, described, strict=True)):
-            if case_name.startswith("shebang") and index == 0:  # the file run was the script itself (its path as the runner named it)
+            # a #! exec: the script is the file the runner executed, as it named it
+            if case_name.startswith("shebang") and index == 0:
                 expected: str | None = bytes.fromhex(wanted["path_hex"]).decode("utf-8", "surrogateescape")
             elif case_name == "shebang_env_python3":  # then env runs python3 on the script
                 expected = bytes.fromhex(wanted["argv_hex"][1]).decode("utf-8", "surrogateescape")
@@ -239,7 +338,7 @@ def test_never_raises(
     found = script_path(exe, args, cwd, paths)
     assert found is None or isinstance(found, str)
     if args is not None and len(args) > MAX_ARGS:  # what lies past the bound changes nothing
-        assert found == script_path(exe, args[:MAX_ARGS] + (b"-c", b"other.py"), cwd, paths)
+        assert found == script_path(exe, (*args[:MAX_ARGS], b"-c", b"other.py"), cwd, paths)
 
 
 # --- a real process ------------------------------------------------------------------------------
@@ -266,7 +365,8 @@ def test_real_shebang_exec(tmp_path: Path, through_fd: bool) -> None:
         "import os, sys\n"
         "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
         "os.set_inheritable(fd, True)\n"
-        "os.execve(fd, ['ignored', 'arg'], {}) if sys.argv[2] == '1' else os.execv(sys.argv[1], ['x', 'arg'])\n"
+        "if sys.argv[2] == '1': os.execve(fd, ['ignored', 'arg'], {})\n"
+        "else: os.execv(sys.argv[1], ['x', 'arg'])\n"
     )
     child = subprocess.Popen([sys.executable, "-c", runner, str(script), "1" if through_fd else "0"],
                              stdin=subprocess.PIPE, cwd=tmp_path)  # fmt: skip

@@ -133,7 +133,8 @@ class _Grammar:
 
 _PYTHON = _Grammar(with_value="WX", no_script="cmhV?",
                    long_with_value=frozenset({"check-hash-based-pycs"}),
-                   long_no_script=frozenset({"help", "version", "help-env", "help-xoptions", "help-all"}))  # fmt: skip
+                   long_no_script=frozenset({"help", "version", "help-env", "help-xoptions",
+                                             "help-all"}))  # fmt: skip
 _SHELL = _Grammar(with_value="oO", no_script="cs", dash_is_stdin=False, plus_options=True,
                   long_with_value=frozenset({"rcfile", "init-file"}))  # fmt: skip
 _FISH = _Grammar(with_value="Cdfop", no_script="cv", dash_is_stdin=False,
@@ -285,7 +286,8 @@ def _past_env(args: Sequence[bytes], cwd: str | None) -> tuple[bytes, tuple[byte
         option = b""
         if arg == b"--":
             break
-        if arg in _ENV_FLAGS or (arg.startswith(b"--") and b"=" not in arg and arg not in _ENV_LONG_WITH_VALUE):
+        long_flag = arg.startswith(b"--") and b"=" not in arg and arg not in _ENV_LONG_WITH_VALUE
+        if arg in _ENV_FLAGS or long_flag:
             continue
         if arg.startswith(b"--"):
             option, equals, value = arg.partition(b"=")
