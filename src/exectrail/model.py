@@ -76,6 +76,7 @@ class ExecEvent:
     ``surrogateescape`` so that non-UTF-8 bytes survive exactly; ``argv`` keeps the raw bytes.
     The SYSCALL-derived fields (arch … fsgid) are None when that record was missing or a value could
     not be decoded; ``incomplete`` is True when records of the event are known to be missing.
+    ``script`` and ``fileless`` are context read from the same records (:mod:`exectrail.enrich`).
     """
 
     time: datetime
@@ -107,6 +108,8 @@ class ExecEvent:
     key: str | None
     proctitle: str | None
     incomplete: bool
+    script: str | None
+    fileless: tuple[str, ...]
 
     @property
     def event_id(self) -> str:
@@ -164,6 +167,10 @@ class ExecEvent:
     @property
     def proctitle_hex(self) -> str | None:
         return _hex(self.proctitle)
+
+    @property
+    def script_hex(self) -> str | None:
+        return _hex(self.script)
 
     @property
     def argv_hex(self) -> list[str] | None:

@@ -28,7 +28,8 @@ BOOL = "bool"
 NAME = "name"  # str exectrail itself names from a table (arch, syscall): no companion
 TEXT = "text"  # str from the kernel that may carry non-UTF-8 (surrogateescape): a ``NAME_hex`` companion
 ARGV = "argv"  # tuple of bytes: a JSON list of str with a list ``argv_hex`` companion
-KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV)
+LIST = "list"  # tuple of ASCII names exectrail chose: a JSON list of str; stored comma-joined ('' for none)
+KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV, LIST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,23 @@ EVENT_FIELDS: tuple[Field, ...] = (
         "always present: true when records of the event are known to be missing "
         "(e.g. its SYSCALL line was removed)",
         column="incomplete", sql_type="INTEGER", nullable=False, default="0", store=3, clickhouse="UInt8",
+    ),
+    # Context from the event's own records (issue 14). After ``incomplete``: the store adds columns at
+    # the end of its table, and a row's digest leaves out trailing columns that hold what the
+    # migration gave old rows, so the JSON, the table and the digest keep one order.
+    Field(
+        "script", TEXT, "str | None", "str\\|null",
+        "the script an interpreter was told to run (`#!` exec: PATH item 0; `python3 x.py`, `sh x.sh`, "
+        "`env perl x.pl`…: the file operand), absolute when the cwd allows; null when none",
+        column="script", sql_type="TEXT", store=4, clickhouse="Nullable(String)",
+    ),
+    Field(
+        "fileless", LIST, "tuple[str, ...]", "list of str",
+        "always present: flags of a fileless or odd exec, in this order: `memfd`, `deleted`, `fd` "
+        "(fexecve, `/proc/*/fd/N`), `scratch-dir` (`/tmp`, `/dev/shm`, `/var/tmp`, `/run/user/*`, "
+        "a hidden directory), `loader` (the dynamic loader run directly); `[]` when none",
+        column="fileless", sql_type="TEXT", nullable=False, default="''", store=4,
+        clickhouse="Array(LowCardinality(String))",
     ),
 )  # fmt: skip
 

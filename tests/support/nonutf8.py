@@ -22,7 +22,8 @@ def bad_event(serial: int = 7) -> ExecEvent:
     text = {name: f"{BAD}-{name}" for name in HEX_TEXT_FIELDS}
     return ExecEvent(T, serial, text["node"], "x86_64", "execve", True, 0, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0,
                      1000, 3, text["tty"], text["comm"], text["exe"], text["cwd"], text["path"], 2,
-                     (RAW, b"-l"), text["key"], text["proctitle"], False)  # fmt: skip
+                     (RAW, b"-l"), text["key"], text["proctitle"], False,
+                     text["script"], ("deleted",))  # fmt: skip
 
 
 def bad_alarm() -> Alarm:

@@ -158,7 +158,7 @@ def test_bad_key_is_the_same_diagnostic_on_both_paths() -> None:
 
 def test_fast_constructor_builds_ordinary_frozen_events() -> None:
     values = [datetime(2026, 1, 1, tzinfo=UTC), 1, None, "x86_64", "execve", True, 0, *range(10), None, None]
-    values += [None, "ls", "/bin/ls", "/", "/bin/ls", 1, (b"ls",), "procmon", "ls", False]
+    values += [None, "ls", "/bin/ls", "/", "/bin/ls", 1, (b"ls",), "procmon", "ls", False, None, ()]
     fast, plain = new_exec_event(*values), ExecEvent(*values)
     assert (
         type(fast) is ExecEvent and fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
@@ -199,7 +199,7 @@ def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
     ],
 )
 def test_format_time_is_isoformat_with_z(time: datetime) -> None:
-    event = new_exec_event(time, *[None] * 28)  # type: ignore[arg-type]
+    event = new_exec_event(time, *[None] * 30)  # type: ignore[arg-type]
     for _ in range(2):  # the second time from the memo
         assert format_time(event) == time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

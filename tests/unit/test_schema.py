@@ -47,7 +47,9 @@ def test_exec_event_has_the_schema_attributes_with_their_types() -> None:
 
 def _event(**changes: object) -> ExecEvent:
     values: dict[str, object] = {name: None for name in schema.ATTRIBUTES}
-    values.update(time=T, serial=7, incomplete=False, comm="ls", exe="/bin/ls", argv=(b"ls", b"-l"))
+    values.update(
+        time=T, serial=7, incomplete=False, comm="ls", exe="/bin/ls", argv=(b"ls", b"-l"), fileless=()
+    )
     values.update(changes)
     return ExecEvent(**values)  # type: ignore[arg-type]
 
@@ -55,6 +57,8 @@ def _event(**changes: object) -> ExecEvent:
 EVENTS = [
     _event(),
     _event(node=BAD, exe=BAD, argv=(b"\xff", b"x"), key="k", success=False, exit=-2, incomplete=True),
+    _event(exe="/usr/bin/python3", argv=(b"python3", b"x.py"), script="/tmp/x.py", fileless=("scratch-dir",)),
+    _event(exe=f"/memfd:{BAD} (deleted)", script=f"/dev/fd/3/{BAD}", fileless=("memfd", "fd", "loader")),
     _event(**{name: f"{BAD}-{name}" for name in schema.HEX_TEXT_FIELDS}),
     _event(
         arch="x86_64", syscall="execve", success=True, exit=0, pid=1, ppid=0, uid=0, auid=4294967295, argv=()
@@ -103,8 +107,11 @@ def test_a_migrated_store_has_exactly_the_declared_columns(tmp_path: Path) -> No
     conn.close()
     got = [(name, kind, bool(notnull), default) for _, name, kind, notnull, default, _ in info]
     want = [(f.column, f.sql_type, not f.nullable, f.default) for f in schema.STORED]
-    assert got[1:-2] == want
-    assert [g[0] for g in got[:1] + got[-2:]] == ["seq", "digest", "chain"]
+    # columns added by ALTER TABLE (schema 4 on) come after digest and chain: SQLite appends them
+    assert [g for g in got if g[0] not in ("seq", "digest", "chain")] == want
+    names = [g[0] for g in got]
+    assert names[0] == "seq" and names[names.index("digest") :][:2] == ["digest", "chain"]
+    assert names[names.index("chain") + 1 :] == [f.column for f in schema.STORED if f.store >= 4]
     assert tuple(w[0] for w in want) == codec.COLUMNS
 
 
@@ -121,8 +128,9 @@ def test_the_keyword_fallback_builds_the_same_events(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(codec, "_DRAFT_OK", False)
     source = codec._row_to_event_source()
     assert "return ExecEvent(\n" in source and "        incomplete=bool(r[28]),\n" in source
+    assert "        fileless=unpack_names(r[30]),\n" in source
     fallback = codec._compile(source, "row_to_event", "")
-    event = _event(exe=BAD, argv=(b"\xff",), success=True, exit=0, pid=5)
+    event = _event(exe=BAD, argv=(b"\xff",), success=True, exit=0, pid=5, script=BAD, fileless=("fd",))
     row = codec.event_to_row(event)
     assert fallback(row) == codec.row_to_event(row) == event
     assert type(codec.row_to_event(row)) is ExecEvent
@@ -142,8 +150,9 @@ def test_clickhouse_table_is_the_schema_and_keeps_its_column_order() -> None:
         "pid", "ppid", "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "auid", "ses",
         "tty", "comm", "exe", "cwd", "path", "argc", "argv", "argv_hex", "key", "proctitle", "body",
         "incomplete", "node_hex", "tty_hex", "comm_hex", "exe_hex", "cwd_hex", "path_hex", "key_hex",
-        "proctitle_hex",
+        "proctitle_hex", "script", "script_hex", "fileless",
     ]  # fmt: skip
+    assert dict(columns)["fileless"] == "Array(LowCardinality(String))"
     body = {**_event(exe=BAD, argv=(b"\xff",)).to_dict(), "id": "x", "host": "h"}
     row = clickhouse.to_row(Message(body))
     for name in schema.JSON_COLUMNS:

@@ -14,6 +14,11 @@ what the kernel announced (``argc``, ``aN_len``).
 Speed: nearly every SYSCALL record is in the kernel's own field order, read the short way; whole
 CWD, PATH and PROCTITLE records are decoded once and looked up afterwards
 (:mod:`exectrail.assemble.memo`). Both ways give the same events and diagnostics, in the same order.
+
+The fields after ``incomplete`` (``script``, ``fileless``) are context computed from the same records
+by a layer above this one (:mod:`exectrail.enrich`): the caller passes it as a :data:`ContextHook`,
+which gets exe, argv, cwd, syscall, success and every PATH name in item order. Without one they
+are :data:`NO_CONTEXT`.
 """
 
 from __future__ import annotations
@@ -28,19 +33,34 @@ from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event
 from exectrail.parse.fields import BadValue, decode_proctitle, decode_text, split_fields
 from exectrail.timefmt import timestamp_to_datetime
 
-__all__ = ["build_exec_event", "rebuild_argv"]
+__all__ = ["NO_CONTEXT", "Context", "ContextHook", "build_exec_event", "rebuild_argv"]
 
 _NO_IDS = (None,) * 13
 
+#: The context fields of an exec event, in ExecEvent's order: script, fileless.
+Context = tuple[str | None, tuple[str, ...]]
+#: (exe, argv, cwd, syscall, success, PATH names in item order; None for one that cannot be decoded)
+#: -> the event's :data:`Context`.
+ContextHook = Callable[
+    [str | None, tuple[bytes, ...] | None, str | None, str | None, bool | None, list[str | None]], Context
+]
+#: The context of an event built without a hook: no script, no flags.
+NO_CONTEXT: Context = (None, ())
 
-def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEvent | None:
-    """The exec event these records describe, or None when they are not an exec."""
+
+def build_exec_event(
+    records: list[Record], diagnostics: Diagnostics, context: ContextHook | None = None
+) -> ExecEvent | None:
+    """The exec event these records describe, or None when they are not an exec; ``context``
+    fills its context fields (see the module docstring)."""
     syscall_rec: Record | None = None
     execve_recs: list[Record] = []
+    path_recs: list[Record] = []
     cwd_rec = path_rec = title_rec = None
     for rec in records:  # the most frequent types first
         rtype = rec.type
         if rtype == "PATH":
+            path_recs.append(rec)
             if path_rec is None or rec.body.startswith(b"item=0 "):
                 path_rec = rec
         elif rtype == "SYSCALL":
@@ -96,8 +116,41 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
         or title_rec is None
         or (success is True and not execve_recs)
     )
+    if context is None:
+        script, fileless = NO_CONTEXT
+    else:
+        names = _path_names(path_recs, path_rec, path) if path_recs else []
+        script, fileless = context(ids[12], argv, cwd, syscall, success, names)
     return new_exec_event(time, serial, first.node, arch, syscall, success, exit_code, pid, ppid, *ids,
-                          cwd, path, argc, argv, key, title, incomplete)  # fmt: skip
+                          cwd, path, argc, argv, key, title, incomplete, script, fileless)  # fmt: skip
+
+
+def _path_names(path_recs: list[Record], first: Record | None, first_name: str | None) -> list[str | None]:
+    """Every PATH record's name in item order, ``first_name`` (item 0's, already decoded) included.
+    Items past 0 that cannot be decoded are None, with no diagnostic: they are not fields of the
+    event. The kernel writes them in item order; when item 0 is not first (records reordered on
+    the way), they are sorted by item."""
+    if path_recs[0] is not first:
+        path_recs = sorted(path_recs, key=_item_number)
+    names: list[str | None] = []
+    for rec in path_recs:
+        if rec is first:
+            names.append(first_name)
+            continue
+        name = _PATHS.get(rec.body)
+        if name is None:
+            try:
+                name = decoded(_PATHS, _path_text, rec.body)
+            except BadValue:
+                name = None
+        names.append(name)
+    return names
+
+
+def _item_number(rec: Record) -> int:
+    """A PATH record's ``item=`` (records without one last, in their order)."""
+    item = split_fields(rec.body).get(b"item", b"")
+    return int(item) if item.isdigit() else 1 << 31
 
 
 def _shown_key(key: bytes) -> str:

@@ -19,6 +19,7 @@ from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.commandline import command_line, display_command_line
 from exectrail.output.terminal import stdout_console, terminal_text
+from exectrail.schema import EVENT_FIELDS, LIST
 from exectrail.schema import JSON_COLUMNS as COLUMNS
 
 FORMATS = ("table", "jsonl", "csv")
@@ -59,8 +60,12 @@ class JsonlWriter:
         self.flush()
 
 
+_LISTS = tuple(f.name for f in EVENT_FIELDS if f.kind == LIST)
+
+
 class CsvWriter:
-    """The JSON columns; argv as a shell-quoted command line, argv_hex space-separated."""
+    """The JSON columns; argv as a shell-quoted command line, argv_hex space-separated, a list of
+    names (``fileless``) comma-joined as the store keeps it."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -73,6 +78,8 @@ class CsvWriter:
             row["argv"] = command_line(event)
         if "argv_hex" in row:
             row["argv_hex"] = " ".join(row["argv_hex"])
+        for name in _LISTS:
+            row[name] = ",".join(row[name])
         self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
 
     def write_alarm(self, alarm: Alarm) -> None:

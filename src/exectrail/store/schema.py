@@ -112,6 +112,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_INDEXES,
         ),
     ),
+    Migration(
+        4,
+        "context from the event's own records: the script an interpreter ran, fileless flags",
+        tuple(f"ALTER TABLE events ADD COLUMN {_column(f)}" for f in STORED if f.store == 4),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
