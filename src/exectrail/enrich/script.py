@@ -25,7 +25,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["MAX_ARGS", "absolute_path", "is_loader_name", "script_path"]
+__all__ = ["MAX_ARGS", "absolute_path", "is_loader_name", "may_run_script", "script_path"]
 
 #: arguments looked at (argv[0] included); the rest are never read
 MAX_ARGS = 64
@@ -49,6 +49,24 @@ def script_path(
     args = tuple(argv[:MAX_ARGS])
     found = _shebang_script(exe, args, cwd, tuple(paths[:MAX_ARGS]))
     return found if found is not None else _interpreter_script(exe, args, cwd)
+
+
+def may_run_script(exe: str | None, paths: Sequence[str | None]) -> bool:
+    """False when :func:`script_path` is None for these exe and PATH names whatever argv and cwd are
+    (most execs: neither a ``#!`` exec nor an interpreter nor ``env``), so that a caller may skip it
+    and remember the answer per (exe, paths)."""
+    first = paths[0] if paths else None
+    if first:
+        later = [p for p in paths[1:MAX_ARGS] if p is not None]
+        if later:
+            if not all(p == first or is_loader_name(p) for p in later):
+                return True
+        elif not (exe is None or first == exe or _basename(first) == _basename(exe) or _grammar_of(exe)):
+            return True
+    if exe is None:
+        return False
+    name = _basename(exe)
+    return name == "env" or _TCLSH.fullmatch(name) is not None or _grammar_of(exe) is not None
 
 
 def absolute_path(name: str, cwd: str | None) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from exectrail.assemble.execve import build_exec_event
 from exectrail.assemble.grouper import Assembler, Group
+from exectrail.enrich.records import record_context
 from exectrail.model import Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ProgressCallback, ReadStats, read_record_blocks
 
@@ -20,7 +21,9 @@ class EventBuilder:
     """Feeds records through an :class:`Assembler` and builds exec events from closed groups.
 
     ``on_group`` sees every closed group (exec or not), e.g. for interference detection.
-    ``incomplete`` counts the exec events built with records known to be missing.
+    ``incomplete`` counts the exec events built with records known to be missing. Every event gets
+    the context its records give (``script``, ``fileless``: :func:`~exectrail.enrich.records.record_context`),
+    live or from logs alike.
     """
 
     def __init__(
@@ -53,7 +56,7 @@ class EventBuilder:
         for group in groups:
             if self.on_group is not None:
                 self.on_group(group)
-            event = build_exec_event(group, self.diagnostics)
+            event = build_exec_event(group, self.diagnostics, record_context)
             if event is not None:
                 events.append(event)
                 if event.incomplete:
