@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_digest_is_stable() -> None:
     # the documented form, built independently of orjson
     plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row[:-3]]
 
-    def documented(values: list[object]) -> bytes:
+    def documented(values: Sequence[object]) -> bytes:
         text = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
         return hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
 

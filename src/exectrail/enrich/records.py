@@ -8,13 +8,11 @@ Both values depend on the records alone, so ``review``, ``import``, ``watch`` an
   caller's, not the file's, so the flags of a failed exec judge the file it named (PATH item 0).
 
 Speed: this runs once per exec. Most execs run no script and earn the same flags as the last exec
-of the same file, so both answers are remembered per (exe, PATH names, …) in small bounded memos;
+of the same file, so both answers are remembered per (exe, PATH names, …) in a small bounded memo;
 what depends on argv (a script operand, a loader's program) is always worked out afresh.
 """
 
 from __future__ import annotations
-
-from typing import TypeVar
 
 from exectrail.assemble.execve import Context
 from exectrail.enrich.fileless import fileless_flags
@@ -26,10 +24,10 @@ __all__ = ["MAX_MEMO", "record_context"]
 MAX_MEMO = 4096
 _MAX_KEY_CHARS = 1024
 
-_Key = tuple[str | None, ...]
-_V = TypeVar("_V")
-_SCRIPTED: dict[_Key, bool] = {}  # (exe, *paths) -> may_run_script
-_FLAGS: dict[_Key, tuple[str, ...]] = {}  # (file, syscall, cwd, *paths) -> flags
+_Key = tuple[str | bool | None, ...]
+#: (exe, syscall, failed, cwd when it matters, *paths) -> (may a script run, the flags or None when
+#: they depend on argv)
+_SHAPES: dict[_Key, tuple[bool, tuple[str, ...] | None]] = {}
 
 
 def record_context(
@@ -42,24 +40,24 @@ def record_context(
 ) -> Context:
     """(script, fileless) of one exec event from its records (a
     :data:`~exectrail.assemble.execve.ContextHook`)."""
-    shape = (exe, *paths)
-    scripted = _SCRIPTED.get(shape)
-    if scripted is None:
-        scripted = _remember(_SCRIPTED, shape, may_run_script(exe, paths))
-    script = script_path(exe, argv, cwd, paths) if scripted and argv else None
-    file = exe if success is not False else None
-    key = (file, syscall, cwd if file is None else None, *paths)
-    flags = _FLAGS.get(key)
-    if flags is None:
+    failed = success is False
+    file = None if failed else exe
+    key = (exe, syscall, failed, cwd if file is None else None, *paths)
+    shape = _SHAPES.get(key)
+    if shape is None:
         flags = fileless_flags(file, paths, syscall, argv, cwd)
-        if "loader" not in flags:  # a loader's flags depend on the program it loads (argv)
-            _remember(_FLAGS, key, flags)
+        # a loader's flags depend on the program it loads (argv): worked out each time
+        shape = _remember(key, (may_run_script(exe, paths), None if "loader" in flags else flags))
+    else:
+        known = shape[1]
+        flags = known if known is not None else fileless_flags(file, paths, syscall, argv, cwd)
+    script = script_path(exe, argv, cwd, paths) if shape[0] and argv else None
     return script, flags
 
 
-def _remember(memo: dict[_Key, _V], key: _Key, value: _V) -> _V:
+def _remember(key: _Key, shape: tuple[bool, tuple[str, ...] | None]) -> tuple[bool, tuple[str, ...] | None]:
     if sum(len(part) for part in key if isinstance(part, str)) <= _MAX_KEY_CHARS:
-        if len(memo) >= MAX_MEMO:
-            memo.clear()
-        memo[key] = value
-    return value
+        if len(_SHAPES) >= MAX_MEMO:
+            _SHAPES.clear()
+        _SHAPES[key] = shape
+    return shape
