@@ -4,6 +4,7 @@ alarm serialises, and the intact events around the damage still come out."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from exectrail.interference.detector import scan_logs
 from exectrail.jsonform import alarm_to_dict
+from exectrail.parse.record import parse_line
 from tests.support import logedit as ed
 from tests.support.paths import DATA
 
@@ -76,3 +78,14 @@ def test_damaged_log_never_breaks_the_alarm_finders(
         if all(x == y for x, y in zip(lines, LINES, strict=True) if ed.SERIAL.search(y) and ed.serial(y) == s)
     ]
     assert set(untouched) <= {e.serial for e in events}
+
+
+def test_a_damaged_line_after_a_blank_first_line_is_placed_at_the_first_record(tmp_path: Path) -> None:
+    """Found by the property above: a blank first line made the line checks take it for the first
+    record, and a damaged line after it was placed at the epoch."""
+    lines = [b"\n", b"\xff\xfe\x00" + LINES[0], *LINES[1:]]
+    path = ed.write(tmp_path / "audit.log", lines)
+    alarms, _events, _audit = scan_logs([str(path)], keep_events=True)
+    malformed = [a for a in alarms if a.kind == "line-malformed"]
+    assert len(malformed) == 1
+    assert malformed[0].time == parse_line(LINES[1].rstrip(b"\n")).time

@@ -151,7 +151,7 @@ class LineChecker:
         self.users = _Names()
         self.groups = _Names()
         self.last: tuple[int, bytes] | None = None
-        self.first_good = b""  # the first line the reader took (its time stands in for unknown ones)
+        self.first_good = b""  # the first record the reader took (its time stands in for unknown ones)
         self.before_last = b""
         self._seen: dict[tuple[bytes, bytes, bytes], _Seen] = {}
 
@@ -165,7 +165,7 @@ class LineChecker:
                     self.bad_prev[number] = previous
                 continue
             self.before_last, previous = previous, line
-            if not self.first_good:
+            if not self.first_good and b"msg=audit(" in line[:200]:  # (a blank line has no time)
                 self.first_good = line
             head = line[:96]
             if b"type=DAEMON_START " in head:
