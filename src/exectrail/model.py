@@ -25,20 +25,28 @@ class Record:
     """One audit record: type name, timestamp, serial, node and the raw field text.
 
     ``key`` is the event identity as it appears on the wire (``b"SEC.MS:SERIAL"``), kept as bytes
-    so grouping needs no number conversion. ``body`` is the raw part only (for ENRICHED lines the
-    interpreted part after 0x1d is cut off; the raw part is authoritative).
+    so grouping needs no number conversion. ``body`` is the raw part only: for ENRICHED lines the
+    interpreted part after 0x1d is cut off (the raw part is authoritative); a SYSCALL record keeps
+    it in ``interpreted`` (auditd's names for the ids, at the time it wrote the line).
     """
 
-    __slots__ = ("body", "key", "node", "origin", "type")
+    __slots__ = ("body", "interpreted", "key", "node", "origin", "type")
 
     def __init__(
-        self, type: str, key: bytes, body: bytes, node: str | None = None, origin: str | None = None
+        self,
+        type: str,
+        key: bytes,
+        body: bytes,
+        node: str | None = None,
+        origin: str | None = None,
+        interpreted: bytes | None = None,
     ) -> None:
         self.type = type
         self.key = key
         self.body = body
         self.node = node
         self.origin = origin  # "file:line" or None, for diagnostics
+        self.interpreted = interpreted
 
     @property
     def seconds(self) -> int:
@@ -76,7 +84,9 @@ class ExecEvent:
     ``surrogateescape`` so that non-UTF-8 bytes survive exactly; ``argv`` keeps the raw bytes.
     The SYSCALL-derived fields (arch … fsgid) are None when that record was missing or a value could
     not be decoded; ``incomplete`` is True when records of the event are known to be missing.
-    ``script`` and ``fileless`` are context read from the same records (:mod:`exectrail.enrich`).
+    The fields from ``script`` on are context (:mod:`exectrail.enrich`): from the same records, from
+    the stream before it (``parent``) and, live, from /proc. ``parent``, ``exe_hash`` and ``env`` are
+    dicts already in their JSON form (built once by the enrichment, never changed afterwards).
     """
 
     time: datetime
@@ -110,6 +120,23 @@ class ExecEvent:
     incomplete: bool
     script: str | None
     fileless: tuple[str, ...]
+    exec_id: str | None
+    parent_exec_id: str | None
+    parent: dict[str, Any] | None = field(hash=False)
+    uid_name: str | None
+    euid_name: str | None
+    auid_name: str | None
+    gid_name: str | None
+    names_source: str | None
+    cgroup: str | None
+    systemd_unit: str | None
+    container_id: str | None
+    container_runtime: str | None
+    cgroup_source: str | None
+    exe_hash: dict[str, Any] | None = field(hash=False)
+    exe_hash_missing: str | None
+    env: dict[str, Any] | None = field(hash=False)
+    env_missing: str | None
 
     @property
     def event_id(self) -> str:
@@ -171,6 +198,30 @@ class ExecEvent:
     @property
     def script_hex(self) -> str | None:
         return _hex(self.script)
+
+    @property
+    def uid_name_hex(self) -> str | None:
+        return _hex(self.uid_name)
+
+    @property
+    def euid_name_hex(self) -> str | None:
+        return _hex(self.euid_name)
+
+    @property
+    def auid_name_hex(self) -> str | None:
+        return _hex(self.auid_name)
+
+    @property
+    def gid_name_hex(self) -> str | None:
+        return _hex(self.gid_name)
+
+    @property
+    def cgroup_hex(self) -> str | None:
+        return _hex(self.cgroup)
+
+    @property
+    def systemd_unit_hex(self) -> str | None:
+        return _hex(self.systemd_unit)
 
     @property
     def argv_hex(self) -> list[str] | None:

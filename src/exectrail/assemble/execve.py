@@ -15,37 +15,63 @@ Speed: nearly every SYSCALL record is in the kernel's own field order, read the 
 CWD, PATH and PROCTITLE records are decoded once and looked up afterwards
 (:mod:`exectrail.assemble.memo`). Both ways give the same events and diagnostics, in the same order.
 
-The fields after ``incomplete`` (``script``, ``fileless``) are context computed from the same records
-by a layer above this one (:mod:`exectrail.enrich`): the caller passes it as a :data:`ContextHook`,
-which gets exe, argv, cwd, syscall, success and every PATH name in item order. Without one they
-are :data:`NO_CONTEXT`.
+The fields after ``incomplete`` (``script`` … ``env_missing``, :data:`~exectrail.schema.CONTEXT_FIELDS`)
+are context computed by a layer above this one (:mod:`exectrail.enrich`): the caller passes it as a
+:data:`ContextHook`, which gets the event's :class:`ExecFacts` and returns their values. Without one
+they are :data:`NO_CONTEXT`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from exectrail.assemble.argv import rebuild_argv
 from exectrail.assemble.memo import decoded, remember
 from exectrail.assemble.syscall import Syscall, Unusual, decode_syscall, kernel_syscall
 from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event
 from exectrail.parse.fields import BadValue, decode_proctitle, decode_text, split_fields
+from exectrail.schema import CONTEXT_FIELDS, LIST
 from exectrail.timefmt import timestamp_to_datetime
 
-__all__ = ["NO_CONTEXT", "Context", "ContextHook", "build_exec_event", "rebuild_argv"]
+__all__ = ["NO_CONTEXT", "ContextHook", "ExecFacts", "build_exec_event", "rebuild_argv"]
 
 _NO_IDS = (None,) * 13
 
-#: The context fields of an exec event, in ExecEvent's order: script, fileless.
-Context = tuple[str | None, tuple[str, ...]]
-#: (exe, argv, cwd, syscall, success, PATH names in item order; None for one that cannot be decoded)
-#: -> the event's :data:`Context`.
-ContextHook = Callable[
-    [str | None, tuple[bytes, ...] | None, str | None, str | None, bool | None, list[str | None]], Context
-]
-#: The context of an event built without a hook: no script, no flags.
-NO_CONTEXT: Context = (None, ())
+
+class ExecFacts(NamedTuple):
+    """What a :data:`ContextHook` gets of one exec event: its own fields and records."""
+
+    time: datetime
+    serial: int
+    node: str | None
+    syscall: str | None
+    success: bool | None
+    pid: int | None
+    ppid: int | None
+    #: uid, euid, suid, fsuid, gid, egid, sgid, fsgid, auid, ses, tty, comm, exe (as in the event)
+    ids: tuple[Any, ...]
+    argv: tuple[bytes, ...] | None
+    cwd: str | None
+    #: every PATH name in item order (None for one that cannot be decoded)
+    paths: list[str | None]
+    #: the PATH records, in the same order
+    path_records: list[Record]
+    #: the SYSCALL record's interpreted part (auditd's ENRICHED format), when the log had one
+    interpreted: bytes | None
+
+    @property
+    def exe(self) -> str | None:
+        exe: str | None = self.ids[12]
+        return exe
+
+
+#: An exec event's facts -> the values of its context fields (:data:`~exectrail.schema.CONTEXT_FIELDS`,
+#: in their order).
+ContextHook = Callable[[ExecFacts], tuple[Any, ...]]
+#: The context of an event built without a hook: none (no script, no flags, no ids, nothing live).
+NO_CONTEXT: tuple[Any, ...] = tuple(() if f.kind == LIST else None for f in CONTEXT_FIELDS)
 
 
 def build_exec_event(
@@ -117,12 +143,19 @@ def build_exec_event(
         or (success is True and not execve_recs)
     )
     if context is None:
-        script, fileless = NO_CONTEXT
+        values = NO_CONTEXT
     else:
-        names = _path_names(path_recs, path_rec, path) if path_recs else []
-        script, fileless = context(ids[12], argv, cwd, syscall, success, names)
+        if path_recs:
+            names = _path_names(path_recs, path_rec, path)
+            if path_recs[0] is not path_rec:
+                path_recs = sorted(path_recs, key=_item_number)
+        else:
+            names = []
+        interpreted = syscall_rec.interpreted if syscall_rec is not None else None
+        values = context(ExecFacts(time, serial, first.node, syscall, success, pid, ppid, ids, argv, cwd,
+                                   names, path_recs, interpreted))  # fmt: skip
     return new_exec_event(time, serial, first.node, arch, syscall, success, exit_code, pid, ppid, *ids,
-                          cwd, path, argc, argv, key, title, incomplete, script, fileless)  # fmt: skip
+                          cwd, path, argc, argv, key, title, incomplete, *values)  # fmt: skip
 
 
 def _path_names(path_recs: list[Record], first: Record | None, first_name: str | None) -> list[str | None]:

@@ -36,6 +36,7 @@ from exectrail.cli.options import (
     sink_options,
     spec_options,
 )
+from exectrail.enrich.environ import DEFAULT_ENV_VARS
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.output.writers import HiddenWriter, make_writer
 
@@ -105,6 +106,14 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     help="Send a heartbeat (counters) to every --sink this often, so receivers can tell silence "
     "from a dead collector; 0: none.",
 )
+@click.option(
+    "--env-var",
+    "env_vars",
+    multiple=True,
+    metavar="NAME",
+    help="An environment variable to record from /proc/PID/environ (repeat it; default: LD_PRELOAD "
+    "and LD_LIBRARY_PATH).",
+)
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not store events and alarms in the event store.")
 @spec_options("--rule-key")
@@ -122,6 +131,7 @@ def watch(
     no_rules: bool,
     repair: bool,
     heartbeat: float,
+    env_vars: tuple[str, ...],
     db: Path | None,
     no_store: bool,
     key: str,
@@ -161,7 +171,8 @@ def watch(
     stream = ReopenableFile(output) if output else None
     writer = make_writer(fmt, stream) if show or stream else HiddenWriter()  # type: ignore[arg-type]
     outputs = WatchOutputs(writer, store, sinks, heartbeat, note)
-    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair)
+    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair,
+              env_vars or DEFAULT_ENV_VARS)  # fmt: skip
     watched = run_watch(run, outputs, stream, note)
     for line in watched.report():
         note(line)

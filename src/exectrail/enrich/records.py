@@ -14,16 +14,17 @@ what depends on argv (a script operand, a loader's program) is always worked out
 
 from __future__ import annotations
 
-from exectrail.assemble.execve import Context
 from exectrail.enrich.fileless import fileless_flags
 from exectrail.enrich.script import may_run_script, script_path
 
-__all__ = ["MAX_MEMO", "record_context"]
+__all__ = ["MAX_MEMO", "Context", "record_context"]
 
 #: entries per memo; a full memo starts over
 MAX_MEMO = 4096
 _MAX_KEY_CHARS = 1024
 
+#: (script, fileless)
+Context = tuple[str | None, tuple[str, ...]]
 _Key = tuple[str | bool | None, ...]
 #: (exe, syscall, failed, cwd when it matters, *paths) -> (may a script run, the flags or None when
 #: they depend on argv)
@@ -38,8 +39,7 @@ def record_context(
     success: bool | None,
     paths: list[str | None],
 ) -> Context:
-    """(script, fileless) of one exec event from its records (a
-    :data:`~exectrail.assemble.execve.ContextHook`)."""
+    """(script, fileless) of one exec event from its records."""
     failed = success is False
     file = None if failed else exe
     key = (exe, syscall, failed, cwd if file is None else None, *paths)

@@ -19,7 +19,7 @@ from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.commandline import command_line, display_command_line
 from exectrail.output.terminal import stdout_console, terminal_text
-from exectrail.schema import EVENT_FIELDS, LIST
+from exectrail.schema import EVENT_FIELDS, LIST, OBJECT
 from exectrail.schema import JSON_COLUMNS as COLUMNS
 
 FORMATS = ("table", "jsonl", "csv")
@@ -61,6 +61,7 @@ class JsonlWriter:
 
 
 _LISTS = tuple(f.name for f in EVENT_FIELDS if f.kind == LIST)
+_OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT)
 
 
 class CsvWriter:
@@ -80,6 +81,9 @@ class CsvWriter:
             row["argv_hex"] = " ".join(row["argv_hex"])
         for name in _LISTS:
             row[name] = ",".join(row[name])
+        for name in _OBJECTS:
+            if row[name] is not None:
+                row[name] = orjson.dumps(row[name], option=orjson.OPT_SORT_KEYS).decode()
         self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
 
     def write_alarm(self, alarm: Alarm) -> None:

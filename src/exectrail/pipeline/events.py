@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from exectrail.assemble.execve import build_exec_event
+from exectrail.assemble.execve import ContextHook, build_exec_event
 from exectrail.assemble.grouper import Assembler, Group
-from exectrail.enrich.records import record_context
+from exectrail.enrich.context import ContextBuilder
 from exectrail.model import Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ProgressCallback, ReadStats, read_record_blocks
 
@@ -22,8 +22,8 @@ class EventBuilder:
 
     ``on_group`` sees every closed group (exec or not), e.g. for interference detection.
     ``incomplete`` counts the exec events built with records known to be missing. Every event gets
-    the context its records give (``script``, ``fileless``: :func:`~exectrail.enrich.records.record_context`),
-    live or from logs alike.
+    its context from ``context`` (default: a :class:`~exectrail.enrich.context.ContextBuilder` for
+    a log of this host), which sees the events in the order they complete.
     """
 
     def __init__(
@@ -31,8 +31,10 @@ class EventBuilder:
         diagnostics: Diagnostics,
         assembler: Assembler | None = None,
         on_group: GroupHook | None = None,
+        context: ContextHook | None = None,
     ) -> None:
         self.diagnostics = diagnostics
+        self.context = context if context is not None else ContextBuilder()
         self.assembler = assembler if assembler is not None else Assembler()
         self.on_group = on_group
         self.incomplete = 0
@@ -53,10 +55,11 @@ class EventBuilder:
 
     def build_groups(self, groups: list[Group]) -> list[ExecEvent]:
         events = []
+        context = self.context
         for group in groups:
             if self.on_group is not None:
                 self.on_group(group)
-            event = build_exec_event(group, self.diagnostics, record_context)
+            event = build_exec_event(group, self.diagnostics, context)
             if event is not None:
                 events.append(event)
                 if event.incomplete:

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import orjson
 
 from exectrail.errors import UsageError
-from exectrail.schema import BY_NAME, clickhouse_columns
+from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.net import cannot_resolve, describe_io_error
 from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
@@ -66,7 +66,11 @@ ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (ho
 _NOT_EXEC = {name for name, _ in ENVELOPE} | {"body"}
 #: The exec fields copied from the JSON as they are; ``LISTS`` (``argv``, ``argv_hex``) default to [].
 LISTS = tuple(name for name, kind in wanted_columns() if kind.startswith("Array("))
-EXEC_FIELDS = tuple(name for name, _ in wanted_columns() if name not in _NOT_EXEC and name not in LISTS)
+#: Objects (``parent``, ``exe_hash``, ``env``) go in as their JSON text (sorted keys, as the store keeps them).
+OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT and f.clickhouse is not None)
+EXEC_FIELDS = tuple(
+    name for name, _ in wanted_columns() if name not in _NOT_EXEC and name not in LISTS and name not in OBJECTS
+)
 
 
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -106,6 +110,9 @@ def to_row(message: Message) -> dict[str, Any]:
         row[name] = body.get(name)
     for name in LISTS:
         row[name] = body.get(name) or []
+    for name in OBJECTS:
+        value = body.get(name)
+        row[name] = None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return row
 
 

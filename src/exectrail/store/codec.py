@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+
+import orjson
 from collections.abc import Callable
 from typing import Any
 
 from exectrail.model import ExecEvent
-from exectrail.schema import ARGV, ATTRIBUTES, BOOL, INT, LIST, NAME, STORE_COLUMNS, STORED, TEXT, TIME
+from exectrail.schema import ARGV, ATTRIBUTES, BOOL, INT, LIST, NAME, OBJECT, STORE_COLUMNS, STORED, TEXT, TIME
 from exectrail.timefmt import ms_to_time, time_to_ms
 
 #: Stored columns of one event, in table order (``seq``, ``digest`` and ``chain`` come on top).
@@ -101,6 +103,22 @@ def unpack_names(text: object) -> tuple[str, ...]:
     return tuple(text.split(","))
 
 
+def pack_object(value: dict[str, Any]) -> str:
+    """An OBJECT field (``parent``, ``exe_hash``, ``env``) as its TEXT column: its JSON with sorted
+    keys, so the same value always gives the same text (and digest)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def unpack_object(text: object) -> dict[str, Any]:
+    """Inverse of :func:`pack_object`. ValueError for what exectrail never stores there."""
+    if type(text) is not str:
+        raise ValueError(f"an object column holds a {type(text).__name__}")
+    value = orjson.loads(text)  # orjson.JSONDecodeError is a ValueError
+    if not isinstance(value, dict):
+        raise ValueError(f"an object column holds JSON {type(value).__name__}")
+    return value
+
+
 #: What the migration that added each later column gave the rows stored before it, last column
 #: first: a row's digest leaves these out while they hold that value (:func:`hashed_columns`).
 _ADDED_DEFAULTS: tuple[tuple[int, object], ...] = tuple(
@@ -158,6 +176,8 @@ def _event_to_row_source() -> str:
             value = f"pack_argv(e.{f.name})"
         elif f.kind == LIST:
             value = f"pack_names(e.{f.name})"
+        elif f.kind == OBJECT:
+            value = f"None if ({f.name} := e.{f.name}) is None else pack_object({f.name})"
         values.append(f"        {value},  # {f.column}\n")
     return "def event_to_row(e):\n    return (\n" + "".join(values) + "    )\n"
 
@@ -203,6 +223,8 @@ def _row_to_event_source() -> str:
             value = f"unpack_argv(r[{i}])"
         elif f.kind == LIST:
             value = f"unpack_names(r[{i}])"
+        elif f.kind == OBJECT:
+            value = f"None if r[{i}] is None else unpack_object(r[{i}])"
         args.append(f"    e.{name} = {value}\n" if _DRAFT_OK else f"        {name}={value},\n")
     head = f"def row_to_event(r):\n    if {' or '.join(checks)}:\n        _not_integer(r)\n"
     if _DRAFT_OK:
@@ -239,6 +261,7 @@ def _compile(source: str, name: str, doc: str) -> Callable[..., Any]:
         "time_to_ms": time_to_ms, "store_text": store_text, "_SUCCESS": _SUCCESS, "pack_argv": pack_argv,
         "ms_to_time": ms_to_time, "load_text": load_text, "_not_text": _not_text, "_BOOL": _BOOL,
         "unpack_argv": unpack_argv, "pack_names": pack_names, "unpack_names": unpack_names,
+        "pack_object": pack_object, "unpack_object": unpack_object,
         "_INTEGERS": _INTEGERS, "_not_integer": _not_integer,
         "ExecEvent": ExecEvent, "_Draft": _Draft, "_new": object.__new__,
     }  # fmt: skip
