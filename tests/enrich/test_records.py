@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from exectrail.assemble.execve import Context, build_exec_event
+from exectrail.assemble.execve import NO_CONTEXT, ExecFacts, build_exec_event
 from exectrail.assemble.grouper import Assembler
 from exectrail.enrich import records
 from exectrail.enrich.fileless import fileless_flags
-from exectrail.enrich.records import record_context
+from exectrail.enrich.records import Context, record_context
 from exectrail.enrich.script import may_run_script, script_path
 from exectrail.model import Diagnostics
 from exectrail.parse.logfile import read_records
@@ -63,9 +63,10 @@ def test_a_failed_exec_is_judged_by_the_file_it_named() -> None:
 def test_the_memo_gives_the_direct_answers_for_every_captured_exec(log: Path) -> None:
     calls: list[Any] = []
 
-    def spy(*args: Any) -> Context:
+    def spy(facts: ExecFacts) -> tuple[Any, ...]:
+        args = (facts.exe, facts.argv, facts.cwd, facts.syscall, facts.success, facts.paths)
         calls.append(args)
-        return record_context(*args)
+        return (*record_context(*args), *NO_CONTEXT[2:])
 
     records._SHAPES.clear()
     diagnostics = Diagnostics()

@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exectrail.capture.livecontext import LiveContextStage
 from exectrail.capture.session import Capture
 from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent, Record
 from exectrail.output.writers import EventWriter
 from exectrail.pipeline import EventBuilder
+
+if TYPE_CHECKING:
+    from exectrail.capture.livecontext import LiveContextStage
 
 POLL_SECONDS = 0.2
 FLUSH_SECONDS = 0.5  # longest time an event waits in the writer's buffer

@@ -162,6 +162,17 @@ def format_option(func: F) -> F:
     )(func)
 
 
+def host_id_option(func: F) -> F:
+    """``--host-id ID``: the host identity of exec ids for events logged without ``node=``."""
+    return click.option(
+        "--host-id",
+        default=None,
+        metavar="ID",
+        help="Host identity for the exec ids of events logged without node= [default: this host's "
+        "/etc/machine-id]: the machine id of the host that wrote the log, to get the ids it got there.",
+    )(func)
+
+
 def resolve_format(fmt: str | None) -> str:
     return fmt if fmt is not None else default_format()
 

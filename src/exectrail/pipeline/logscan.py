@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from exectrail.assemble.grouper import Group
+from exectrail.enrich.context import ContextBuilder
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ProgressCallback, ReadStats, check_readable, read_record_blocks
 from exectrail.pipeline.events import EventBuilder, GroupHook, block_events
@@ -57,6 +58,7 @@ class LogScan:
         stats: ReadStats | None = None,
         progress: ProgressCallback | None = None,
         on_group: GroupHook | None = None,
+        host_id: str | None = None,
     ) -> None:
         self.paths = [str(p) for p in paths]
         self.detector = detector
@@ -65,7 +67,7 @@ class LogScan:
         self.progress = progress
         self.files: list[str] = []  # the files read that hold audit records, in order
         hooks = [h for h in (detector.group if detector is not None else None, on_group) if h is not None]
-        self.builder = EventBuilder(self.diagnostics, on_group=_both(hooks))
+        self.builder = EventBuilder(self.diagnostics, on_group=_both(hooks), context=ContextBuilder(host_id))
 
     @property
     def incomplete(self) -> int:
