@@ -5,6 +5,9 @@ was executed, even after the file on disk was replaced or deleted (the path is n
 reopened). :meth:`ExeHasher.hash_file` is the fallback for a path once the process is gone; it opens
 the path with ``O_PATH | O_NOFOLLOW``, checks it is a regular file, and only then reopens that same
 inode for reading, so a FIFO, device or symbolic link planted at the path is never opened.
+:meth:`ExeHasher.hash_fd` hashes a file the caller opened; its two halves, :meth:`ExeHasher.lookup`
+(``fstat`` checks and the cache, no read) and :meth:`ExeHasher.compute` (the read), let a caller
+answer a hit at once and hand a miss to another thread (:mod:`exectrail.enrich.live`).
 
 Hashes are cached per (dev, inode, size, mtime, ctime) in an LRU; a hit returns the hash with the
 ``hashed_at`` of when it was computed. A file whose size, mtime or ctime moves while it is read is
@@ -31,7 +34,7 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -49,7 +52,7 @@ _GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
 _NOT_REGULAR_ERRNOS = frozenset({errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.ENODEV})
 
 #: (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns): the same bytes, unless a writer hides it
-_CacheKey = tuple[int, int, int, int, int]
+CacheKey = tuple[int, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,11 @@ def parse_dev(text: str) -> tuple[int, int] | None:
         return int(major, 16), int(minor, 16)
     except ValueError:
         return None
+
+
+def cache_key(st: os.stat_result) -> CacheKey:
+    """What the cache keys a hash by: the same (dev, inode) with the same size, mtime and ctime."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _stat_time(ns: int) -> datetime:
@@ -123,7 +131,7 @@ class ExeHasher:
         self.misses = 0
         self._chunk_bytes = chunk_bytes
         self._after_chunk = after_chunk
-        self._cache: OrderedDict[_CacheKey, ExeHash] = OrderedDict()
+        self._cache: OrderedDict[CacheKey, ExeHash] = OrderedDict()
         self._lock = threading.Lock()
         self._buffers = threading.local()
 
@@ -168,17 +176,31 @@ class ExeHasher:
             os.close(fd)
 
     def _hash_fd(self, fd: int, expected: tuple[str, int] | None) -> ExeHash | Missing:
+        return self.hash_fd(fd, () if expected is None else (expected,))
+
+    def hash_fd(self, fd: int, expected: Collection[tuple[str, int]] = ()) -> ExeHash | Missing:
+        """The file open at ``fd`` (kept open; the caller closes it): :meth:`lookup`, then
+        :meth:`compute` on a miss."""
         try:
             before = os.fstat(fd)
         except OSError:
             return Missing(UNREADABLE)
-        if not stat.S_ISREG(before.st_mode):
+        found = self.lookup(before, expected)
+        return self.compute(fd, before) if found is None else found
+
+    def lookup(
+        self, st: os.stat_result, expected: Collection[tuple[str, int]] = ()
+    ) -> ExeHash | Missing | None:
+        """What the ``fstat`` of an open file says without reading it: not regular, not one of the
+        ``expected`` (dev, inode) pairs (empty: not checked), over the cap, or the cached hash (a hit);
+        None on a miss (then :meth:`compute` reads it). Counts the hit or the miss."""
+        if not stat.S_ISREG(st.st_mode):
             return Missing(NOT_REGULAR)
-        if expected is not None and not _same_file(before, expected):
+        if expected and not any(_same_file(st, pair) for pair in expected):
             return Missing(REPLACED)
-        if before.st_size > self.max_bytes:
+        if st.st_size > self.max_bytes:
             return Missing(TOO_LARGE)
-        key = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+        key = cache_key(st)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -186,6 +208,12 @@ class ExeHasher:
                 self.hits += 1
                 return cached
             self.misses += 1
+        return None
+
+    def compute(self, fd: int, before: os.stat_result) -> ExeHash | Missing:
+        """Read and hash the regular file open at ``fd`` whose ``fstat`` was ``before`` (after a
+        :meth:`lookup` that missed), and cache the result; counts nothing. Safe in any thread."""
+        key = cache_key(before)
         digest = self._digest(fd, before.st_size)
         if isinstance(digest, Missing):
             return digest
