@@ -35,6 +35,14 @@ def host_identity(path: str = _MACHINE_ID) -> str:
 
 
 def exec_id(host: str, time_ms: int, serial: int) -> str:
-    """The exec id of the event ``(time_ms, serial)`` of ``host`` (32 lowercase hex digits)."""
-    data = f"{host}\0{time_ms}\0{serial}".encode("utf-8", "surrogateescape")
-    return blake2b(data, digest_size=16).hexdigest()
+    """The exec id of the event ``(time_ms, serial)`` of ``host`` (32 lowercase hex digits): BLAKE2b
+    (16-byte digest) of ``HOST NUL TIME_MS NUL SERIAL`` (UTF-8, decimal)."""
+    prefix = _PREFIXES.get(host)
+    if prefix is None:
+        if len(_PREFIXES) >= 1024:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[host] = host.encode("utf-8", "surrogateescape") + b"\0"
+    return blake2b(b"%b%d\0%d" % (prefix, time_ms, serial), digest_size=16).hexdigest()
+
+
+_PREFIXES: dict[str, bytes] = {}

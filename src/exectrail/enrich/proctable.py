@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["START_TOLERANCE_MS", "ProcEntry", "ProcessTable", "still_that_process"]
 
@@ -32,11 +32,11 @@ __all__ = ["START_TOLERANCE_MS", "ProcEntry", "ProcessTable", "still_that_proces
 START_TOLERANCE_MS = 20
 
 
-@dataclass(frozen=True, slots=True)
-class ProcEntry:
+class ProcEntry(NamedTuple):
     """One successful exec: pid, when (ms since the epoch, the audit record's time), the event's
     ``exec_id``, exe and argv as the event gave them; ``extra`` is whatever the caller wants kept
-    along (not looked at here)."""
+    along (not looked at here). A named tuple: one is made per exec, at a third of the cost of a
+    frozen dataclass."""
 
     pid: int
     time_ms: int
