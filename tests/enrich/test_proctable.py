@@ -126,12 +126,13 @@ def test_the_captured_logs_parent_is_the_runner_and_chains_resolve(log: Path, na
         assert parent is not None and parent.exec_id == runner_exec.event_id
         assert parent.exe is not None and parent.exe.encode() == bytes.fromhex(runner["exe_hex"])
     assert table.lookup(runner["pid"], runner_exec.epoch_ms - 1) is None
-    by_pid: dict[int, list[ExecEvent]] = defaultdict(list)
+    by_pid: dict[int | None, list[ExecEvent]] = defaultdict(list)
     for event in case_events:
         by_pid[event.pid].append(event)
     chains = {pid: execs for pid, execs in by_pid.items() if len(execs) > 1}
     assert chains
     for pid, execs in chains.items():
+        assert pid is not None
         for event in execs:
             found = table.lookup(pid, event.epoch_ms)
             assert found is not None and found.time_ms == event.epoch_ms
