@@ -103,7 +103,7 @@ def enriched_names(part: bytes) -> _Names:
     unset, unresolved or not a usable name. Never raises.
 
     Memoized per whole part (parts repeat: the same user runs most programs). Cost, Python 3.11 on
-    this machine: a memo hit about 0.1 µs, a miss (parsing a real 160-byte part) about 3 µs.
+    this machine: a memo hit about 0.06 µs, a miss (parsing a real 160-byte part) about 3 µs.
     """
     names = _MEMO.get(part)
     if names is None:
