@@ -81,6 +81,7 @@ def test_every_peer_syscall_line_names_each_id_the_same_way() -> None:
     ("part", "expected"),
     [
         (ROOT_PART, ("root", "root", None, "root")),
+        (b'UID="root" GID="root"\r\n', ("root", None, None, "root")),  # a line end left on
         (b'AUID="alice" UID="bob" EUID="carol" GID="staff"', ("bob", "carol", "alice", "staff")),
         # unresolved ids (%d, so negative above 2^31), and what auditd writes without an interpretation
         (b'AUID="unknown(1234)" UID="unknown(-2)" EUID="?" GID="unset"', (None, None, None, None)),

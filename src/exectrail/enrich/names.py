@@ -84,7 +84,7 @@ def _name(value: bytes) -> str | None:
 def _parse(part: bytes) -> _Names:
     found: list[str | None] = [None, None, None, None]
     seen = [False, False, False, False]
-    for token in part.split(b" "):
+    for token in part.split():  # auditd separates with spaces; a trailing newline is not a value
         key, eq, value = token.partition(b"=")
         index = _KEYS.get(key)
         if index is None or not eq:
