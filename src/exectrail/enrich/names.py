@@ -84,7 +84,7 @@ def _name(value: bytes) -> str | None:
 def _parse(part: bytes) -> _Names:
     found: list[str | None] = [None, None, None, None]
     seen = [False, False, False, False]
-    for token in part.split(b" "):
+    for token in part.split():  # auditd separates with spaces; a trailing newline is not a value
         key, eq, value = token.partition(b"=")
         index = _KEYS.get(key)
         if index is None or not eq:
@@ -103,7 +103,7 @@ def enriched_names(part: bytes) -> _Names:
     unset, unresolved or not a usable name. Never raises.
 
     Memoized per whole part (parts repeat: the same user runs most programs). Cost, Python 3.11 on
-    this machine: a memo hit about 0.1 µs, a miss (parsing a real 160-byte part) about 3 µs.
+    this machine: a memo hit about 0.06 µs, a miss (parsing a real 160-byte part) about 3 µs.
     """
     names = _MEMO.get(part)
     if names is None:
