@@ -118,25 +118,26 @@ class ExecEvent:
     key: str | None
     proctitle: str | None
     incomplete: bool
-    script: str | None
-    fileless: tuple[str, ...]
-    exec_id: str | None
-    parent_exec_id: str | None
-    parent: dict[str, Any] | None = field(hash=False)
-    uid_name: str | None
-    euid_name: str | None
-    auid_name: str | None
-    gid_name: str | None
-    names_source: str | None
-    cgroup: str | None
-    systemd_unit: str | None
-    container_id: str | None
-    container_runtime: str | None
-    cgroup_source: str | None
-    exe_hash: dict[str, Any] | None = field(hash=False)
-    exe_hash_missing: str | None
-    env: dict[str, Any] | None = field(hash=False)
-    env_missing: str | None
+    script: str | None = None
+    fileless: tuple[str, ...] = ()
+    # context (exectrail.enrich): none unless given
+    exec_id: str | None = None
+    parent_exec_id: str | None = None
+    parent: dict[str, Any] | None = field(default=None, hash=False)
+    uid_name: str | None = None
+    euid_name: str | None = None
+    auid_name: str | None = None
+    gid_name: str | None = None
+    names_source: str | None = None
+    cgroup: str | None = None
+    systemd_unit: str | None = None
+    container_id: str | None = None
+    container_runtime: str | None = None
+    cgroup_source: str | None = None
+    exe_hash: dict[str, Any] | None = field(default=None, hash=False)
+    exe_hash_missing: str | None = None
+    env: dict[str, Any] | None = field(default=None, hash=False)
+    env_missing: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -243,18 +244,23 @@ def fast_constructor(cls: Callable[_P, _T]) -> Callable[_P, _T]:
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (28 calls,
     2.6 µs, for an :class:`ExecEvent`). This fills a plain slotted twin with the same fields and
     layout instead, then gives the object its real class, which Python allows between classes with
-    identical slots. The result is an ordinary, frozen ``cls`` instance. Checked once, here: a class
-    this cannot build exactly (``__post_init__``, defaults, a different layout) gets ``cls``.
+    identical slots. The result is an ordinary, frozen ``cls`` instance; fields left out get their
+    defaults. Checked once, here: a class this cannot build exactly (``__post_init__``, default
+    factories, a different layout) gets ``cls``.
     """
     real: Any = cls
     if not dataclasses.is_dataclass(real) or not isinstance(real, type) or hasattr(real, "__post_init__"):
         return cls
     fields = dataclasses.fields(real)
     missing = dataclasses.MISSING
-    if any(f.default is not missing or f.default_factory is not missing for f in fields):
+    if any(f.default_factory is not missing for f in fields):
         return cls
     twin: Any = dataclasses.make_dataclass(
-        f"_{real.__name__}Draft", [(f.name, f.type) for f in fields], slots=True, repr=False, eq=False
+        f"_{real.__name__}Draft",
+        [(f.name, f.type) if f.default is missing else (f.name, f.type, f.default) for f in fields],
+        slots=True,
+        repr=False,
+        eq=False,
     )
 
     def construct(*args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -231,8 +231,9 @@ EVENT_FIELDS: tuple[Field, ...] = (
     ),
     _name(
         "exe_hash_missing", "str\\|null",
-        "why `exe_hash` is null: `not-live`, `gone`, `replaced`, `too-large`, `unreadable`, "
-        "`not-regular`, `changed`, `busy`, `late`, `no-pid`",
+        "why `exe_hash` is null: `not-live` (from a log), `gone` (the process exited first), `replaced` "
+        "(not the inode the PATH records name: the pid exec'd again), `too-large`, `unreadable`, `not-regular`, "
+        "`changed` (written while read), `busy` (hash queue full), `late` (not hashed in time), `no-pid`",
     ),
     _object(
         "env",
@@ -240,7 +241,11 @@ EVENT_FIELDS: tuple[Field, ...] = (
         "`LD_LIBRARY_PATH`), from /proc/PID/environ after the exec (the process's own memory: "
         "information, not evidence); `{}` when none is set; null with `env_missing`",
     ),
-    _name("env_missing", "str\\|null", "why `env` is null: `not-live`, `gone`, `unreadable`, `truncated`, `no-pid`"),
+    _name(
+        "env_missing", "str\\|null",
+        "why `env` is null: `not-live`, `gone`, `replaced`, `unreadable`, `truncated` (a chosen variable "
+        "may lie past the read limit), `no-pid`",
+    ),
 )  # fmt: skip
 
 BY_NAME: dict[str, Field] = {f.name: f for f in EVENT_FIELDS}
