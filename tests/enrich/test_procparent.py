@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,6 +27,7 @@ from exectrail.enrich.procparent import (
 )
 from exectrail.kernel.procfs import boot_time_ms, read_proc
 
+R = TypeVar("R")
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -38,8 +40,8 @@ def wait_exec(pid: int) -> None:
         time.sleep(0.001)
 
 
-def in_thread(call: Callable[[], object], timeout: float = 5.0) -> object:
-    results: list[object] = []
+def in_thread(call: Callable[[], R], timeout: float = 5.0) -> R:
+    results: list[R] = []
     worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
     worker.start()
     worker.join(timeout)
