@@ -186,7 +186,7 @@ def test_a_pid_that_execd_again_is_replaced(
     enricher.submit("shell", proc.pid, None, [identity(shell)], want_parent=False)
     replaced = only(enricher.ready())
     assert replaced.exe_hash_missing == replaced.env_missing == replaced.cgroup_missing == "replaced"
-    assert replaced.exe_hash is replaced.env is replaced.cgroup is None
+    assert (replaced.exe_hash, replaced.env, replaced.cgroup) == (None, None, None)
     assert enricher.stats.replaced == 1
     # any of the event's PATH records may be the one executed (a script and its interpreter)
     enricher.submit("copy", proc.pid, None, [identity(shell), identity(copies[0])], want_parent=False)
