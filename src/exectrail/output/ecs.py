@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from exectrail.interference.kinds import DESCRIPTIONS
@@ -51,6 +52,17 @@ def whole(value: object) -> int | None:
 def keyword(value: object) -> str | None:
     """A numeric id for a ``keyword`` field: an int as its decimal text, else None."""
     return str(value) if type(value) is int else None
+
+
+def date(value: object) -> str | None:
+    """``value`` when it is an ISO 8601 time (as exectrail writes them), else None."""
+    if type(value) is not str:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
 
 
 def strings(value: object) -> list[str] | None:
@@ -132,7 +144,7 @@ def _parent(event: dict[str, Any], parent: dict[str, Any] | None) -> dict[str, A
             "args": argv,
             "args_count": len(argv) if argv is not None else None,
             "command_line": shell_line(argv),
-            "start": text(parent.get("time")),
+            "start": date(parent.get("time")),
         }
     )
 
@@ -155,7 +167,6 @@ def _process(event: dict[str, Any], ids: _Ids, parent: Any, exe_hash: Any) -> di
             "user": named(ids.euid, g("euid_name")),
             "real_user": named(ids.uid, g("uid_name")),
             "saved_user": named(ids.suid),
-            "group": named(ids.egid),
             "real_group": named(ids.gid, g("gid_name")),
             "saved_group": named(ids.sgid),
         }
@@ -225,9 +236,9 @@ def _exectrail(event: dict[str, Any], parent: Any, exe_hash: Any) -> dict[str, A
                 {
                     "dev": text(exe_hash.get("dev")),
                     "inode": whole(exe_hash.get("inode")),
-                    "mtime": text(exe_hash.get("mtime")),
-                    "ctime": text(exe_hash.get("ctime")),
-                    "hashed_at": text(exe_hash.get("hashed_at")),
+                    "mtime": date(exe_hash.get("mtime")),
+                    "ctime": date(exe_hash.get("ctime")),
+                    "hashed_at": date(exe_hash.get("hashed_at")),
                 }
             ),
         )
@@ -243,9 +254,11 @@ def hex_companions(event: dict[str, Any]) -> dict[str, Any] | None:
     for name, key in _HEX_KEYS:
         value = event.get(key)
         if value is not None:
-            if out is None:
-                out = {}
-            out[name] = value
+            value = strings(value) if name == "argv" else text(value)
+            if value:
+                if out is None:
+                    out = {}
+                out[name] = value
     return out
 
 
@@ -261,7 +274,7 @@ def event_to_ecs(event: dict[str, Any], host: HostInfo) -> dict[str, Any]:
     ids = _Ids(g)
     host_name, host_id = event_host(g("node"), host)
     out: dict[str, Any] = {}
-    put(out, "@timestamp", text(g("time")))
+    put(out, "@timestamp", date(g("time")))
     out["ecs"] = {"version": ECS_VERSION}
     out["event"] = pruned(
         {
@@ -276,7 +289,7 @@ def event_to_ecs(event: dict[str, Any], host: HostInfo) -> dict[str, Any]:
             "dataset": "exectrail.exec",
         }
     )
-    out["process"] = _process(event, ids, parent, exe_hash)
+    put(out, "process", _process(event, ids, parent, exe_hash))
     put(out, "user", _user(event, ids))
     out["host"] = pruned({"name": host_name, "id": host_id, "os": {"type": host.os_type}})
     container_id = text(g("container_id"))
@@ -320,7 +333,7 @@ def alarm_to_ecs(alarm: dict[str, Any], host: HostInfo) -> dict[str, Any]:
     certainty = text(g("certainty"))
     host_name, host_id = event_host(g("host"), host)
     out: dict[str, Any] = {}
-    put(out, "@timestamp", text(g("time")))
+    put(out, "@timestamp", date(g("time")))
     out["ecs"] = {"version": ECS_VERSION}
     out["event"] = compact(
         kind="alert",
