@@ -97,9 +97,7 @@ def _id(name: str, doc: str) -> Field:
     )
 
 
-_NAMES = (
-    "user/group names of `uid`, `euid`, `auid`, `gid` (see `names_source`); null when unknown or unset"
-)
+_NAMES = "user/group names of `uid`, `euid`, `auid`, `gid` (see `names_source`); null when unknown or unset"
 _CGROUP = (
     "live only: the cgroup (v2 path), systemd unit, container id and runtime (docker, containerd, "
     "cri-o, podman, …) from /proc/PID/cgroup at capture (see `cgroup_source`)"
@@ -190,9 +188,9 @@ EVENT_FIELDS: tuple[Field, ...] = (
     # Identity, parent, names and what live capture reads from /proc (issue 14; store schema 5).
     _name(
         "exec_id", "str\\|null",
-        "this exec's id, unique across hosts and boots: 32 hex digits of BLAKE2b(host identity, time, serial) "
-        "(host identity: `node=` when logged, else the capturing host's machine id); the same event gets "
-        "the same id live and from its log",
+        "this exec's id, unique across hosts and boots: 32 hex digits of BLAKE2b(host identity, time, "
+        "serial) (host identity: `node=` when logged, else the capturing host's machine id); the same "
+        "event gets the same id live and from its log",
     ),
     _name(
         "parent_exec_id", "str\\|null",
@@ -232,8 +230,9 @@ EVENT_FIELDS: tuple[Field, ...] = (
     _name(
         "exe_hash_missing", "str\\|null",
         "why `exe_hash` is null: `not-live` (from a log), `gone` (the process exited first), `replaced` "
-        "(not the inode the PATH records name: the pid exec'd again), `too-large`, `unreadable`, `not-regular`, "
-        "`changed` (written while read), `busy` (hash queue full), `late` (not hashed in time), `no-pid`",
+        "(not the inode the PATH records name: the pid exec'd again), `too-large`, `unreadable`, "
+        "`not-regular`, `changed` (written while read), `busy` (hash queue full), `late` (not hashed in "
+        "time), `no-pid`",
     ),
     _object(
         "env",

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from exectrail.schema import CONTEXT_FIELDS
 from tests.support.cli import run_cli
 from tests.support.paths import CAPTURED_LOGS
 
@@ -43,8 +44,12 @@ def _jsonl(output: str) -> list[dict[str, Any]]:
     return [d for d in map(orjson.loads, output.splitlines()) if d["type"] == "exec"]
 
 
-def _context(events: list[dict[str, Any]]) -> dict[int, tuple[str | None, list[str]]]:
+def _context(events: list[dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
     return {e["serial"]: (e["script"], e["fileless"]) for e in events}
+
+
+def _stream_context(events: list[dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
+    return {e["serial"]: (e["exec_id"], e["parent_exec_id"], e["parent"], e["uid_name"]) for e in events}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,35 @@ def reviewed() -> list[dict[str, Any]]:
 def test_review_gives_the_context_of_the_records(reviewed: list[dict[str, Any]]) -> None:
     found = _context(reviewed)
     assert {serial: found[serial] for serial in EXPECTED} == EXPECTED
-    assert all(list(e)[-3:] == ["incomplete", "script", "fileless"] for e in reviewed)
+    context = [f.name for f in CONTEXT_FIELDS]
+    assert all([k for k in e if not k.endswith("_hex")][-len(context) - 1 :] == ["incomplete", *context]
+               for e in reviewed)  # fmt: skip
+
+
+def test_review_gives_exec_ids_parents_and_auditds_names(reviewed: list[dict[str, Any]]) -> None:
+    ids = [e["exec_id"] for e in reviewed]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    by_id = {e["exec_id"]: e for e in reviewed}
+    with_parent = [e for e in reviewed if e["parent_exec_id"] is not None]
+    assert len(with_parent) > len(reviewed) // 2
+    for event in with_parent:
+        parent = by_id[event["parent_exec_id"]]
+        assert event["parent"] == {
+            "exec_id": parent["exec_id"],
+            "pid": parent["pid"],
+            "exe": parent["exe"],
+            "argv": parent["argv"],
+            "time": parent["time"],
+            "source": "trail",
+        }
+        assert parent["pid"] == event["ppid"] and parent["success"] and parent["time"] <= event["time"]
+    # an ENRICHED log: auditd's names for root, none for the unset login uid
+    assert {(e["uid_name"], e["auid_name"], e["gid_name"], e["names_source"]) for e in reviewed} == {
+        ("root", None, "root", "auditd")
+    }
+    assert {(e["exe_hash"], e["exe_hash_missing"], e["env"], e["env_missing"]) for e in reviewed} == {
+        (None, "not-live", None, "not-live")
+    }
 
 
 def test_import_and_search_give_what_review_gives(reviewed: list[dict[str, Any]], tmp_path: Path) -> None:
@@ -67,6 +100,7 @@ def test_import_and_search_give_what_review_gives(reviewed: list[dict[str, Any]]
     searched = run_cli(["search", "--db", str(db), "--format", "jsonl"])
     assert searched.exit_code == 0, searched.stderr
     assert _context(_jsonl(searched.stdout)) == _context(reviewed)
+    assert _stream_context(_jsonl(searched.stdout)) == _stream_context(reviewed)
     scripts = run_cli(["search", "--db", str(db), "--format", "jsonl", "--exe", "/usr/bin/dash"])
     # script.sh (#!/bin/sh) and script-e.sh (#!/bin/sh -e), both run by dash
     assert {e["script"] for e in _jsonl(scripts.stdout)} == {f"{WORK}/script.sh", f"{WORK}/script-e.sh"}

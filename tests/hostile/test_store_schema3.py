@@ -59,7 +59,7 @@ def test_old_store_verifies_after_migration_with_the_same_head_and_digests(tmp_p
     result = run_cli(["verify", "--db", str(path), "--expect", HEAD_V3])
     assert result.exit_code == 0, result.output
     with EventStore(path) as store:
-        assert store.conn.execute("SELECT max(version) FROM schema_version").fetchone() == (LATEST,) == (4,)
+        assert store.conn.execute("SELECT max(version) FROM schema_version").fetchone() == (LATEST,) == (5,)
         assert store.head() == HEAD_V3
         stored = dict(
             store.conn.execute("SELECT serial, hex(digest) FROM events WHERE serial IN (1075, 1082, 990001)")
@@ -69,6 +69,7 @@ def test_old_store_verifies_after_migration_with_the_same_head_and_digests(tmp_p
     assert len(events) == 22 and [e.serial for e in events if e.incomplete] == [990001]
     # stored before the fields existed: not worked out again, read back as unknown
     assert all(e.script is None and e.fileless == () for e in events)
+    assert all(e.exec_id is None and e.parent is None and e.exe_hash_missing is None for e in events)
 
 
 def test_new_rows_are_covered_by_the_digest_and_old_ones_stay_as_they_were(tmp_path: Path) -> None:
@@ -115,4 +116,5 @@ def test_the_stand_in_view_of_older_schemas_has_every_column(version: int, tmp_p
         names = [d[0] for d in conn.execute("SELECT * FROM events").description]
     finally:
         conn.close()
-    assert names[-3:] == ["incomplete", "script", "fileless"] and set(COLUMNS) <= set(names)
+    assert names[-len(COLUMNS[28:]) :] == list(COLUMNS[28:]) and set(COLUMNS) <= set(names)
+    assert COLUMNS[28:31] == ("incomplete", "script", "fileless")

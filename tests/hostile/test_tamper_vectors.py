@@ -27,7 +27,16 @@ def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
 
 
-_IDS = {"pid": 8101, "ppid": 8095, "uid": 0, "euid": 0, "suid": 0, "fsuid": 0, "gid": 0, "egid": 0}
+_IDS: dict[str, Any] = {
+    "pid": 8101,
+    "ppid": 8095,
+    "uid": 0,
+    "euid": 0,
+    "suid": 0,
+    "fsuid": 0,
+    "gid": 0,
+    "egid": 0,
+}
 EVENTS = [
     ExecEvent(
         time=_time(1795618246518), serial=882, node=None, arch="x86_64", syscall="execve", success=True,
@@ -133,9 +142,17 @@ def test_events_chain_is_pinned(tmp_path: Path) -> None:
     assert [r[-2].hex() for r in rows] == EVENT_DIGESTS
     assert [r[-1].hex() for r in rows] == EVENT_CHAIN
     # the literals are the documented formula over the stored values: the columns added since schema 1
-    # (incomplete, script, fileless) only up to the last one that holds more than its migration's value
-    assert all(r[-4:-2] == (None, "") for r in rows)
-    values = [list(r[:-5]) if r[-5] == 0 else list(r[:-4]) for r in rows]
+    # (incomplete, script, fileless, then the context of schema 5) only up to the last one that holds
+    # more than its migration's value
+    first_context = COLUMNS.index("exec_id")
+    assert all(
+        set(r[first_context:-2]) == {None} and r[first_context - 2 : first_context] == (None, "")
+        for r in rows
+    )
+    values = [
+        list(r[: first_context - 3]) if r[first_context - 3] == 0 else list(r[: first_context - 2])
+        for r in rows
+    ]
     assert [_documented_digest(b"exectrail-event-v1\n", v) for v in values] == EVENT_DIGESTS
     assert _documented_chain(EVENT_DIGESTS) == EVENT_CHAIN
 

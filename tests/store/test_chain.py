@@ -43,10 +43,13 @@ def test_digest_is_stable() -> None:
     """The canonical form is a format: changing it would make every existing store look edited."""
     row = (1764081647506, 42, None, "x86_64", "execve", 1, 0, 100, 1, 0, 0, 0, 0, 0, 0, 0, 0, None, None,
            None, "ls", "/usr/bin/ls", "/root", b"/tmp/\xff", 2, b"ls\0-l\0", "procmon", "ls -l",
-           0, None, "")  # fmt: skip
+           0, None, "", *[None] * 17)  # fmt: skip
     assert codec.COLUMNS[23] == "path" and len(row) == len(codec.COLUMNS)
-    assert codec.COLUMNS[-3:] == ("incomplete", "script", "fileless")
-    # incomplete=0, script NULL and fileless '' are left out: the digest of schema 2, before they existed
+    assert codec.COLUMNS[28:31] == ("incomplete", "script", "fileless") and codec.COLUMNS[-1] == "env_missing"
+    row, context = row[:31], row[31:]
+    # what a schema-5 row adds holds what its migration gave older rows (NULL): left out, as are
+    # incomplete=0, script NULL and fileless '': the digest of schema 2, before they existed
+    assert digest((*row, *context)) == digest(row)
     assert digest(row).hex() == "7edcbfa04b301cdb48d7590ed403cebfb531eba78d2b437694e3d888fe570998"
     # the documented form, built independently of orjson
     plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row[:-3]]

@@ -39,7 +39,35 @@ def exec_events(draw: st.DrawFn, time: datetime | None = None) -> ExecEvent:
         tty=draw(texts), comm=draw(texts), exe=draw(texts), cwd=draw(texts), path=draw(texts),
         argc=None if argv is None else len(argv), argv=argv, key=draw(texts), proctitle=draw(texts),
         incomplete=draw(st.booleans()), script=draw(texts), fileless=draw(flag_lists),
+        **draw(contexts()),
     )  # fmt: skip
+
+
+hex32 = st.one_of(st.none(), st.binary(min_size=16, max_size=16).map(bytes.hex))
+names = st.one_of(st.none(), st.sampled_from(["exec", "gone", "late", "proc", "inherited", "auditd", "nss"]))
+
+
+@st.composite
+def json_objects(draw: st.DrawFn) -> dict[str, Any] | None:
+    """An OBJECT field's value: None, or a JSON object (any text, as its JSON form gives it)."""
+    if draw(st.booleans()):
+        return None
+    text = st.one_of(st.none(), st.text(max_size=12))
+    value = st.one_of(text, st.integers(-(2**63), 2**63 - 1), st.lists(text, max_size=3))
+    return draw(st.dictionaries(st.text(max_size=8), value, max_size=5))
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> dict[str, Any]:
+    """The context fields of an exec event (issue 14), any of them unset."""
+    return {
+        "exec_id": draw(hex32), "parent_exec_id": draw(hex32), "parent": draw(json_objects()),
+        "uid_name": draw(texts), "euid_name": draw(texts), "auid_name": draw(texts), "gid_name": draw(texts),
+        "names_source": draw(names), "cgroup": draw(texts), "systemd_unit": draw(texts),
+        "container_id": draw(hex32), "container_runtime": draw(names), "cgroup_source": draw(names),
+        "exe_hash": draw(json_objects()), "exe_hash_missing": draw(names), "env": draw(json_objects()),
+        "env_missing": draw(names),
+    }  # fmt: skip
 
 
 def distinct(events: list[ExecEvent]) -> list[ExecEvent]:
@@ -94,5 +122,5 @@ def extreme_events(draw: st.DrawFn) -> ExecEvent:
         maybe(_bounded(0, 2**32 - 2)), maybe(_bounded(0, 2**32 - 2)),
         draw(texts), draw(texts), draw(texts), draw(texts), draw(texts),
         maybe(_bounded(0, 2**31 - 1)), argv, draw(texts), draw(texts), draw(st.booleans()),
-        draw(texts), draw(flag_lists),
+        draw(texts), draw(flag_lists), **draw(contexts()),
     )  # fmt: skip

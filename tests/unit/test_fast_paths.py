@@ -170,9 +170,9 @@ def test_fast_constructor_builds_ordinary_frozen_events() -> None:
 
 def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
-    class WithDefault:
+    class WithFactory:
         a: int
-        b: int = 0
+        b: list[int] = dataclasses.field(default_factory=list)
 
     @dataclasses.dataclass(frozen=True, slots=True)
     class Checked:
@@ -182,8 +182,25 @@ def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
             if self.a < 0:
                 raise ValueError("negative")
 
-    assert fast_constructor(WithDefault) is WithDefault
+    assert fast_constructor(WithFactory) is WithFactory
     assert fast_constructor(Checked) is Checked
+
+
+def test_fast_constructor_fills_defaults() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithDefault:
+        a: int
+        b: int = 0
+        c: tuple[int, ...] = ()
+
+    new = fast_constructor(WithDefault)
+    assert new is not WithDefault
+    assert (
+        new(1) == WithDefault(1)
+        and new(1, 2) == WithDefault(1, 2)
+        and new(1, c=(3,)) == WithDefault(1, 0, (3,))
+    )
+    assert type(new(1)) is WithDefault
 
 
 @pytest.mark.parametrize(

@@ -64,15 +64,40 @@ EVENTS = [
         arch="x86_64", syscall="execve", success=True, exit=0, pid=1, ppid=0, uid=0, auid=4294967295, argv=()
     ),
     _event(  # every context field set, objects with a companion inside
-        fileless=("memfd", "deleted"), script="/tmp/x.sh", exec_id="0" * 32, parent_exec_id="1" * 32,
-        parent={"exec_id": "1" * 32, "pid": 9, "exe": "\ufffd", "exe_hex": "ff", "argv": ["sh"],
-                "time": "2026-11-25T14:40:47.506Z", "source": "trail"},
-        uid_name="root", euid_name=BAD, auid_name=None, gid_name="root", names_source="auditd",
-        cgroup="/system.slice/x.service", systemd_unit="x.service", container_id="a" * 64,
-        container_runtime="docker", cgroup_source="inherited",
-        exe_hash={"sha256": "b" * 64, "dev": "fd:01", "inode": 5, "mtime": "2026-11-25T14:40:47.506Z",
-                  "ctime": "2026-11-25T14:40:47.506Z", "hashed_at": "2026-11-25T14:40:48.000Z"},
-        env={"LD_PRELOAD": "/tmp/evil.so"}, env_missing=None, exe_hash_missing=None,
+        fileless=("memfd", "deleted"),
+        script="/tmp/x.sh",
+        exec_id="0" * 32,
+        parent_exec_id="1" * 32,
+        parent={
+            "exec_id": "1" * 32,
+            "pid": 9,
+            "exe": "\ufffd",
+            "exe_hex": "ff",
+            "argv": ["sh"],
+            "time": "2026-11-25T14:40:47.506Z",
+            "source": "trail",
+        },
+        uid_name="root",
+        euid_name=BAD,
+        auid_name=None,
+        gid_name="root",
+        names_source="auditd",
+        cgroup="/system.slice/x.service",
+        systemd_unit="x.service",
+        container_id="a" * 64,
+        container_runtime="docker",
+        cgroup_source="inherited",
+        exe_hash={
+            "sha256": "b" * 64,
+            "dev": "fd:01",
+            "inode": 5,
+            "mtime": "2026-11-25T14:40:47.506Z",
+            "ctime": "2026-11-25T14:40:47.506Z",
+            "hashed_at": "2026-11-25T14:40:48.000Z",
+        },
+        env={"LD_PRELOAD": "/tmp/evil.so"},
+        env_missing=None,
+        exe_hash_missing=None,
     ),
 ]
 
@@ -176,6 +201,8 @@ def test_clickhouse_table_is_the_schema_and_keeps_its_column_order() -> None:
             continue
         if name in clickhouse.OBJECTS:  # JSON text with sorted keys, or NULL
             value = body.get(name)
-            assert row[name] == (None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+            assert row[name] == (
+                None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+            )
             continue
         assert row[name] == (body.get(name) or [] if name in clickhouse.LISTS else body.get(name)), name

@@ -22,11 +22,11 @@ from exectrail.capture.livecontext import LiveContextStage
 from exectrail.capture.outputs import WatchOutputs
 from exectrail.capture.session import Capture, live_capture
 from exectrail.capture.watch import Limits, Totals, Watch
+from exectrail.enrich.context import ContextBuilder
 from exectrail.filters import EventFilter
 from exectrail.interference import kinds
 from exectrail.kernel.rules.procmon import ProcmonSpec
 from exectrail.model import Diagnostics
-from exectrail.enrich.context import ContextBuilder
 from exectrail.pipeline import EventBuilder
 from exectrail.safefs import open_append
 

@@ -44,7 +44,12 @@ def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnosti
 @click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
 @host_id_option
 def review(
-    files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bool, host_id: str | None, **params: Any
+    files: tuple[str, ...],
+    fmt: str | None,
+    verbose: bool,
+    no_alarms: bool,
+    host_id: str | None,
+    **params: Any,
 ) -> None:
     """Show exec events from audit logs.
 

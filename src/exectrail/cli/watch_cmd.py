@@ -110,9 +110,10 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     "--env-var",
     "env_vars",
     multiple=True,
+    default=DEFAULT_ENV_VARS,
+    show_default=True,
     metavar="NAME",
-    help="An environment variable to record from /proc/PID/environ (repeat it; default: LD_PRELOAD "
-    "and LD_LIBRARY_PATH).",
+    help="An environment variable to record from /proc/PID/environ at each exec (repeat it).",
 )
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not store events and alarms in the event store.")
@@ -171,8 +172,7 @@ def watch(
     stream = ReopenableFile(output) if output else None
     writer = make_writer(fmt, stream) if show or stream else HiddenWriter()  # type: ignore[arg-type]
     outputs = WatchOutputs(writer, store, sinks, heartbeat, note)
-    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair,
-              env_vars or DEFAULT_ENV_VARS)  # fmt: skip
+    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair, env_vars)
     watched = run_watch(run, outputs, stream, note)
     for line in watched.report():
         note(line)

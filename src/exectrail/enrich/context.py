@@ -40,7 +40,7 @@ FILLS = (
     "cgroup", "systemd_unit", "container_id", "container_runtime", "cgroup_source",
     "exe_hash", "exe_hash_missing", "env", "env_missing",
 )  # fmt: skip
-if FILLS != tuple(f.name for f in CONTEXT_FIELDS):  # pragma: no cover - a schema edit without this one
+if tuple(f.name for f in CONTEXT_FIELDS) != FILLS:  # pragma: no cover - a schema edit without this one
     raise RuntimeError("exectrail.enrich.context and exectrail.schema disagree on the context fields")
 
 NOT_LIVE = "not-live"
@@ -48,7 +48,9 @@ TRAIL = "trail"
 AUDITD = "auditd"
 NSS = "nss"
 _NO_NAMES = (None, None, None, None, None)
-_MAX_PARENTS = 4096  # parents' JSON objects remembered (a shell's children share one)
+_MAX_PARENTS = 4096
+_MAX_NODES = 256  # hosts in one log given a process table of their own
+_NODE_PIDS = 16384  # parents' JSON objects remembered (a shell's children share one)
 
 
 def path_inodes(records: list[Record]) -> list[tuple[str, int]]:
@@ -95,6 +97,7 @@ class ContextBuilder:
         self.host_id = host_identity() if host_id is None else host_id
         self.live = live
         self.table = table if table is not None else ProcessTable()
+        self._node_tables: dict[str, ProcessTable] = {}  # a log of several hosts: one table each
         self.names = names if names is not None else (NameService() if live else None)
         missing = None if live else NOT_LIVE
         self._unread: tuple[Any, ...] = (None, None, None, None, None, None, missing, None, missing)
@@ -108,13 +111,16 @@ class ContextBuilder:
     def __call__(self, facts: ExecFacts) -> tuple[Any, ...]:
         ids = facts.ids
         exe = ids[12]
-        script, fileless = record_context(exe, facts.argv, facts.cwd, facts.syscall, facts.success, facts.paths)
+        script, fileless = record_context(
+            exe, facts.argv, facts.cwd, facts.syscall, facts.success, facts.paths
+        )
         time = facts.time
         time_ms = int(time.timestamp()) * 1000 + time.microsecond // 1000
         this_id = exec_id(facts.node or self.host_id, time_ms, facts.serial)
         parent = parent_id = None
-        if facts.ppid is not None:
-            entry = self.table.lookup(facts.ppid, time_ms)
+        table = self.table if facts.node is None else self._table_of(facts.node)
+        if facts.ppid is not None and table is not None:
+            entry = table.lookup(facts.ppid, time_ms)
             if entry is not None:
                 parent_id = entry.exec_id
                 parent = self._parents.get(parent_id)
@@ -122,14 +128,22 @@ class ContextBuilder:
                     if len(self._parents) >= _MAX_PARENTS:
                         self._parents.clear()
                     parent = self._parents[parent_id] = parent_json(entry)
-        if facts.success and facts.pid is not None:
-            self.table.record(ProcEntry(facts.pid, time_ms, this_id, exe, facts.argv))
+        if facts.success and facts.pid is not None and table is not None:
+            table.record(ProcEntry(facts.pid, time_ms, this_id, exe, facts.argv))
         names = self._names(facts)
         if self.live:
             if len(self._inodes) >= _MAX_PARENTS:  # never taken: a caller that does not use them
                 self._inodes.clear()
             self._inodes[this_id] = path_inodes(facts.path_records)
         return (script, fileless, this_id, parent_id, parent, *names, *self._unread)
+
+    def _table_of(self, node: str) -> ProcessTable | None:
+        """The process table of host ``node`` (pids are per host); None past :data:`_MAX_NODES` hosts
+        in one stream (their events get no parent: none is better than another host's)."""
+        table = self._node_tables.get(node)
+        if table is None and len(self._node_tables) < _MAX_NODES:
+            table = self._node_tables[node] = ProcessTable(max_pids=_NODE_PIDS)
+        return table
 
     def _names(self, facts: ExecFacts) -> tuple[str | None, ...]:
         """uid, euid, auid and gid names and where they came from."""

@@ -66,10 +66,12 @@ ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (ho
 _NOT_EXEC = {name for name, _ in ENVELOPE} | {"body"}
 #: The exec fields copied from the JSON as they are; ``LISTS`` (``argv``, ``argv_hex``) default to [].
 LISTS = tuple(name for name, kind in wanted_columns() if kind.startswith("Array("))
-#: Objects (``parent``, ``exe_hash``, ``env``) go in as their JSON text (sorted keys, as the store keeps them).
+#: Objects (``parent``, ``exe_hash``, ``env``) go in as their JSON text, keys sorted as the store has them.
 OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT and f.clickhouse is not None)
 EXEC_FIELDS = tuple(
-    name for name, _ in wanted_columns() if name not in _NOT_EXEC and name not in LISTS and name not in OBJECTS
+    name
+    for name, _ in wanted_columns()
+    if name not in _NOT_EXEC and name not in LISTS and name not in OBJECTS
 )
 
 

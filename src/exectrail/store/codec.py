@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-
-import orjson
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from exectrail.model import ExecEvent
-from exectrail.schema import ARGV, ATTRIBUTES, BOOL, INT, LIST, NAME, OBJECT, STORE_COLUMNS, STORED, TEXT, TIME
+from exectrail.schema import (
+    ARGV,
+    ATTRIBUTES,
+    BOOL,
+    INT,
+    LIST,
+    NAME,
+    OBJECT,
+    STORE_COLUMNS,
+    STORED,
+    TEXT,
+    TIME,
+)
 from exectrail.timefmt import ms_to_time, time_to_ms
 
 #: Stored columns of one event, in table order (``seq``, ``digest`` and ``chain`` come on top).
