@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from exectrail.output.ecs import ECS_VERSION, HostInfo, alarm_to_ecs, event_to_ecs
-from tests.output import ecs_reference as ref
-from tests.output.samples import (
+from tests.support import ecs_reference as ref
+from tests.support.output_samples import (
     ALARM,
     ALARM_ODD,
     ALARMS,

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from exectrail.output.ocsf import OCSF_VERSION, alarm_to_ocsf, epoch_ms, event_to_ocsf, finding_uid
-from tests.output.ocsf_reference import OCSF_VERSION as REFERENCE_VERSION
-from tests.output.ocsf_reference import SHAPES
-from tests.output.samples import (
+from tests.support.ocsf_reference import OCSF_VERSION as REFERENCE_VERSION
+from tests.support.ocsf_reference import SHAPES
+from tests.support.output_samples import (
     ALARM,
     ALARM_ODD,
     ALARMS,

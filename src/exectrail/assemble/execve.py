@@ -38,6 +38,7 @@ from exectrail.timefmt import timestamp_to_datetime
 __all__ = ["NO_CONTEXT", "ContextHook", "ExecFacts", "build_exec_event", "rebuild_argv"]
 
 _NO_IDS = (None,) * 13
+_new_tuple = tuple.__new__
 
 
 class ExecFacts(NamedTuple):
@@ -152,8 +153,9 @@ def build_exec_event(
         else:
             names = []
         interpreted = syscall_rec.interpreted if syscall_rec is not None else None
-        values = context(ExecFacts(time, serial, first.node, syscall, success, pid, ppid, ids, argv, cwd,
-                                   names, path_recs, interpreted))  # fmt: skip
+        facts = (time, serial, first.node, syscall, success, pid, ppid, ids, argv, cwd, names, path_recs,
+                 interpreted)  # fmt: skip
+        values = context(_new_tuple(ExecFacts, facts))  # ExecFacts(*facts) without its Python __new__
     return new_exec_event(time, serial, first.node, arch, syscall, success, exit_code, pid, ppid, *ids,
                           cwd, path, argc, argv, key, title, incomplete, *values)  # fmt: skip
 

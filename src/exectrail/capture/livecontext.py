@@ -71,6 +71,17 @@ class LiveContextStage:
     def close(self) -> None:
         self.enricher.close()
 
+    def summary(self) -> str:
+        """One line: what the /proc stage did (the cache hit rate first) and the process table."""
+        s = self.enricher.stats
+        table = self.context.table
+        return (
+            f"context: {s.submitted} execs read from /proc; executable hash cache hit rate "
+            f"{100 * s.hit_rate:.1f}% ({s.hits} hits, {s.misses} hashed, {s.joined} joined), {s.busy} busy, "
+            f"{s.late} late, {s.gone} gone, {s.replaced} replaced; process table {len(table)} pids, "
+            f"{table.evictions} evicted"
+        )
+
     def _finish(self, event: ExecEvent, found: LiveContext) -> ExecEvent:
         cgroup, source = found.cgroup, PROC
         if cgroup is None and event.parent_exec_id is not None:

@@ -134,6 +134,8 @@ class Watched:
     def report(self) -> list[str]:
         """The summary, the store's line and what was put back in the kernel, one line each."""
         lines = [self.summary()]
+        if self.totals.context:
+            lines.append(self.totals.context)
         if self.stored is not None:
             lines.append(self.stored)
         if self.capture.notes:

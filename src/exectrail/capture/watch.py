@@ -44,6 +44,7 @@ class Totals:
     shown: int = 0  # exec events that passed the filter and were written
     seconds: float = 0.0
     reason: str = ""
+    context: str = ""  # what the live context stage did (its summary line)
 
 
 class Watch:
@@ -81,6 +82,8 @@ class Watch:
             self._finish()
         self.totals.seconds = time.monotonic() - started
         self.totals.reason = reason
+        if self.context is not None:
+            self.totals.context = self.context.summary()
         return self.totals
 
     def _loop(self, deadline: float | None) -> str:

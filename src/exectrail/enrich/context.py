@@ -109,18 +109,16 @@ class ContextBuilder:
         return self._inodes.pop(exec_id, []) if exec_id is not None else []
 
     def __call__(self, facts: ExecFacts) -> tuple[Any, ...]:
-        ids = facts.ids
+        # once per exec: the facts unpacked at once (a named tuple's attributes cost a call each)
+        time, serial, node, syscall, success, pid, ppid, ids, argv, cwd, paths, records, interpreted = facts
         exe = ids[12]
-        script, fileless = record_context(
-            exe, facts.argv, facts.cwd, facts.syscall, facts.success, facts.paths
-        )
-        time = facts.time
+        script, fileless = record_context(exe, argv, cwd, syscall, success, paths)
         time_ms = int(time.timestamp()) * 1000 + time.microsecond // 1000
-        this_id = exec_id(facts.node or self.host_id, time_ms, facts.serial)
+        this_id = exec_id(node or self.host_id, time_ms, serial)
         parent = parent_id = None
-        table = self.table if facts.node is None else self._table_of(facts.node)
-        if facts.ppid is not None and table is not None:
-            entry = table.lookup(facts.ppid, time_ms)
+        table = self.table if node is None else self._table_of(node)
+        if ppid is not None and table is not None:
+            entry = table.lookup(ppid, time_ms)
             if entry is not None:
                 parent_id = entry.exec_id
                 parent = self._parents.get(parent_id)
@@ -128,13 +126,13 @@ class ContextBuilder:
                     if len(self._parents) >= _MAX_PARENTS:
                         self._parents.clear()
                     parent = self._parents[parent_id] = parent_json(entry)
-        if facts.success and facts.pid is not None and table is not None:
-            table.record(ProcEntry(facts.pid, time_ms, this_id, exe, facts.argv))
-        names = self._names(facts)
+        if success and pid is not None and table is not None:
+            table.record(ProcEntry(pid, time_ms, this_id, exe, argv))
+        names = self._names(ids, interpreted)
         if self.live:
             if len(self._inodes) >= _MAX_PARENTS:  # never taken: a caller that does not use them
                 self._inodes.clear()
-            self._inodes[this_id] = path_inodes(facts.path_records)
+            self._inodes[this_id] = path_inodes(records)
         return (script, fileless, this_id, parent_id, parent, *names, *self._unread)
 
     def _table_of(self, node: str) -> ProcessTable | None:
@@ -145,13 +143,12 @@ class ContextBuilder:
             table = self._node_tables[node] = ProcessTable(max_pids=_NODE_PIDS)
         return table
 
-    def _names(self, facts: ExecFacts) -> tuple[str | None, ...]:
+    def _names(self, ids: tuple[Any, ...], interpreted: bytes | None) -> tuple[str | None, ...]:
         """uid, euid, auid and gid names and where they came from."""
-        if facts.interpreted is not None:
-            found = enriched_names(facts.interpreted)
+        if interpreted is not None:
+            found = enriched_names(interpreted)
             source = AUDITD
         elif self.names is not None:
-            ids = facts.ids
             service = self.names
             found = (service.user(ids[0]), service.user(ids[1]), service.user(ids[8]), service.group(ids[4]))
             source = NSS
