@@ -1,0 +1,159 @@
+"""Issue 14 on the real kernel: the context ``exectrail watch`` gives every exec event.
+
+Real processes under ``watch --mode daemon --format jsonl`` (and beside a private auditd, to check that
+``review`` of auditd's log gives the same ids): a process tree (script, parent chain by exec id,
+names), a pid reused by a process that never exec'd, a process moved into fresh cgroups (and one
+gone before its cgroup was read), memfd and deleted-file execs, chosen environment variables, and
+the hash of the executed file when the path is renamed over or the process exec's again at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.kernel import EXECTRAIL, Kernel, observe
+from tests.support.live import WatchProcess, running_auditd
+
+pytestmark = pytest.mark.kernel
+
+Event = dict[str, Any]
+PYTHON = os.path.realpath(sys.executable)
+SH = os.path.realpath("/bin/sh")
+EXEC_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def start_watch(tmp_path: Path, *args: str) -> WatchProcess:
+    return WatchProcess(tmp_path, "--mode", "daemon", "--no-store", *args)
+
+
+def finish(watch: WatchProcess) -> list[Event]:
+    """Sync, stop cleanly, and the exec events written."""
+    watch.sync()
+    assert watch.stop() == 0, "".join(watch.stderr)
+    assert "Traceback" not in "".join(watch.stderr)
+    return watch.events()
+
+
+def only(events: list[Event], **fields: Any) -> Event:
+    """The one event with these field values."""
+    found = [e for e in events if all(e.get(k) == v for k, v in fields.items())]
+    assert len(found) == 1, f"{len(found)} events with {fields}"
+    return found[0]
+
+
+def sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dev_inode(path: Path | str) -> tuple[str, int]:
+    st = os.stat(path)
+    return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}", st.st_ino
+
+
+def marker() -> str:
+    return f"exectrail-ctx-{uuid.uuid4().hex}"
+
+
+# --- 1. a tree: sh x.sh -> python3 y.py -> /bin/echo --------------------------------------------------
+
+
+def run_tree(tmp_path: Path) -> tuple[str, int]:
+    """``sh x.sh`` running ``python3 y.py`` running ``/bin/echo MARK``; (the marker, sh's pid)."""
+    mark = marker()
+    (tmp_path / "x.sh").write_text(f"{PYTHON} y.py\n")
+    (tmp_path / "y.py").write_text(
+        f"import subprocess\nsubprocess.run(['/bin/echo', '{mark}'], check=True)\n"
+    )
+    proc = subprocess.Popen(["/bin/sh", "x.sh"], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    assert proc.wait(timeout=60) == 0
+    return mark, proc.pid
+
+
+def tree_events(events: list[Event], tmp_path: Path, mark: str, sh_pid: int) -> tuple[Event, Event, Event]:
+    sh = only(events, pid=sh_pid, argv=["/bin/sh", "x.sh"])
+    py = only(events, ppid=sh_pid, argv=[PYTHON, "y.py"])
+    echo = only(events, argv=["/bin/echo", mark])
+    assert (sh["cwd"], py["cwd"], echo["cwd"]) == (str(tmp_path),) * 3
+    return sh, py, echo
+
+
+def test_a_process_tree(kernel: Kernel, tmp_path: Path) -> None:
+    watch = start_watch(tmp_path)
+    mark, sh_pid = run_tree(tmp_path)
+    events = finish(watch)
+    sh, py, echo = tree_events(events, tmp_path, mark, sh_pid)
+
+    assert (sh["script"], py["script"], echo["script"]) == (
+        str(tmp_path / "x.sh"),
+        str(tmp_path / "y.py"),
+        None,
+    )
+    assert (sh["exe"], py["exe"], echo["exe"]) == (SH, PYTHON, "/usr/bin/echo")
+    # the chain by exec id, each parent as the trail recorded its exec
+    assert py["parent_exec_id"] == sh["exec_id"] and echo["parent_exec_id"] == py["exec_id"]
+    assert py["parent"] == {
+        "exec_id": sh["exec_id"], "pid": sh_pid, "exe": SH, "argv": ["/bin/sh", "x.sh"],
+        "time": sh["time"], "source": "trail",
+    }  # fmt: skip
+    assert echo["parent"] == {
+        "exec_id": py["exec_id"], "pid": py["pid"], "exe": PYTHON, "argv": [PYTHON, "y.py"],
+        "time": py["time"], "source": "trail",
+    }  # fmt: skip
+    assert echo["ppid"] == py["pid"]
+    # sh's parent is this test process, which exec'd before watch started: from /proc
+    assert sh["parent_exec_id"] is None
+    assert sh["parent"]["source"] == "proc" and sh["parent"]["exec_id"] is None
+    assert (sh["parent"]["pid"], sh["parent"]["exe"]) == (os.getpid(), os.readlink("/proc/self/exe"))
+    assert sh["parent"]["argv"] == [
+        a.decode() for a in Path("/proc/self/cmdline").read_bytes().split(b"\0")[:-1]
+    ]
+
+    ids = [e["exec_id"] for e in events]
+    assert all(isinstance(i, str) and EXEC_ID.fullmatch(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    loginuid = int(Path("/proc/self/loginuid").read_text())
+    for event in (sh, py, echo):
+        assert (event["uid"], event["gid"]) == (0, 0)
+        assert (event["uid_name"], event["euid_name"], event["gid_name"]) == ("root", "root", "root")
+        assert event["names_source"] == "nss"
+        if loginuid == 0xFFFFFFFF:
+            assert event["auid"] is None and event["auid_name"] is None
+        assert event["fileless"] == []  # the scripts are in /tmp, not the programs
+
+
+def test_review_of_auditds_log_gives_the_same_ids(kernel: Kernel, tmp_path: Path) -> None:
+    """Multicast beside a private auditd: the ids of its log's review are those watch gave live."""
+    with running_auditd(tmp_path / "auditd") as auditd:
+        watch = WatchProcess(tmp_path, "--mode", "multicast", "--no-store")
+        mark, sh_pid = run_tree(tmp_path)
+        live = finish(watch)
+        auditd.stop()
+    review = subprocess.run(
+        [*EXECTRAIL, "review", "--format", "jsonl", str(auditd.log)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    from_log = [e for e in map(json.loads, review.stdout.splitlines()) if e.get("type") == "exec"]
+    watched = tree_events(live, tmp_path, mark, sh_pid)
+    reviewed = tree_events(from_log, tmp_path, mark, sh_pid)
+    keys = ("serial", "exec_id", "parent_exec_id", "script", "fileless")
+    assert [{k: e[k] for k in keys} for e in reviewed] == [{k: e[k] for k in keys} for e in watched]
+    assert watched[1]["parent_exec_id"] == watched[0]["exec_id"] is not None
+    # from the log the /proc fields are missing for a reason, never filled
+    assert {(e["exe_hash"], e["exe_hash_missing"], e["env"], e["env_missing"]) for e in reviewed} == {
+        (None, "not-live", None, "not-live")
+    }
