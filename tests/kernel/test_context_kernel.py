@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -157,3 +158,63 @@ def test_review_of_auditds_log_gives_the_same_ids(kernel: Kernel, tmp_path: Path
     assert {(e["exe_hash"], e["exe_hash_missing"], e["env"], e["env_missing"]) for e in reviewed} == {
         (None, "not-live", None, "not-live")
     }
+
+
+# --- 2. a pid reused by a process that never exec'd ---------------------------------------------------
+
+
+def fork_at_pid(target: int, mark: str, tries: int = 500) -> tuple[int, int, float, float]:
+    """A child of this process (B) on pid ``target`` that does not exec: it forks a grandchild that
+    execs ``/usr/bin/true MARK``, reaps it, then waits for the pipe it gets to close before it exits.
+    (B's pid, the pipe's write end, the wall-clock time just before and after the fork.)"""
+    for _ in range(tries):
+        read_end, write_end = os.pipe()
+        with open("/proc/sys/kernel/ns_last_pid", "w") as last:
+            last.write(str(target - 1))
+        before = time.time()
+        pid = os.fork()
+        if pid == 0:  # B: no exec, no Python beyond these calls
+            try:
+                os.close(write_end)
+                if os.getpid() == target:
+                    child = os.fork()
+                    if child == 0:
+                        os.execv("/usr/bin/true", ["/usr/bin/true", mark])
+                    os.waitpid(child, 0)
+                    os.read(read_end, 1)
+            finally:
+                os._exit(0)
+        after = time.time()
+        os.close(read_end)
+        if pid == target:
+            return pid, write_end, before, after
+        os.close(write_end)
+        os.waitpid(pid, 0)
+    pytest.fail(f"could not fork a process on pid {target} in {tries} tries")
+
+
+def test_a_reused_pid_is_not_taken_for_its_old_exec(kernel: Kernel, tmp_path: Path) -> None:
+    watch = start_watch(tmp_path)
+    first = marker()
+    a = subprocess.Popen(["/usr/bin/true", first])  # A: execs on pid P, recorded, exits
+    a.wait(timeout=30)
+    watch.sync()
+    time.sleep(0.1)  # B must start well after A's exec (start times tick at 10 ms)
+    second = marker()
+    b_pid, release, before, after = fork_at_pid(a.pid, second)
+    try:
+        watch.sync()  # B's child's event is out while B still runs
+    finally:
+        os.close(release)
+        os.waitpid(b_pid, 0)
+    events = finish(watch)
+    old = only(events, argv=["/usr/bin/true", first])
+    new = only(events, argv=["/usr/bin/true", second])
+    assert old["pid"] == new["ppid"] == a.pid
+    assert new["parent_exec_id"] is None  # not A's exec
+    parent = new["parent"]
+    assert parent["source"] == "proc" and parent["exec_id"] is None
+    assert (parent["pid"], parent["exe"]) == (b_pid, os.readlink("/proc/self/exe"))
+    started = datetime.fromisoformat(parent["time"]).timestamp()
+    assert before - 0.05 <= started <= after + 0.05  # B's start, not A's exec
+    assert datetime.fromisoformat(old["time"]).timestamp() < before - 0.05
