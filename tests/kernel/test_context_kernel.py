@@ -218,3 +218,120 @@ def test_a_reused_pid_is_not_taken_for_its_old_exec(kernel: Kernel, tmp_path: Pa
     started = datetime.fromisoformat(parent["time"]).timestamp()
     assert before - 0.05 <= started <= after + 0.05  # B's start, not A's exec
     assert datetime.fromisoformat(old["time"]).timestamp() < before - 0.05
+
+
+# --- 3. a process moved into fresh cgroups -------------------------------------------------------------
+
+
+def cgroup_mounts() -> list[tuple[str, str]]:
+    """(mount point, root) of the hierarchies a process's cgroup path is taken from: the cgroup v2 one
+    and, on a hybrid host, systemd's named v1 hierarchy (which the path is then read from), in that
+    order; a process is moved into both, as systemd does on a hybrid host."""
+    v2 = systemd = None
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields, _, after = line.partition(" - ")
+        fstype, _, options = after.split(" ", 2)
+        root, point = fields.split(" ")[3:5]
+        if fstype == "cgroup2" and v2 is None:
+            v2 = (point, root)
+        elif fstype == "cgroup" and "name=systemd" in options.split(",") and systemd is None:
+            systemd = (point, root)
+    if v2 is None:
+        pytest.fail("no cgroup2 hierarchy mounted")
+    return [v2] if systemd is None else [v2, systemd]
+
+
+@contextmanager
+def fresh_cgroups(*names: str) -> Iterator[tuple[list[Path], str]]:
+    """The directories ``names`` (nested in that order) made in every hierarchy of
+    :func:`cgroup_mounts`; the innermost's, and its path as /proc/PID/cgroup names it. Removed after
+    (the processes put there must be gone by then)."""
+    mounts = cgroup_mounts()
+    made: list[Path] = []
+    try:
+        for point, _ in mounts:
+            path = Path(point)
+            for name in names:
+                path = path / name
+                path.mkdir()
+                made.append(path)
+        leaves = [Path(point, *names) for point, _ in mounts]
+        root = mounts[-1][1].rstrip("/")  # the hierarchy the path is read from
+        yield leaves, f"{root}/{'/'.join(names)}"
+    finally:
+        for path in reversed(made):
+            deadline = time.monotonic() + 10
+            while path.exists():
+                try:
+                    path.rmdir()
+                except OSError:  # EBUSY: a process exiting is still counted in it
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+
+def moved_shell(leaves: list[Path], command: str) -> str:
+    """A ``sh -c`` script that moves its own process into ``leaves``, then ``exec``s ``command``."""
+    moves = "".join(f"echo $$ > {leaf / 'cgroup.procs'} && " for leaf in leaves)
+    return f"{moves}exec {command}"
+
+
+@contextmanager
+def stopped(watch: WatchProcess) -> Iterator[None]:
+    """``watch`` stopped (SIGSTOP): the kernel queues the records meanwhile."""
+    watch.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        watch.proc.send_signal(signal.SIGCONT)
+
+
+def test_a_process_moved_into_fresh_cgroups(kernel: Kernel, tmp_path: Path) -> None:
+    rand = uuid.uuid4().hex[:12]
+    unit = f"exectrail-test-{rand}.service"
+    container = hashlib.sha256(rand.encode()).hexdigest()
+    scope = f"docker-{container}.scope"
+    gone_mark = marker()
+    watch = start_watch(tmp_path)
+    with (
+        fresh_cgroups(unit) as (unit_leaves, unit_path),
+        fresh_cgroups(f"exectrail-test-{rand}.slice", scope) as (
+            scope_leaves,
+            scope_path,
+        ),
+    ):
+        inner = f'{SH} -c "read x; /usr/bin/true {gone_mark}; echo done; read y || true"'
+        service = subprocess.Popen(
+            [SH, "-c", moved_shell(unit_leaves, inner)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        docker = subprocess.Popen([SH, "-c", moved_shell(scope_leaves, "/usr/bin/sleep 0.5")])
+        try:
+            assert service.stdin is not None and service.stdout is not None
+            watch.sync()  # the inner sh's event is out, its cgroup read while it runs
+            with stopped(watch):  # its child execs, exits and is reaped before watch reads its /proc
+                service.stdin.write(b"go\n")
+                service.stdin.flush()
+                assert service.stdout.readline() == b"done\n"
+            service.stdin.close()
+            assert service.wait(timeout=30) == 0 and docker.wait(timeout=30) == 0
+        finally:
+            for proc in (service, docker):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        events = finish(watch)
+    shell = only(
+        events,
+        pid=service.pid,
+        exe=SH,
+        argv=[SH, "-c", "read x; /usr/bin/true " + gone_mark + "; echo done; read y || true"],
+    )
+    gone = only(events, argv=["/usr/bin/true", gone_mark])
+    moved = only(events, pid=docker.pid, exe="/usr/bin/sleep")
+    context = ("cgroup", "systemd_unit", "container_id", "container_runtime", "cgroup_source")
+    assert [shell[k] for k in context] == [unit_path, unit, None, None, "proc"]
+    assert [moved[k] for k in context] == [scope_path, scope, container, "docker", "proc"]
+    assert gone["parent_exec_id"] == shell["exec_id"]
+    assert gone["exe_hash_missing"] == gone["env_missing"] == "gone"
+    assert [gone[k] for k in context] == [unit_path, unit, None, None, "inherited"]
+    assert not any(Path(point, unit).exists() for point, _ in cgroup_mounts())
