@@ -335,3 +335,54 @@ def test_a_process_moved_into_fresh_cgroups(kernel: Kernel, tmp_path: Path) -> N
     assert gone["exe_hash_missing"] == gone["env_missing"] == "gone"
     assert [gone[k] for k in context] == [unit_path, unit, None, None, "inherited"]
     assert not any(Path(point, unit).exists() for point, _ in cgroup_mounts())
+
+
+# --- 4. fileless execs: a memfd, a deleted file --------------------------------------------------------
+
+FILELESS = """
+import os, sys
+how, source, target = sys.argv[1:4]
+data = open(source, "rb").read()
+if how == "deleted":
+    fd = os.open(target, os.O_RDONLY)
+    os.unlink(target)
+else:
+    fd = os.memfd_create("exectrail-test", 0)
+    with os.fdopen(fd, "wb", closefd=False) as out:
+        out.write(data)
+argv = ["exectrail-fileless", "0.5"]
+if how == "memfd-path":
+    os.execv(f"/proc/self/fd/{fd}", argv)
+os.execve(fd, argv, os.environ)
+"""
+
+
+def test_memfd_and_deleted_file_execs(kernel: Kernel, tmp_path: Path) -> None:
+    sleep = "/usr/bin/sleep"
+    copy = tmp_path / "sleep-copy"
+    shutil.copy2(sleep, copy)
+    copy_dev, copy_inode = dev_inode(copy)
+    watch = start_watch(tmp_path)
+    pids = {}
+    for how in ("memfd-fd", "memfd-path", "deleted"):
+        proc = subprocess.Popen([PYTHON, "-c", FILELESS, how, sleep, str(copy)])
+        assert proc.wait(timeout=30) == 0
+        pids[how] = proc.pid
+    events = finish(watch)
+    assert not copy.exists()
+    want = sha256(sleep)
+    by_fd = only(events, pid=pids["memfd-fd"], argv=["exectrail-fileless", "0.5"])
+    by_path = only(events, pid=pids["memfd-path"], argv=["exectrail-fileless", "0.5"])
+    deleted = only(events, pid=pids["deleted"], argv=["exectrail-fileless", "0.5"])
+    for event in (by_fd, by_path):
+        assert event["exe"] == "/memfd:exectrail-test (deleted)"
+        assert event["fileless"] == ["memfd", "fd"]
+        assert event["exe_hash"]["sha256"] == want, event["exe_hash_missing"]
+    assert (by_fd["syscall"], by_fd["path"]) == ("execveat", "")
+    assert by_path["syscall"] == "execve" and re.fullmatch(r"/proc/self/fd/[0-9]+", by_path["path"])
+    assert deleted["syscall"] == "execveat" and deleted["exe"] == f"{copy} (deleted)"
+    scratch = ["scratch-dir"] if str(copy).startswith(("/tmp/", "/var/tmp/", "/dev/shm/")) else []
+    assert deleted["fileless"] == ["deleted", "fd", *scratch]
+    found = deleted["exe_hash"]
+    assert found is not None, deleted["exe_hash_missing"]
+    assert (found["sha256"], found["dev"], found["inode"]) == (want, copy_dev, copy_inode)
