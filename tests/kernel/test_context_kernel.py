@@ -386,3 +386,105 @@ def test_memfd_and_deleted_file_execs(kernel: Kernel, tmp_path: Path) -> None:
     found = deleted["exe_hash"]
     assert found is not None, deleted["exe_hash_missing"]
     assert (found["sha256"], found["dev"], found["inode"]) == (want, copy_dev, copy_inode)
+
+
+# --- 5. chosen environment variables -------------------------------------------------------------------
+
+
+def loaded_libm() -> str:
+    """The path of the libm this Python has loaded: a real library, harmless to preload."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        path = line.split(maxsplit=5)[-1]
+        if re.fullmatch(r"/.*/libm\.so\.[0-9]+", path):
+            return path
+    pytest.fail("libm is not loaded in this process")
+
+
+def test_chosen_environment_variables(kernel: Kernel, tmp_path: Path) -> None:
+    libm = loaded_libm()
+    clean = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "LD_LIBRARY_PATH")}
+    watch = start_watch(tmp_path)
+    quick = marker()
+    runs = {
+        "preload": subprocess.Popen(["/usr/bin/sleep", "1"], env={**clean, "LD_PRELOAD": libm}),
+        "library": subprocess.Popen(["/usr/bin/sleep", "1"], env={**clean, "LD_LIBRARY_PATH": str(tmp_path)}),
+        "none": subprocess.Popen(["/usr/bin/sleep", "1"], env={**clean, "EXECTRAIL_CTX_TEST": "x"}),
+        "quick": subprocess.Popen(["/usr/bin/true", quick], env={**clean, "LD_PRELOAD": libm}),
+    }
+    assert all(proc.wait(timeout=30) == 0 for proc in runs.values())
+    written = finish(watch)
+    events = {name: only(written, pid=proc.pid) for name, proc in runs.items()}
+    assert (events["preload"]["env"], events["preload"]["env_missing"]) == ({"LD_PRELOAD": libm}, None)
+    assert events["library"]["env"] == {"LD_LIBRARY_PATH": str(tmp_path)}
+    assert (events["none"]["env"], events["none"]["env_missing"]) == ({}, None)
+    assert events["quick"]["argv"] == ["/usr/bin/true", quick]
+    assert (events["quick"]["env"], events["quick"]["env_missing"]) in [
+        ({"LD_PRELOAD": libm}, None),
+        (None, "gone"),
+    ]
+    # --env-var chooses other variables instead
+    chosen = start_watch(tmp_path / "chosen", "--env-var", "EXECTRAIL_CTX_TEST", "--env-var", "NOT_SET_X")
+    proc = subprocess.Popen(
+        ["/usr/bin/sleep", "0.5"], env={**clean, "LD_PRELOAD": libm, "EXECTRAIL_CTX_TEST": "a=b c"}
+    )
+    assert proc.wait(timeout=30) == 0
+    event = only(finish(chosen), pid=proc.pid)
+    assert (event["env"], event["env_missing"]) == ({"EXECTRAIL_CTX_TEST": "a=b c"}, None)
+
+
+# --- 6. the hash of the file that ran ------------------------------------------------------------------
+
+
+def test_exe_hash_of_a_normal_exec_and_the_cache(kernel: Kernel, tmp_path: Path) -> None:
+    sleep = "/usr/bin/sleep"
+    watch = start_watch(tmp_path)
+    pids = []
+    for _ in range(2):
+        proc = subprocess.Popen([sleep, "0.3"])
+        assert proc.wait(timeout=30) == 0
+        pids.append(proc.pid)
+    written = finish(watch)
+    first, second = (only(written, pid=pid) for pid in pids)
+    st = os.stat(sleep)
+    for event in (first, second):
+        found = event["exe_hash"]
+        assert found is not None, event["exe_hash_missing"]
+        assert (found["sha256"], (found["dev"], found["inode"])) == (sha256(sleep), dev_inode(sleep))
+        assert abs(datetime.fromisoformat(found["mtime"]).timestamp() - st.st_mtime) < 0.001
+        assert abs(datetime.fromisoformat(found["ctime"]).timestamp() - st.st_ctime) < 0.001
+    assert second["exe_hash"]["hashed_at"] == first["exe_hash"]["hashed_at"]  # from the cache
+
+
+def wait_until_exe(pid: int, exe: str) -> None:
+    deadline = time.monotonic() + 10
+    while os.readlink(f"/proc/{pid}/exe") != exe:
+        assert time.monotonic() < deadline, f"{pid} never ran {exe}"
+        time.sleep(0.01)
+
+
+def test_a_file_replaced_after_its_exec_is_not_misattributed(kernel: Kernel, tmp_path: Path) -> None:
+    """With watch stopped until the swap is done, /proc is read only after it, every time."""
+    program, other, shell = tmp_path / "x", tmp_path / "other", tmp_path / "shx"
+    shutil.copy2("/usr/bin/sleep", program)
+    shutil.copy2("/usr/bin/true", other)
+    shutil.copy2(SH, shell)
+    executed, original = dev_inode(program), sha256(program)
+    watch = start_watch(tmp_path)
+    with stopped(watch):
+        renamed = subprocess.Popen([str(program), "1"])  # Popen returns once the exec is done
+        os.rename(other, program)
+        again = subprocess.Popen([str(shell), "-c", "exec /usr/bin/sleep 1"])
+        wait_until_exe(again.pid, "/usr/bin/sleep")
+    assert renamed.wait(timeout=30) == 0 and again.wait(timeout=30) == 0
+    events = finish(watch)
+    assert sha256(program) == sha256("/usr/bin/true") != original
+    ran = only(events, pid=renamed.pid)
+    found = ran["exe_hash"]
+    assert found is not None, ran["exe_hash_missing"]
+    assert (found["sha256"], (found["dev"], found["inode"])) == (original, executed)
+    assert dev_inode(program) != executed
+    first = only(events, pid=again.pid, exe=str(shell))
+    assert (first["exe_hash"], first["exe_hash_missing"]) == (None, "replaced")
+    assert (first["env"], first["env_missing"]) == (None, "replaced")
+    then = only(events, pid=again.pid, exe="/usr/bin/sleep")
+    assert then["exe_hash"]["sha256"] == sha256("/usr/bin/sleep")
