@@ -20,14 +20,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.kernel import EXECTRAIL, Kernel, observe
+from tests.support.kernel import EXECTRAIL, Kernel
 from tests.support.live import WatchProcess, running_auditd
 
 pytestmark = pytest.mark.kernel
