@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -132,8 +133,10 @@ def test_a_process_tree(kernel: Kernel, tmp_path: Path) -> None:
         assert (event["uid"], event["gid"]) == (0, 0)
         assert (event["uid_name"], event["euid_name"], event["gid_name"]) == ("root", "root", "root")
         assert event["names_source"] == "nss"
-        if loginuid == 0xFFFFFFFF:
+        if loginuid == 0xFFFFFFFF:  # unset
             assert event["auid"] is None and event["auid_name"] is None
+        else:
+            assert (event["auid"], event["auid_name"]) == (loginuid, pwd.getpwuid(loginuid).pw_name)
         assert event["fileless"] == []  # the scripts are in /tmp, not the programs
 
 
