@@ -99,8 +99,9 @@ def _id(name: str, doc: str) -> Field:
 
 _NAMES = "user/group names of `uid`, `euid`, `auid`, `gid` (see `names_source`); null when unknown or unset"
 _CGROUP = (
-    "live only: the cgroup (v2 path), systemd unit, container id and runtime (docker, containerd, "
-    "cri-o, podman, …) from /proc/PID/cgroup at capture (see `cgroup_source`)"
+    "live only: the cgroup path (the v2 one; on a hybrid host systemd's `name=systemd` one), systemd "
+    "unit, container id and runtime (docker, containerd, cri-o, podman, …) from /proc/PID/cgroup at "
+    "capture (see `cgroup_source`)"
 )
 _CREDENTIALS = "process and credentials at the exec"
 _LOGIN = "login uid and session; null when unset (4294967295)"
