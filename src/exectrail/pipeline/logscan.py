@@ -162,14 +162,16 @@ def _hand_out(alarms: list[Alarm], found: list[Alarm], on_alarm: Callable[[Alarm
             on_alarm(alarm)
 
 
-def read_events(paths: Iterable[str | Path]) -> Iterator[ExecEvent]:
-    """The exec events of audit log files (plain, gzip, ``-`` for stdin), in the order they complete.
+def read_events(paths: Iterable[str | Path], host_id: str | None = None) -> Iterator[ExecEvent]:
+    """The exec events of audit log files (plain, gzip, ``-`` for stdin), in the order they complete,
+    each with its context (exec ids with ``host_id`` for events without ``node=``: default this
+    host's machine id; parents from the execs read before it).
 
     A file that cannot be opened raises :class:`~exectrail.errors.InputError` before anything is
     read; damaged lines are skipped (``exectrail review -v`` lists them)."""
     names = [str(p) for p in paths]
     check_readable(names)
-    yield from LogScan(names)
+    yield from LogScan(names, host_id=host_id)
 
 
 __all__ = ["Detector", "LogScan", "ScanResult", "read_events"]
