@@ -20,6 +20,7 @@ from exectrail.cli.options import (
 from exectrail.interference.detector import alarm_detector
 from exectrail.model import Diagnostics
 from exectrail.output.alarmlist import AlarmPrinter
+from exectrail.output.mapped import local_host
 from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
 from exectrail.parse.logfile import ReadStats
@@ -60,7 +61,8 @@ def review(
     """
     event_filter = build_filter(params)
     paths = input_paths(files)
-    writer = make_writer(resolve_format(fmt))
+    # ecs/ocsf: a log from another host (--host-id) is not this host's (its host.id is that id)
+    writer = make_writer(resolve_format(fmt), host=local_host(host_id) if host_id is not None else None)
     bar, callback = progress_bar(paths)
     # the line checks start beside the scan, in a helper forked before the sinks start their threads
     detector = None if no_alarms else alarm_detector(ahead=paths)

@@ -82,7 +82,7 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"Append events to this file (jsonl or csv) [plugin mode: {PLUGIN_OUTPUT}].",
+    help=f"Append events to this file (--format jsonl, csv, ecs or ocsf) [plugin mode: {PLUGIN_OUTPUT}].",
 )
 @click.option(
     "--show/--no-show",
@@ -160,7 +160,7 @@ def watch(
         output = PLUGIN_OUTPUT
     fmt = fmt or ("jsonl" if output else resolve_format(None))
     if output and fmt == "table":
-        raise UsageError("--output writes jsonl or csv, not table")
+        raise UsageError("--output writes jsonl, csv, ecs or ocsf, not table")
     check_sink_options(params)  # before the store is opened (or created)
     store = open_store(db, no_store)
     try:

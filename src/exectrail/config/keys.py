@@ -270,8 +270,9 @@ KEYS: tuple[Key, ...] = (
     Key("output.file", "output", absolute_path, "Also append events and alarms to this file "
         "[default: none; plugin mode: /var/log/exectrail/exec.jsonl].",
         example='"/var/log/exectrail/exec.jsonl"'),
-    Key("output.format", "fmt", choice(*FORMATS), "table | jsonl | csv [default: table on a terminal, "
-        "jsonl otherwise; a file gets jsonl or csv].", example='"jsonl"'),
+    Key("output.format", "fmt", choice(*FORMATS), f"{' | '.join(FORMATS)} (ecs: Elastic "
+        "Common Schema, ocsf: OCSF; see docs/formats.md) [default: table on a terminal, jsonl otherwise; "
+        "a file gets any but table].", example='"jsonl"'),
     Key("filters.pid", "pids", list_of(number_id, "[1234]"), "Show only these process ids.", "[]", "[1]"),
     Key("filters.ppid", "ppids", list_of(number_id, "[1]"), "Show only children of these process ids.",
         "[]", "[1]"),
