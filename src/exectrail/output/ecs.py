@@ -340,6 +340,7 @@ def alarm_to_ecs(alarm: dict[str, Any], host: HostInfo) -> dict[str, Any]:
         category=["intrusion_detection"],
         type=["info"],
         action=kind,
+        id=text(g("id")),  # a forwarded alarm's id (what receivers de-duplicate on)
         severity=ALARM_SEVERITY.get(certainty) if certainty is not None else None,
         module=MODULE,
         dataset="exectrail.alarm",

@@ -11,6 +11,8 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
+
 from exectrail.enrich.identity import host_identity
 from exectrail.jsonform import EVENT_TYPE
 from exectrail.output.ecs import HostInfo, alarm_to_ecs, event_to_ecs
@@ -62,5 +64,16 @@ class BodyMapper:
             return self.map_alarm(body, self.host(body.get("host")))
         return None
 
+    def json(self, body: dict[str, Any], original: bytes) -> bytes:
+        """The JSON to send for a message: its mapped body, or ``original`` (its own JSON) when it is
+        not mapped."""
+        mapped = self(body)
+        return original if mapped is None else orjson.dumps(mapped)
 
-__all__ = ["MAPPINGS", "BodyMapper", "HostInfo", "local_host"]
+
+def body_mapper(schema: str) -> BodyMapper | None:
+    """The mapper of a sink's ``format=`` (None for ``exectrail``: bodies go as they are)."""
+    return BodyMapper(schema) if schema in MAPPINGS else None
+
+
+__all__ = ["MAPPINGS", "BodyMapper", "HostInfo", "body_mapper", "local_host"]
