@@ -14,15 +14,17 @@ be done in time, the reason. Then:
 
 from __future__ import annotations
 
-import dataclasses
+import time
+from functools import partial
 from typing import Any
 
 from exectrail.enrich.container import CgroupInfo
-from exectrail.enrich.context import ContextBuilder
+from exectrail.enrich.context import ContextBuilder, path_inodes
 from exectrail.enrich.exehash import ExeHash, ExeHasher
 from exectrail.enrich.live import LiveContext, LiveEnricher
-from exectrail.enrich.procparent import ProcParent
+from exectrail.enrich.procparent import ProcParent, process_start_ms
 from exectrail.jsonform import details_to_json
+from exectrail.kernel.procfs import boot_time_ms
 from exectrail.model import ExecEvent
 from exectrail.timefmt import from_iso, iso, ms_to_time
 
@@ -33,10 +35,16 @@ INHERITED = "inherited"
 _MAX_CGROUPS = 8192  # exec id -> its cgroup, for children gone before theirs is read
 #: a trail parent older than the running process with its pid by more than this was another process
 _REUSE_TOLERANCE_MS = 20
+_START_TTL = 0.1  # seconds a parent's start time is trusted (see LiveContextStage._reused)
+_MAX_STARTS = 4096
 
 
 class LiveContextStage:
-    """Fills the /proc context of live exec events, keeping their order (see the module docstring)."""
+    """Fills the /proc context of live exec events, keeping their order (see the module docstring).
+
+    The stage owns each event from :meth:`add` until it hands it back: nobody else has seen it, so its
+    context fields are filled in place (a copy of an event of 48 fields cost more than the rest of
+    the stage)."""
 
     def __init__(
         self,
@@ -52,12 +60,20 @@ class LiveContextStage:
             self.hasher, env_vars, queue_size=queue_size, deadline=deadline
         )
         self._cgroups: dict[str, CgroupInfo] = {}
+        self._starts: dict[int, tuple[int | None, float]] = {}  # ppid -> (its start, when read)
+        self._boot_ms = boot_time_ms()
 
     def add(self, events: list[ExecEvent]) -> list[ExecEvent]:
         """Hand these events over; the events ready now, in order."""
-        submit, inodes = self.enricher.submit, self.context.pop_inodes
+        submit, paths = self.enricher.submit, self.context.pop_paths
         for event in events:
-            submit(event, event.pid, event.ppid, inodes(event.exec_id), True)
+            expected = partial(path_inodes, paths(event.exec_id))
+            # /proc's parent when the stream does not know it, or knows an exec older than the
+            # process that holds the pid now (reused since: that exec was another process's)
+            if event.parent is not None and self._reused(event.parent, event.ppid):
+                object.__setattr__(event, "parent", None)
+                object.__setattr__(event, "parent_exec_id", None)
+            submit(event, event.pid, event.ppid, expected, event.parent is None)
         return self.ready()
 
     def ready(self) -> list[ExecEvent]:
@@ -82,6 +98,23 @@ class LiveContextStage:
             f"{table.evictions} evicted"
         )
 
+    def _reused(self, trail: dict[str, Any], ppid: int | None) -> bool:
+        """Whether the process now holding ``ppid`` started after the stream's exec of that pid.
+
+        Its start is read at most every 0.1 s per pid (a storm's children share their parent): a
+        pid freed and taken again (the pid space wrapped) by a process whose child then execs, all
+        within 0.1 s of the last read, would be missed."""
+        if ppid is None or not isinstance(trail.get("time"), str):
+            return False
+        now = time.monotonic()
+        known = self._starts.get(ppid)
+        if known is None or now - known[1] >= _START_TTL:
+            if len(self._starts) >= _MAX_STARTS:
+                self._starts.clear()
+            known = self._starts[ppid] = (process_start_ms(ppid, boot_ms=self._boot_ms), now)
+        start = known[0]
+        return start is not None and start > _ms(trail["time"]) + _REUSE_TOLERANCE_MS
+
     def _finish(self, event: ExecEvent, found: LiveContext) -> ExecEvent:
         cgroup, source = found.cgroup, PROC
         if cgroup is None and event.parent_exec_id is not None:
@@ -90,36 +123,31 @@ class LiveContextStage:
             if len(self._cgroups) >= _MAX_CGROUPS:
                 self._cgroups.clear()
             self._cgroups[event.exec_id] = cgroup
-        changes: dict[str, Any] = {
-            "exe_hash": None if found.exe_hash is None else _hash_json(found.exe_hash),
-            "exe_hash_missing": found.exe_hash_missing,
-            "env": None if found.env is None else details_to_json(found.env),
-            "env_missing": found.env_missing,
-        }
+        fill = object.__setattr__  # the event is the stage's own until returned (see the class docstring)
+        fill(event, "exe_hash", None if found.exe_hash is None else _hash_json(found.exe_hash))
+        fill(event, "exe_hash_missing", found.exe_hash_missing)
+        fill(event, "env", None if found.env is None else details_to_json(found.env))
+        fill(event, "env_missing", found.env_missing)
         if cgroup is not None:
-            changes.update(
-                cgroup=cgroup.cgroup,
-                systemd_unit=cgroup.systemd_unit,
-                container_id=cgroup.container_id,
-                container_runtime=cgroup.runtime,
-                cgroup_source=source,
-            )
+            fill(event, "cgroup", cgroup.cgroup)
+            fill(event, "systemd_unit", cgroup.systemd_unit)
+            fill(event, "container_id", cgroup.container_id)
+            fill(event, "container_runtime", cgroup.runtime)
+            fill(event, "cgroup_source", source)
         parent = found.parent
-        if (
-            parent is not None
-            and (parent.start_ms is None or parent.start_ms <= event.epoch_ms + _REUSE_TOLERANCE_MS)
-            and (event.parent is None or _reused(event.parent, parent))
-        ):  # the running process with the ppid was there at the exec, and the trail's is older
-            changes.update(parent=_proc_parent_json(parent), parent_exec_id=None)
-        return dataclasses.replace(event, **changes)
+        there = parent is not None and (
+            parent.start_ms is None or parent.start_ms <= event.epoch_ms + _REUSE_TOLERANCE_MS
+        )
+        if parent is not None and there:
+            # the running process with the ppid was there at the exec (asked for only when the
+            # stream does not know the parent, or knows an exec older than that process)
+            fill(event, "parent", _proc_parent_json(parent))
+            fill(event, "parent_exec_id", None)
+        return event
 
 
-def _reused(trail: dict[str, Any], running: ProcParent) -> bool:
-    """Whether the process now running with the trail parent's pid started after that exec."""
-    if running.start_ms is None or not isinstance(trail.get("time"), str):
-        return False
-    exec_ms = int(from_iso(trail["time"]).timestamp() * 1000)
-    return running.start_ms > exec_ms + _REUSE_TOLERANCE_MS
+def _ms(text: str) -> int:
+    return int(from_iso(text).timestamp() * 1000)
 
 
 def _proc_parent_json(parent: ProcParent) -> dict[str, Any]:

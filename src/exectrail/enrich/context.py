@@ -102,11 +102,12 @@ class ContextBuilder:
         missing = None if live else NOT_LIVE
         self._unread: tuple[Any, ...] = (None, None, None, None, None, None, missing, None, missing)
         self._parents: dict[str, dict[str, Any]] = {}
-        self._inodes: dict[str, list[tuple[str, int]]] = {}
+        self._paths: dict[str, list[Record]] = {}
 
-    def pop_inodes(self, exec_id: str | None) -> list[tuple[str, int]]:
-        """Live: the (dev, inode) pairs the PATH records of the event ``exec_id`` named (taken once)."""
-        return self._inodes.pop(exec_id, []) if exec_id is not None else []
+    def pop_paths(self, exec_id: str | None) -> list[Record]:
+        """Live: the PATH records of the event ``exec_id`` (taken once; :func:`path_inodes` reads
+        the dev/inode pairs they name)."""
+        return self._paths.pop(exec_id, []) if exec_id is not None else []
 
     def __call__(self, facts: ExecFacts) -> tuple[Any, ...]:
         # once per exec: the facts unpacked at once (a named tuple's attributes cost a call each)
@@ -130,9 +131,9 @@ class ContextBuilder:
             table.record(ProcEntry(pid, time_ms, this_id, exe, argv))
         names = self._names(ids, interpreted)
         if self.live:
-            if len(self._inodes) >= _MAX_PARENTS:  # never taken: a caller that does not use them
-                self._inodes.clear()
-            self._inodes[this_id] = path_inodes(records)
+            if len(self._paths) >= _MAX_PARENTS:  # never taken: a caller that does not use them
+                self._paths.clear()
+            self._paths[this_id] = records
         return (script, fileless, this_id, parent_id, parent, *names, *self._unread)
 
     def _table_of(self, node: str) -> ProcessTable | None:

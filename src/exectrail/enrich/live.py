@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -59,6 +59,10 @@ _EXE_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # exe is the ker
 _CGROUP_MEMO: Final = 1024
 
 T = TypeVar("T")
+
+#: the (dev, inode) pairs an event's PATH records name, or a function that gives them (worked out only
+#: when the process is still there to be checked)
+Expected = Collection[tuple[str, int]] | Callable[[], Collection[tuple[str, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,7 @@ class LiveEnricher(Generic[T]):
         item: T,
         pid: int | None,
         ppid: int | None,
-        expected: Collection[tuple[str, int]],
+        expected: Expected,
         want_parent: bool,
     ) -> None:
         """Read what ``/proc`` has on ``pid`` now; ``expected`` the (dev, inode) pairs of the event's
@@ -199,9 +203,7 @@ class LiveEnricher(Generic[T]):
         self._slots.append(slot)
         self._hand_over(slot, *found)
 
-    def _open_exe(
-        self, dir_fd: int, expected: Collection[tuple[str, int]]
-    ) -> ExeHash | Missing | tuple[int, os.stat_result]:
+    def _open_exe(self, dir_fd: int, expected: Expected) -> ExeHash | Missing | tuple[int, os.stat_result]:
         """The checked, cached answer for the executed file, or on a miss its open descriptor (which
         the caller then owns) and ``fstat``."""
         try:
@@ -210,7 +212,7 @@ class LiveEnricher(Generic[T]):
             return Missing(failure(error))
         try:
             st = os.fstat(fd)
-            found = self.hasher.lookup(st, expected)
+            found = self.hasher.lookup(st, expected() if callable(expected) else expected)
         except OSError:
             found = Missing(UNREADABLE)
         if found is not None:
