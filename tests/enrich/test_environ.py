@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from hypothesis import given
@@ -23,9 +20,9 @@ from exectrail.enrich.environ import (
     pick_variables,
     read_environ,
 )
+from tests.support.procwait import in_thread, wait_exec
 from tests.support.rootsafe_users import NOBODY, as_user, need_root
 
-R = TypeVar("R")
 SLEEP = "/bin/sleep"
 
 
@@ -51,25 +48,6 @@ def start() -> Iterator[Callable[[Mapping[bytes, bytes]], subprocess.Popen[bytes
     for proc in started:
         proc.kill()
         proc.wait()
-
-
-def wait_exec(pid: int) -> None:
-    """Until the exec is complete. Popen returns when the close-on-exec descriptors are closed, before
-    the kernel has placed the new environment (``environ`` reads empty meanwhile); the audit records
-    come after the exec, so live capture never reads that early."""
-    deadline = time.monotonic() + 5
-    while not Path(f"/proc/{pid}/cmdline").read_bytes():
-        assert time.monotonic() < deadline, "the exec never completed"
-        time.sleep(0.001)
-
-
-def in_thread(call: Callable[[], R], timeout: float = 5.0) -> R:
-    results: list[R] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout)
-    assert not worker.is_alive(), "blocked"
-    return results[0]
 
 
 def test_the_chosen_variables_of_a_real_process(start: Callable[..., subprocess.Popen[bytes]]) -> None:

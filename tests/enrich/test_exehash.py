@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from exectrail.enrich.exehash import ExeHash, ExeHasher, Missing, format_dev, parse_dev
 from tests.support.ci import skip_or_fail
 from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.procwait import in_thread
 
 PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
@@ -57,16 +58,6 @@ def running(sleep_copy: Path) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.kill()
         proc.wait()
-
-
-def in_thread(call: Callable[[], ExeHash | Missing], timeout: float = 5.0) -> ExeHash | Missing:
-    """``call()``, failing the test instead of hanging when it blocks (daemon thread)."""
-    results: list[ExeHash | Missing] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout)
-    assert not worker.is_alive(), "blocked"
-    return results[0]
 
 
 def test_a_running_process_is_hashed_with_its_dev_inode_and_times(

@@ -21,6 +21,7 @@ from exectrail.enrich.container import read_cgroup
 from exectrail.enrich.exehash import ExeHash, ExeHasher, Missing
 from exectrail.enrich.live import LiveContext, LiveEnricher
 from exectrail.enrich.procparent import process_start_ms
+from tests.support.procwait import wait_exec
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 Spawn = Callable[..., subprocess.Popen[bytes]]
@@ -30,15 +31,6 @@ def identity(path: str | Path) -> tuple[str, int]:
     """(dev, inode) as the audit PATH record gives them."""
     st_ = os.stat(path)
     return f"{os.major(st_.st_dev):02x}:{os.minor(st_.st_dev):02x}", st_.st_ino
-
-
-def wait_exec(pid: int, exe: str | None = None) -> None:
-    """Until the exec (of ``exe``, when given) is complete: Popen returns a little before the kernel
-    has set the new command line and environment; the audit records come after, like this."""
-    deadline = time.monotonic() + 5
-    while not Path(f"/proc/{pid}/cmdline").read_bytes() or (exe and os.readlink(f"/proc/{pid}/exe") != exe):
-        assert time.monotonic() < deadline, "the exec never completed"
-        time.sleep(0.001)
 
 
 @pytest.fixture

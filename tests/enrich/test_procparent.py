@@ -8,11 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,27 +23,10 @@ from exectrail.enrich.procparent import (
     split_argv,
 )
 from exectrail.kernel.procfs import boot_time_ms, read_proc
+from tests.support.procwait import in_thread, wait_exec
 
-R = TypeVar("R")
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-def wait_exec(pid: int) -> None:
-    """Until the exec is complete (Popen returns a little before the kernel sets the command line)."""
-    deadline = time.monotonic() + 5
-    while not Path(f"/proc/{pid}/cmdline").read_bytes():
-        assert time.monotonic() < deadline, "the exec never completed"
-        time.sleep(0.001)
-
-
-def in_thread(call: Callable[[], R], timeout: float = 5.0) -> R:
-    results: list[R] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout)
-    assert not worker.is_alive(), "blocked"
-    return results[0]
 
 
 def test_this_process_as_the_process_table_sees_it() -> None:

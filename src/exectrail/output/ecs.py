@@ -218,34 +218,40 @@ CONTEXT_TEXTS: Final = (
 
 
 def _exectrail(event: dict[str, Any], parent: Any, exe_hash: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    copy_texts(event, out, CONTEXT_TEXTS)
+    hash_rest = None
+    if exe_hash is not None:
+        hash_rest = {"mtime": date(exe_hash.get("mtime")), "ctime": date(exe_hash.get("ctime")),
+                     "hashed_at": date(exe_hash.get("hashed_at"))}  # fmt: skip
+    put_extras(event, out, parent, exe_hash, hash_rest)
+    return out
+
+
+def put_extras(
+    event: dict[str, Any], out: dict[str, Any], parent: Any, exe_hash: Any, hash_times: dict[str, Any] | None
+) -> None:
+    """What neither ECS nor OCSF has a field for, under ``exectrail.*`` / ``unmapped``: ``incomplete``,
+    ``fileless``, where the parent came from, the ``exe_hash`` details (``dev``, ``inode`` and the
+    ``hash_times`` each format keeps there) and the ``NAME_hex`` companions as ``hex``."""
     g = event.get
     incomplete, fileless = g("incomplete"), strings(g("fileless"))
-    out: dict[str, Any] = {}
     if type(incomplete) is bool:
         out["incomplete"] = incomplete
     if fileless is not None:
         out["fileless"] = fileless
-    copy_texts(event, out, CONTEXT_TEXTS)
     if parent is not None and type(parent.get("source")) is str:
         out["parent_source"] = parent["source"]
     if exe_hash is not None:
-        put(
-            out,
-            "exe_hash",
-            pruned(
-                {
-                    "dev": text(exe_hash.get("dev")),
-                    "inode": whole(exe_hash.get("inode")),
-                    "mtime": date(exe_hash.get("mtime")),
-                    "ctime": date(exe_hash.get("ctime")),
-                    "hashed_at": date(exe_hash.get("hashed_at")),
-                }
-            ),
-        )
+        details = {
+            "dev": text(exe_hash.get("dev")),
+            "inode": whole(exe_hash.get("inode")),
+            **(hash_times or {}),
+        }
+        put(out, "exe_hash", pruned(details))
     hexes = hex_companions(event)
     if hexes:
         out["hex"] = hexes
-    return out
 
 
 def hex_companions(event: dict[str, Any]) -> dict[str, Any] | None:

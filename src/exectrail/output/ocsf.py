@@ -25,10 +25,10 @@ from exectrail.output.ecs import (
     compact,
     copy_texts,
     event_host,
-    hex_companions,
     keyword,
     pruned,
     put,
+    put_extras,
     shell_line,
     strings,
     text,
@@ -179,29 +179,10 @@ def _unmapped(event: dict[str, Any], parent: dict[str, Any] | None, exe_hash: An
         if value is not None:
             out[key] = value
     copy_texts(event, out, _UNMAPPED_TEXTS)
-    incomplete, fileless = g("incomplete"), strings(g("fileless"))
-    if type(incomplete) is bool:
-        out["incomplete"] = incomplete
-    if fileless is not None:
-        out["fileless"] = fileless
-    if parent is not None and type(parent.get("source")) is str:
-        out["parent_source"] = parent["source"]
-    if exe_hash is not None:
-        put(
-            out,
-            "exe_hash",
-            pruned(
-                {
-                    "dev": text(exe_hash.get("dev")),
-                    "inode": whole(exe_hash.get("inode")),
-                    "ctime": text(exe_hash.get("ctime")),
-                    "hashed_at": text(exe_hash.get("hashed_at")),
-                }
-            ),
-        )
-    hexes = hex_companions(event)
-    if hexes:
-        out["hex"] = hexes
+    hash_times = None
+    if exe_hash is not None:  # (mtime is the file's modified_time)
+        hash_times = {"ctime": text(exe_hash.get("ctime")), "hashed_at": text(exe_hash.get("hashed_at"))}
+    put_extras(event, out, parent, exe_hash, hash_times)
     return out
 
 
