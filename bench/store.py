@@ -103,7 +103,7 @@ class Replay:
             yield ExecEvent(
                 e.time + dt, e.serial + serial, e.node, e.arch, e.syscall, e.success, e.exit, pid, ppid,
                 e.uid, e.euid, e.suid, e.fsuid, e.gid, e.egid, e.sgid, e.fsgid, e.auid, e.ses, e.tty, e.comm,
-                e.exe, e.cwd, e.path, e.argc, e.argv, e.key, e.proctitle, e.incomplete,
+                e.exe, e.cwd, e.path, e.argc, e.argv, e.key, e.proctitle, e.incomplete, e.script, e.fileless,
             )  # fmt: skip
 
     def write_log(self, source: Path, target: Path, rounds: int) -> None:

@@ -7,6 +7,7 @@ N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here w
 
 * ``none``: no audit rules, no collector;
 * ``auditd``: the procmon rules + a private auditd (ENRICHED log, backlog 8192);
+* ``auditd-raw``: the same writing the RAW log (auditd's cheapest: issue 14's "auditd alone");
 * ``daemon``: the procmon rules + ``exectrail watch --mode daemon --format jsonl --output FILE``;
 * ``multicast``: the procmon rules + auditd + ``exectrail watch --mode multicast`` writing JSONL;
 * ``plugin``: the procmon rules + a private auditd running ``exectrail watch --mode plugin`` as its
@@ -15,8 +16,13 @@ N fork+exec of /bin/true from WORKERS processes (a small C loop, compiled here w
   as the package ships it (``/etc/laurel/config.toml``) but writing below the work directory.
   Needs ``apt-get install laurel``; the scenario is skipped with a line saying so when it is missing.
 
-``watch`` runs with ``--no-store`` (the figures are capture's); ``--store`` makes it also write every
-event to a fresh event store, as it does by default, to show what storing costs.
+``watch`` runs with ``--no-store`` (the figures are capture's) and everything else on, as by default:
+each event's context, /proc reads and executable hashes included (its ``context:`` summary line, with
+the hash cache hit rate, is printed); ``--store`` makes it also write every event to a fresh event
+store, as it does by default, to show what storing costs.
+
+The last lines compare collector CPU per exec against issue 14's targets: ``watch`` (daemon) at most
+half of auditd + laurel's, and within 25% of auditd alone (RAW).
 
 For each: execs/s, the collectors' CPU seconds during the storm (until their output has caught up),
 execs captured vs execs done (counted by parent pid in the JSONL / the audit log), and the kernel
@@ -52,7 +58,7 @@ from tests.support.live import Auditd  # noqa: E402
 from exectrail.kernel.netlink.client import AuditClient  # noqa: E402
 from exectrail.kernel.state import KernelState  # noqa: E402
 
-SCENARIOS = ("none", "auditd", "daemon", "multicast", "plugin", "laurel")
+SCENARIOS = ("none", "auditd", "auditd-raw", "daemon", "multicast", "plugin", "laurel")
 LAUREL = Path("/usr/sbin/laurel")
 LAUREL_CONFIG = Path("/etc/laurel/config.toml")
 #: extra ``watch`` options: no store unless ``--store`` (then main() points it at the work dir)
@@ -87,6 +93,12 @@ class Result:
     captured: int | None = None
     collector_cpu: dict[str, float] | None = None
     lost: int = 0
+    note: str = ""  # watch's context summary line
+
+    @property
+    def cpu_per_exec_us(self) -> float | None:
+        """All collectors' CPU per exec done, in microseconds."""
+        return None if not self.collector_cpu else sum(self.collector_cpu.values()) / self.execs * 1e6
 
     @property
     def rate(self) -> float:
@@ -173,6 +185,11 @@ class Watch:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=120)
 
+    def context_line(self) -> str:
+        """watch's ``context:`` summary line (what its /proc stage did), or ''."""
+        lines = self.err.read_text(errors="replace").splitlines()
+        return next((line.partition("exectrail: ")[2] or line for line in lines if "context:" in line), "")
+
 
 def measured(name: str, run: Callable[[], tuple[float, list[int]]], n: int) -> Result:
     lost_before = lost_counter()
@@ -185,14 +202,21 @@ def scenario_none(helper: Path, n: int, workers: int, workdir: Path) -> Result:
         return measured("none", lambda: storm(helper, n, workers), n)
 
 
-def scenario_auditd(helper: Path, n: int, workers: int, workdir: Path) -> Result:
-    with auditd_capture("ENRICHED", workdir=workdir / "auditd", backlog_limit=BACKLOG) as cap:
+def scenario_auditd(
+    helper: Path, n: int, workers: int, workdir: Path, log_format: str = "ENRICHED"
+) -> Result:
+    with auditd_capture(log_format, workdir=workdir / f"auditd-{log_format}", backlog_limit=BACKLOG) as cap:
         lost_before, cpu_before = lost_counter(), cpu_seconds(cap.auditd_pid)
         seconds, parents = storm(helper, n, workers)
         cap.sync(timeout=300)
         cpu = {"auditd": cpu_seconds(cap.auditd_pid) - cpu_before}
         lost = lost_counter() - lost_before
-    return Result("rules + auditd", n, seconds, count_log(cap.log_path, parents), cpu, lost)
+    name = "rules + auditd" if log_format == "ENRICHED" else f"rules + auditd ({log_format} log)"
+    return Result(name, n, seconds, count_log(cap.log_path, parents), cpu, lost)
+
+
+def scenario_auditd_raw(helper: Path, n: int, workers: int, workdir: Path) -> Result:
+    return scenario_auditd(helper, n, workers, workdir, "RAW")
 
 
 def scenario_daemon(helper: Path, n: int, workers: int, workdir: Path) -> Result:
@@ -210,7 +234,9 @@ def scenario_daemon(helper: Path, n: int, workers: int, workdir: Path) -> Result
                 watch.stop()
         finally:
             snapshot.restore(client)
-    return Result("rules + watch daemon", n, seconds, count_jsonl(watch.out, parents), cpu, lost)
+    return Result(
+        "rules + watch daemon", n, seconds, count_jsonl(watch.out, parents), cpu, lost, watch.context_line()
+    )
 
 
 def scenario_multicast(helper: Path, n: int, workers: int, workdir: Path) -> Result:
@@ -350,6 +376,7 @@ def scenario_laurel(helper: Path, n: int, workers: int, workdir: Path) -> Result
 RUNNERS: dict[str, Callable[[Path, int, int, Path], Result | None]] = {
     "none": scenario_none,
     "auditd": scenario_auditd,
+    "auditd-raw": scenario_auditd_raw,
     "daemon": scenario_daemon,
     "multicast": scenario_multicast,
     "plugin": scenario_plugin,
@@ -361,10 +388,24 @@ def report(results: list[Result]) -> None:
     base = next((r.rate for r in results if r.name == "none"), None)
     print(f"\n{'scenario':<34} {'execs/s':>8} {'vs none':>8} {'captured':>15} {'lost':>6}  collector CPU s")
     for r in results:
-        ratio = f"{r.rate / base:.0%}" if base else "-"
+        share = f"{r.rate / base:.0%}" if base else "-"
         captured = "-" if r.captured is None else f"{r.captured}/{r.execs}"
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in (r.collector_cpu or {}).items()) or "-"
-        print(f"{r.name:<34} {r.rate:>8.0f} {ratio:>8} {captured:>15} {r.lost:>6}  {cpu}")
+        per = "" if r.cpu_per_exec_us is None else f"  ({r.cpu_per_exec_us:.0f} µs/exec)"
+        print(f"{r.name:<34} {r.rate:>8.0f} {share:>8} {captured:>15} {r.lost:>6}  {cpu}{per}")
+    for r in results:
+        if r.note:
+            print(f"{r.name}: {r.note}")
+    by_name = {r.name: r for r in results}
+    watch = by_name.get("rules + watch daemon")
+    raw = by_name.get("rules + auditd (RAW log)")
+    laurel = next((r for r in results if r.name.startswith("rules + auditd + laurel")), None)
+    if watch is not None and watch.cpu_per_exec_us is not None:
+        for anchor, target, label in ((laurel, 0.5, "auditd + laurel"), (raw, 1.25, "auditd alone (RAW)")):
+            if anchor is not None and anchor.cpu_per_exec_us:
+                ratio = watch.cpu_per_exec_us / anchor.cpu_per_exec_us
+                verdict = "met" if ratio <= target else "NOT met"
+                print(f"watch CPU/exec vs {label}: {ratio:.2f}x (target ≤ {target:.2f}x: {verdict})")
 
 
 def main(argv: list[str] | None = None) -> int:

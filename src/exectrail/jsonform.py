@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from exectrail.schema import ARGV, CONST, EVENT_FIELDS, HEX_TEXT_FIELDS, TEXT, TIME
+from exectrail.schema import ARGV, CONST, EVENT_FIELDS, HEX_TEXT_FIELDS, LIST, OBJECT, TEXT, TIME
 from exectrail.timefmt import EPOCH, from_iso, iso
 
 #: An :class:`exectrail.model.ExecEvent` / ``Alarm``. The model imports this module (``to_dict``,
@@ -136,6 +136,8 @@ def _event_to_dict_source() -> str:
             value = repr(EVENT_TYPE)
         elif f.kind == TIME:
             value = "format_time(event)"
+        elif f.kind == LIST:
+            value = f"[*event.{f.name}]"
         elif f.kind == ARGV:
             value = f"{f.name}_text"
             pre += [
@@ -183,7 +185,9 @@ def _compile_event_to_dict() -> Callable[[Event], dict[str, Any]]:
 event_to_dict = _compile_event_to_dict()
 
 
-_PLAIN_FIELDS = tuple(f for f in EVENT_FIELDS if f.python is not None and f.kind not in (TIME, ARGV))
+_PLAIN_FIELDS = tuple(
+    f for f in EVENT_FIELDS if f.python is not None and f.kind not in (TIME, ARGV, LIST, OBJECT)
+)
 
 
 def event_values(body: dict[str, Any]) -> dict[str, Any]:
@@ -206,9 +210,29 @@ def event_values(body: dict[str, Any]) -> dict[str, Any]:
     for f in _PLAIN_FIELDS:
         hex_text = body.get(f"{f.name}_hex") if f.kind == TEXT else None
         values[f.name] = from_hex(hex_text) if isinstance(hex_text, str) else body.get(f.name)
+    for f in EVENT_FIELDS:
+        if f.kind == LIST:  # absent in events spooled before it existed: none
+            values[f.name] = _names(body.get(f.name) or ())
+        elif f.kind == OBJECT:
+            values[f.name] = _object(body.get(f.name))
     values["incomplete"] = bool(body.get("incomplete"))  # absent in events spooled before it existed
     values["time"] = from_iso(str(body["time"]))
     return values
+
+
+def _object(value: object) -> dict[str, Any] | None:
+    """An OBJECT field's value (already in its JSON form); ValueError for what is not an object."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"not an object: {type(value).__name__}")
+    return value
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A LIST field's names; ValueError for what exectrail never writes there (the store keeps
+    them comma-joined, so a name may hold no comma)."""
+    if not isinstance(value, list | tuple) or not all(type(n) is str and n and "," not in n for n in value):
+        raise ValueError(f"not a list of names: {value!r}")
+    return tuple(value)
 
 
 def alarm_to_dict(alarm: AlarmLike) -> dict[str, Any]:

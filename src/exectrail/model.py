@@ -25,20 +25,28 @@ class Record:
     """One audit record: type name, timestamp, serial, node and the raw field text.
 
     ``key`` is the event identity as it appears on the wire (``b"SEC.MS:SERIAL"``), kept as bytes
-    so grouping needs no number conversion. ``body`` is the raw part only (for ENRICHED lines the
-    interpreted part after 0x1d is cut off; the raw part is authoritative).
+    so grouping needs no number conversion. ``body`` is the raw part only: for ENRICHED lines the
+    interpreted part after 0x1d is cut off (the raw part is authoritative); a SYSCALL record keeps
+    it in ``interpreted`` (auditd's names for the ids, at the time it wrote the line).
     """
 
-    __slots__ = ("body", "key", "node", "origin", "type")
+    __slots__ = ("body", "interpreted", "key", "node", "origin", "type")
 
     def __init__(
-        self, type: str, key: bytes, body: bytes, node: str | None = None, origin: str | None = None
+        self,
+        type: str,
+        key: bytes,
+        body: bytes,
+        node: str | None = None,
+        origin: str | None = None,
+        interpreted: bytes | None = None,
     ) -> None:
         self.type = type
         self.key = key
         self.body = body
         self.node = node
         self.origin = origin  # "file:line" or None, for diagnostics
+        self.interpreted = interpreted
 
     @property
     def seconds(self) -> int:
@@ -76,6 +84,9 @@ class ExecEvent:
     ``surrogateescape`` so that non-UTF-8 bytes survive exactly; ``argv`` keeps the raw bytes.
     The SYSCALL-derived fields (arch … fsgid) are None when that record was missing or a value could
     not be decoded; ``incomplete`` is True when records of the event are known to be missing.
+    The fields from ``script`` on are context (:mod:`exectrail.enrich`): from the same records, from
+    the stream before it (``parent``) and, live, from /proc. ``parent``, ``exe_hash`` and ``env`` are
+    dicts already in their JSON form (built once by the enrichment, never changed afterwards).
     """
 
     time: datetime
@@ -107,6 +118,26 @@ class ExecEvent:
     key: str | None
     proctitle: str | None
     incomplete: bool
+    script: str | None = None
+    fileless: tuple[str, ...] = ()
+    # context (exectrail.enrich): none unless given
+    exec_id: str | None = None
+    parent_exec_id: str | None = None
+    parent: dict[str, Any] | None = field(default=None, hash=False)
+    uid_name: str | None = None
+    euid_name: str | None = None
+    auid_name: str | None = None
+    gid_name: str | None = None
+    names_source: str | None = None
+    cgroup: str | None = None
+    systemd_unit: str | None = None
+    container_id: str | None = None
+    container_runtime: str | None = None
+    cgroup_source: str | None = None
+    exe_hash: dict[str, Any] | None = field(default=None, hash=False)
+    exe_hash_missing: str | None = None
+    env: dict[str, Any] | None = field(default=None, hash=False)
+    env_missing: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -166,6 +197,34 @@ class ExecEvent:
         return _hex(self.proctitle)
 
     @property
+    def script_hex(self) -> str | None:
+        return _hex(self.script)
+
+    @property
+    def uid_name_hex(self) -> str | None:
+        return _hex(self.uid_name)
+
+    @property
+    def euid_name_hex(self) -> str | None:
+        return _hex(self.euid_name)
+
+    @property
+    def auid_name_hex(self) -> str | None:
+        return _hex(self.auid_name)
+
+    @property
+    def gid_name_hex(self) -> str | None:
+        return _hex(self.gid_name)
+
+    @property
+    def cgroup_hex(self) -> str | None:
+        return _hex(self.cgroup)
+
+    @property
+    def systemd_unit_hex(self) -> str | None:
+        return _hex(self.systemd_unit)
+
+    @property
     def argv_hex(self) -> list[str] | None:
         return None if self.argv is None else jsonform.decode_argv(self.argv)[1]
 
@@ -185,18 +244,23 @@ def fast_constructor(cls: Callable[_P, _T]) -> Callable[_P, _T]:
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (28 calls,
     2.6 µs, for an :class:`ExecEvent`). This fills a plain slotted twin with the same fields and
     layout instead, then gives the object its real class, which Python allows between classes with
-    identical slots. The result is an ordinary, frozen ``cls`` instance. Checked once, here: a class
-    this cannot build exactly (``__post_init__``, defaults, a different layout) gets ``cls``.
+    identical slots. The result is an ordinary, frozen ``cls`` instance; fields left out get their
+    defaults. Checked once, here: a class this cannot build exactly (``__post_init__``, default
+    factories, a different layout) gets ``cls``.
     """
     real: Any = cls
     if not dataclasses.is_dataclass(real) or not isinstance(real, type) or hasattr(real, "__post_init__"):
         return cls
     fields = dataclasses.fields(real)
     missing = dataclasses.MISSING
-    if any(f.default is not missing or f.default_factory is not missing for f in fields):
+    if any(f.default_factory is not missing for f in fields):
         return cls
     twin: Any = dataclasses.make_dataclass(
-        f"_{real.__name__}Draft", [(f.name, f.type) for f in fields], slots=True, repr=False, eq=False
+        f"_{real.__name__}Draft",
+        [(f.name, f.type) if f.default is missing else (f.name, f.type, f.default) for f in fields],
+        slots=True,
+        repr=False,
+        eq=False,
     )
 
     def construct(*args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -28,7 +28,11 @@ BOOL = "bool"
 NAME = "name"  # str exectrail itself names from a table (arch, syscall): no companion
 TEXT = "text"  # str from the kernel that may carry non-UTF-8 (surrogateescape): a ``NAME_hex`` companion
 ARGV = "argv"  # tuple of bytes: a JSON list of str with a list ``argv_hex`` companion
-KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV)
+LIST = "list"  # tuple of ASCII names exectrail chose: a JSON list of str; stored comma-joined ('' for none)
+#: dict already in its JSON form (text that is not UTF-8 carries a ``KEY_hex`` companion inside, as an
+#: alarm's details do); stored as its JSON text with sorted keys, a ClickHouse String of that text
+OBJECT = "object"
+KINDS = (CONST, TIME, INT, BOOL, NAME, TEXT, ARGV, LIST, OBJECT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +63,25 @@ class Field:
         return f"{self.name}_hex" if self.kind in (TEXT, ARGV) else None
 
 
-def _text(name: str, json_type: str, doc: str) -> Field:
+def _text(name: str, json_type: str, doc: str, store: int = 1) -> Field:
     return Field(
-        name, TEXT, "str | None", json_type, doc, column=name, sql_type="TEXT", clickhouse="Nullable(String)"
-    )
+        name, TEXT, "str | None", json_type, doc, column=name, sql_type="TEXT", store=store,
+        clickhouse="Nullable(String)",
+    )  # fmt: skip
+
+
+def _name(name: str, json_type: str, doc: str) -> Field:
+    return Field(
+        name, NAME, "str | None", json_type, doc, column=name, sql_type="TEXT", store=5,
+        clickhouse="Nullable(String)",
+    )  # fmt: skip
+
+
+def _object(name: str, doc: str) -> Field:
+    return Field(
+        name, OBJECT, "dict[str, Any] | None", "object\\|null", doc, column=name, sql_type="TEXT", store=5,
+        clickhouse="Nullable(String)",
+    )  # fmt: skip
 
 
 def _id(name: str, doc: str) -> Field:
@@ -78,6 +97,12 @@ def _id(name: str, doc: str) -> Field:
     )
 
 
+_NAMES = "user/group names of `uid`, `euid`, `auid`, `gid` (see `names_source`); null when unknown or unset"
+_CGROUP = (
+    "live only: the cgroup path (the v2 one; on a hybrid host systemd's `name=systemd` one), systemd "
+    "unit, container id and runtime (docker, containerd, cri-o, podman, …) from /proc/PID/cgroup at "
+    "capture (see `cgroup_source`)"
+)
 _CREDENTIALS = "process and credentials at the exec"
 _LOGIN = "login uid and session; null when unset (4294967295)"
 _RESULT = "result; failed execs have the errno as a negative `exit` (-2 ENOENT, -13 EACCES, -8 ENOEXEC)"
@@ -144,9 +169,88 @@ EVENT_FIELDS: tuple[Field, ...] = (
         "(e.g. its SYSCALL line was removed)",
         column="incomplete", sql_type="INTEGER", nullable=False, default="0", store=3, clickhouse="UInt8",
     ),
+    # Context from the event's own records (issue 14). After ``incomplete``: the store adds columns at
+    # the end of its table, and a row's digest leaves out trailing columns that hold what the
+    # migration gave old rows, so the JSON, the table and the digest keep one order.
+    Field(
+        "script", TEXT, "str | None", "str\\|null",
+        "the script an interpreter was told to run (`#!` exec: PATH item 0; `python3 x.py`, `sh x.sh`, "
+        "`env perl x.pl`…: the file operand), absolute when the cwd allows; null when none",
+        column="script", sql_type="TEXT", store=4, clickhouse="Nullable(String)",
+    ),
+    Field(
+        "fileless", LIST, "tuple[str, ...]", "list of str",
+        "always present: flags of a fileless or odd exec, in this order: `memfd`, `deleted`, `fd` "
+        "(fexecve, `/proc/*/fd/N`), `scratch-dir` (`/tmp`, `/dev/shm`, `/var/tmp`, `/run/user/*`, "
+        "a hidden directory), `loader` (the dynamic loader run directly); `[]` when none",
+        column="fileless", sql_type="TEXT", nullable=False, default="''", store=4,
+        clickhouse="Array(LowCardinality(String))",
+    ),
+    # Identity, parent, names and what live capture reads from /proc (issue 14; store schema 5).
+    _name(
+        "exec_id", "str\\|null",
+        "this exec's id, unique across hosts and boots: 32 hex digits of BLAKE2b(host identity, time, "
+        "serial) (host identity: `node=` when logged, else the capturing host's machine id); the same "
+        "event gets the same id live and from its log",
+    ),
+    _name(
+        "parent_exec_id", "str\\|null",
+        "`exec_id` of the parent's exec (the program the parent process was running), when known",
+    ),
+    _object(
+        "parent",
+        "the parent process: `exec_id`, `pid`, `exe`, `argv` (text, U+FFFD for bytes that are not UTF-8, "
+        "with `exe_hex`/`argv_hex` inside), `time` (its exec; for `source` `proc` its start), `source`: "
+        "`trail` (an earlier exec of that pid in this stream, at or before this one: pid reuse handled "
+        "by time) or `proc` (read from /proc at capture: not audit evidence); null when unknown",
+    ),
+    _text("uid_name", "str\\|null", _NAMES, 5),
+    _text("euid_name", "str\\|null", _NAMES, 5),
+    _text("auid_name", "str\\|null", _NAMES, 5),
+    _text("gid_name", "str\\|null", _NAMES, 5),
+    _name(
+        "names_source", "str\\|null",
+        "`auditd` (the ENRICHED part of auditd's line: its lookup when it wrote the line) or `nss` "
+        "(exectrail's lookup at capture); null when no name is known",
+    ),
+    _text("cgroup", "str\\|null", _CGROUP, 5),
+    _text("systemd_unit", "str\\|null", _CGROUP, 5),
+    _name("container_id", "str\\|null", _CGROUP),
+    _name("container_runtime", "str\\|null", _CGROUP),
+    _name(
+        "cgroup_source", "str\\|null",
+        "`proc` (this process's /proc/PID/cgroup at capture) or `inherited` (it was gone before it "
+        "could be read: its parent's); null when not captured live",
+    ),
+    _object(
+        "exe_hash",
+        "live only: the executed file's `sha256`, the `dev` (`MAJOR:MINOR`) and `inode` it was read "
+        "from (the inode the exec's PATH record names), its `mtime`, `ctime` and `hashed_at`; null "
+        "with `exe_hash_missing`",
+    ),
+    _name(
+        "exe_hash_missing", "str\\|null",
+        "why `exe_hash` is null: `not-live` (from a log), `gone` (the process exited first), `replaced` "
+        "(not the inode the PATH records name: the pid exec'd again), `too-large`, `unreadable`, "
+        "`not-regular`, `changed` (written while read), `busy` (hash queue full), `late` (not hashed in "
+        "time), `no-pid`",
+    ),
+    _object(
+        "env",
+        "live only: the chosen environment variables that were set (default `LD_PRELOAD`, "
+        "`LD_LIBRARY_PATH`), from /proc/PID/environ after the exec (the process's own memory: "
+        "information, not evidence); `{}` when none is set; null with `env_missing`",
+    ),
+    _name(
+        "env_missing", "str\\|null",
+        "why `env` is null: `not-live`, `gone`, `replaced`, `unreadable`, `truncated` (a chosen variable "
+        "may lie past the read limit), `no-pid`",
+    ),
 )  # fmt: skip
 
 BY_NAME: dict[str, Field] = {f.name: f for f in EVENT_FIELDS}
+#: The context fields, after ``incomplete`` (:mod:`exectrail.enrich` fills them), in order.
+CONTEXT_FIELDS: tuple[Field, ...] = EVENT_FIELDS[[f.name for f in EVENT_FIELDS].index("incomplete") + 1 :]
 #: The ExecEvent attributes, in its (and the JSON's) order.
 ATTRIBUTES: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.python is not None)
 #: Text fields that get a ``NAME_hex`` companion (the raw bytes) when they are not valid UTF-8.

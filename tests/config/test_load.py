@@ -185,7 +185,7 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
 def test_settings_that_only_clash_together() -> None:
     _, problems = check_document({"output": {"file": "/x.jsonl", "format": "table"}})
     assert [(p.where, p.reason) for p in problems] == [
-        ("output.format", "a file gets jsonl or csv, not table")
+        ("output.format", "a file gets jsonl, csv, ecs or ocsf, not table")
     ]
     _, problems = check_document({"rules": {"fields": ["exe=/a", "exe!=/b"]}})
     assert [p.where for p in problems] == ["rules.fields"] and "only one exe field" in problems[0].reason

@@ -127,3 +127,36 @@ def test_interleaved_log_really_interleaves() -> None:
     expected = sum(len(case["events"]) for case in manifest["cases"])
     ours = {(c["pid"], c["ppid"]) for c in manifest["cases"]}
     assert sum(1 for e in events if (e.pid, e.ppid) in ours) == expected
+
+
+def _case_events(log: str, name: str) -> tuple[dict[str, Any], list[ExecEvent]]:
+    manifest, events, _ = parsed(log)
+    case = next(c for c in manifest["cases"] if c["name"] == name)
+    return case, group_events(events).get((case["pid"], case["ppid"]), [])
+
+
+def _path(want: dict[str, Any]) -> str:
+    return bytes.fromhex(want["path_hex"]).decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("log", WORKLOADS)
+def test_scripts_are_the_files_the_workload_ran(log: str) -> None:
+    """``#!/bin/sh`` (dash runs script.sh) and ``#!/usr/bin/env python3`` (env, then python3, run
+    script.py): each exec's ``script`` is the file the workload executed; a plain exec has none."""
+    case, got = _case_events(log, "shebang_sh")
+    assert [e.script for e in got] == [_path(case["events"][0])]
+    case, got = _case_events(log, "shebang_env_python3")
+    assert [e.script for e in got] == [_path(case["events"][0])] * 2
+    case, got = _case_events(log, "spaces")
+    assert [e.script for e in got] == [None] * len(case["events"])
+
+
+@pytest.mark.parametrize("log", WORKLOADS)
+def test_fileless_flags_of_the_descriptor_execs(log: str) -> None:
+    """fexecve() (execveat of a descriptor, PATH name empty) is ``fd``; execveat of a name relative to a
+    directory descriptor is not; both helpers were executed from the capture's directory under /tmp."""
+    for name, flags in (("fexecve", ("fd",)), ("execveat_dirfd", ())):
+        case, got = _case_events(log, name)
+        assert [e.syscall for e in got] == [w["syscall"] for w in case["events"]] == ["execve", "execveat"]
+        assert _path(case["events"][0]).startswith("/tmp/")
+        assert [e.fileless for e in got] == [("scratch-dir",), flags], name

@@ -11,6 +11,7 @@ import pytest
 
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
+from tests.support.context import check_parents, without_identity_context
 from tests.support.paths import DATA
 
 _HEADER = re.compile(rb"msg=audit\((\d+)\.(\d{3}):(\d+)\)")
@@ -26,8 +27,9 @@ def read(path: Path) -> tuple[list[ExecEvent], Diagnostics]:
 
 
 def without_time(events: list[ExecEvent]) -> list[ExecEvent]:
+    """The events with one time, and without what depends on it (exec ids, parents found by time)."""
     epoch = events[0].time
-    return [dataclasses.replace(e, time=epoch) for e in events]
+    return [dataclasses.replace(without_identity_context(e), time=epoch) for e in events]
 
 
 @pytest.mark.parametrize("name", ["interleaved_concurrent.log", "workload_enriched.log"])
@@ -50,7 +52,11 @@ def test_clock_step_back_and_a_future_event_change_nothing_around_them(name: str
     changed, diag_changed = read(tmp_path / "edited.log")
 
     assert len(original) > 100 and any(e.argv for e in original)
+    # the same events, but for the exec ids of those re-timed and parents the clock step hides
     assert without_time(changed) == without_time(original)
+    check_parents(changed)
+    kept = sum(c.parent_exec_id is not None for c in changed)
+    assert kept > sum(o.parent_exec_id is not None for o in original) // 2
     assert diag_changed.counts == diag_original.counts
     moved = sum(e.time != o.time for e, o in zip(changed, original, strict=True))
     assert 0 < moved < len(original)

@@ -63,7 +63,10 @@ def test_old_store_verifies_after_migration_with_the_same_head_and_digests(tmp_p
         assert store.conn.execute("SELECT count(*) FROM alarms").fetchone() == (1,)
         # the migrated columns take NULL now
         notnull = {r[1] for r in store.conn.execute("PRAGMA table_info(events)") if r[3]}
-        assert notnull == {"time_ms", "serial", "incomplete", "digest", "chain"}
+        assert notnull == {"time_ms", "serial", "incomplete", "fileless", "digest", "chain"}
+        assert store.conn.execute(
+            "SELECT count(*) FROM events WHERE script IS NULL AND fileless = ''"
+        ).fetchone() == (91,)
 
 
 def test_migrated_events_are_the_old_ones_and_take_incomplete_events(tmp_path: Path) -> None:

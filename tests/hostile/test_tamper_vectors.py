@@ -27,25 +27,35 @@ def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
 
 
-_IDS = {"pid": 8101, "ppid": 8095, "uid": 0, "euid": 0, "suid": 0, "fsuid": 0, "gid": 0, "egid": 0}
+_IDS: dict[str, Any] = {
+    "pid": 8101,
+    "ppid": 8095,
+    "uid": 0,
+    "euid": 0,
+    "suid": 0,
+    "fsuid": 0,
+    "gid": 0,
+    "egid": 0,
+}
 EVENTS = [
     ExecEvent(
         time=_time(1795618246518), serial=882, node=None, arch="x86_64", syscall="execve", success=True,
         exit=0, **_IDS, sgid=0, fsgid=0, auid=1000, ses=3, tty="pts0", comm="ls", exe="/usr/bin/ls",
         cwd="/root", path="/usr/bin/ls", argc=2, argv=(b"ls", b"-l"), key="procmon", proctitle="ls -l",
-        incomplete=False,
+        incomplete=False, script=None, fileless=(),
     ),
     ExecEvent(
         time=_time(1795618246519), serial=883, node="web1", arch="x86_64", syscall="execve", success=False,
         exit=-2, pid=8102, ppid=8101, uid=1000, euid=1000, suid=1000, fsuid=1000, gid=1000, egid=1000,
         sgid=1000, fsgid=1000, auid=1000, ses=3, tty="pts0", comm="sh", exe="/usr/bin/dash", cwd="/tmp/é",
         path="/tmp/\udcff", argc=None, argv=None, key="procmon", proctitle=None, incomplete=False,
+        script=None, fileless=(),
     ),
     ExecEvent(  # an exec whose SYSCALL record was removed: who ran it is unknown
         time=_time(1795618246520), serial=884, node=None, arch=None, syscall=None, success=None, exit=None,
         pid=None, ppid=None, uid=None, euid=None, suid=None, fsuid=None, gid=None, egid=None, sgid=None,
         fsgid=None, auid=None, ses=None, tty=None, comm=None, exe=None, cwd="/", path="/bin/true", argc=1,
-        argv=(b"true",), key=None, proctitle="true", incomplete=True,
+        argv=(b"true",), key=None, proctitle="true", incomplete=True, script=None, fileless=(),
     ),
 ]  # fmt: skip
 EVENT_IDS = [":1795618246.518:882", "web1:1795618246.519:883", ":1795618246.520:884"]
@@ -131,8 +141,18 @@ def test_events_chain_is_pinned(tmp_path: Path) -> None:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)}, digest, chain FROM events ORDER BY seq").fetchall()
     assert [r[-2].hex() for r in rows] == EVENT_DIGESTS
     assert [r[-1].hex() for r in rows] == EVENT_CHAIN
-    # the literals are the documented formula over the stored values (``incomplete`` only when set)
-    values = [list(r[:-3]) if r[-3] == 0 else list(r[:-2]) for r in rows]
+    # the literals are the documented formula over the stored values: the columns added since schema 1
+    # (incomplete, script, fileless, then the context of schema 5) only up to the last one that holds
+    # more than its migration's value
+    first_context = COLUMNS.index("exec_id")
+    assert all(
+        set(r[first_context:-2]) == {None} and r[first_context - 2 : first_context] == (None, "")
+        for r in rows
+    )
+    values = [
+        list(r[: first_context - 3]) if r[first_context - 3] == 0 else list(r[: first_context - 2])
+        for r in rows
+    ]
     assert [_documented_digest(b"exectrail-event-v1\n", v) for v in values] == EVENT_DIGESTS
     assert _documented_chain(EVENT_DIGESTS) == EVENT_CHAIN
 

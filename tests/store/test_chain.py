@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,18 +43,43 @@ def test_digest_is_stable() -> None:
     """The canonical form is a format: changing it would make every existing store look edited."""
     row = (1764081647506, 42, None, "x86_64", "execve", 1, 0, 100, 1, 0, 0, 0, 0, 0, 0, 0, 0, None, None,
            None, "ls", "/usr/bin/ls", "/root", b"/tmp/\xff", 2, b"ls\0-l\0", "procmon", "ls -l",
-           0)  # fmt: skip
+           0, None, "", *[None] * 17)  # fmt: skip
     assert codec.COLUMNS[23] == "path" and len(row) == len(codec.COLUMNS)
-    # incomplete=0 is left out: the digest of schema 2, before that column existed
+    assert codec.COLUMNS[28:31] == ("incomplete", "script", "fileless") and codec.COLUMNS[-1] == "env_missing"
+    row, context = row[:31], row[31:]
+    # what a schema-5 row adds holds what its migration gave older rows (NULL): left out, as are
+    # incomplete=0, script NULL and fileless '': the digest of schema 2, before they existed
+    assert digest((*row, *context)) == digest(row)
     assert digest(row).hex() == "7edcbfa04b301cdb48d7590ed403cebfb531eba78d2b437694e3d888fe570998"
     # the documented form, built independently of orjson
-    plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row[:-1]]
-    text = json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()
-    assert digest(row) == hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
-    incomplete = (*row[:-1], 1)
-    text = json.dumps([*plain, 1], separators=(",", ":"), ensure_ascii=False).encode()
-    assert digest(incomplete) == hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
+    plain = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in row[:-3]]
+
+    def documented(values: Sequence[object]) -> bytes:
+        text = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+        return hashlib.sha256(b"exectrail-event-v1\n" + text).digest()
+
+    assert digest(row) == documented(plain)
+    incomplete = (*row[:-3], 1, None, "")
+    assert digest(incomplete) == documented([*plain, 1])
     assert digest(incomplete).hex() == "1ad4240494bdacd394e44b083f02347725c1b38f51b9eef68d9929706501ef29"
+    # from the first added column that holds more than its migration's value on, every one is covered
+    assert digest((*row[:-3], 0, "/tmp/x.sh", "")) == documented([*plain, 0, "/tmp/x.sh"])
+    assert digest((*row[:-3], 0, None, "fd")) == documented([*plain, 0, None, "fd"])
+    assert digest((*row[:-3], 1, "/tmp/x.sh", "memfd,fd")) == documented([*plain, 1, "/tmp/x.sh", "memfd,fd"])
+    # an empty script is not a missing one
+    assert digest((*row[:-3], 0, "", "")) == documented([*plain, 0, ""]) != digest(row)
+
+
+@PROPERTY
+@given(event=exec_events())
+def test_every_stored_value_counts_in_the_digest(event: ExecEvent) -> None:
+    row = codec.event_to_row(event)
+    for changed in (
+        replace(event, script=(event.script or "") + "x"),
+        replace(event, fileless=() if event.fileless else ("fd",)),
+        replace(event, incomplete=not event.incomplete),
+    ):
+        assert digest(codec.event_to_row(changed)) != digest(row)
 
 
 def test_head_format_round_trips() -> None:

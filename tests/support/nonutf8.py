@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from exectrail.jsonform import details_to_json
 from exectrail.model import Alarm, ExecEvent
 from exectrail.schema import HEX_TEXT_FIELDS
 from tests.support.paths import DATA
@@ -20,9 +21,16 @@ T = datetime(2026, 11, 25, 14, 40, 47, 506000, tzinfo=UTC)
 def bad_event(serial: int = 7) -> ExecEvent:
     """An exec with a non-UTF-8 byte in every text field (and in argv)."""
     text = {name: f"{BAD}-{name}" for name in HEX_TEXT_FIELDS}
+    parent = details_to_json(
+        {"exec_id": "1" * 32, "pid": 1, "exe": BAD, "argv": [BAD, "-l"], "source": "trail"}
+    )
     return ExecEvent(T, serial, text["node"], "x86_64", "execve", True, 0, 10, 1, 0, 0, 0, 0, 0, 0, 0, 0,
                      1000, 3, text["tty"], text["comm"], text["exe"], text["cwd"], text["path"], 2,
-                     (RAW, b"-l"), text["key"], text["proctitle"], False)  # fmt: skip
+                     (RAW, b"-l"), text["key"], text["proctitle"], False,
+                     text["script"], ("deleted",), "0" * 32, "1" * 32, parent,
+                     text["uid_name"], text["euid_name"], text["auid_name"], text["gid_name"], "nss",
+                     text["cgroup"], text["systemd_unit"], None, None, "proc", None, "late",
+                     details_to_json({"LD_PRELOAD": BAD}), None)  # fmt: skip
 
 
 def bad_alarm() -> Alarm:

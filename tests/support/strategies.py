@@ -8,12 +8,15 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from exectrail.enrich.fileless import FLAGS
 from exectrail.model import ExecEvent
 from exectrail.timefmt import timestamp_to_datetime
 
 ids = st.integers(min_value=0, max_value=2**32 - 2)
 texts = st.one_of(st.none(), st.binary(max_size=24).map(lambda b: b.decode("utf-8", "surrogateescape")))
 argvs = st.one_of(st.none(), st.lists(st.binary(max_size=16), max_size=6).map(tuple))
+#: ``fileless`` values: flags of :data:`~exectrail.enrich.fileless.FLAGS`, in that order, each at most once.
+flag_lists = st.sets(st.sampled_from(FLAGS)).map(lambda chosen: tuple(f for f in FLAGS if f in chosen))
 times = st.builds(
     timestamp_to_datetime, st.integers(min_value=1_500_000_000, max_value=1_900_000_000), st.integers(0, 999)
 )
@@ -35,8 +38,36 @@ def exec_events(draw: st.DrawFn, time: datetime | None = None) -> ExecEvent:
         auid=draw(st.one_of(st.none(), ids)), ses=draw(st.one_of(st.none(), ids)),
         tty=draw(texts), comm=draw(texts), exe=draw(texts), cwd=draw(texts), path=draw(texts),
         argc=None if argv is None else len(argv), argv=argv, key=draw(texts), proctitle=draw(texts),
-        incomplete=draw(st.booleans()),
+        incomplete=draw(st.booleans()), script=draw(texts), fileless=draw(flag_lists),
+        **draw(contexts()),
     )  # fmt: skip
+
+
+hex32 = st.one_of(st.none(), st.binary(min_size=16, max_size=16).map(bytes.hex))
+names = st.one_of(st.none(), st.sampled_from(["exec", "gone", "late", "proc", "inherited", "auditd", "nss"]))
+
+
+@st.composite
+def json_objects(draw: st.DrawFn) -> dict[str, Any] | None:
+    """An OBJECT field's value: None, or a JSON object (any text, as its JSON form gives it)."""
+    if draw(st.booleans()):
+        return None
+    text = st.one_of(st.none(), st.text(max_size=12))
+    value = st.one_of(text, st.integers(-(2**63), 2**63 - 1), st.lists(text, max_size=3))
+    return draw(st.dictionaries(st.text(max_size=8), value, max_size=5))
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> dict[str, Any]:
+    """The context fields of an exec event (issue 14), any of them unset."""
+    return {
+        "exec_id": draw(hex32), "parent_exec_id": draw(hex32), "parent": draw(json_objects()),
+        "uid_name": draw(texts), "euid_name": draw(texts), "auid_name": draw(texts), "gid_name": draw(texts),
+        "names_source": draw(names), "cgroup": draw(texts), "systemd_unit": draw(texts),
+        "container_id": draw(hex32), "container_runtime": draw(names), "cgroup_source": draw(names),
+        "exe_hash": draw(json_objects()), "exe_hash_missing": draw(names), "env": draw(json_objects()),
+        "env_missing": draw(names),
+    }  # fmt: skip
 
 
 def distinct(events: list[ExecEvent]) -> list[ExecEvent]:
@@ -91,4 +122,5 @@ def extreme_events(draw: st.DrawFn) -> ExecEvent:
         maybe(_bounded(0, 2**32 - 2)), maybe(_bounded(0, 2**32 - 2)),
         draw(texts), draw(texts), draw(texts), draw(texts), draw(texts),
         maybe(_bounded(0, 2**31 - 1)), argv, draw(texts), draw(texts), draw(st.booleans()),
+        draw(texts), draw(flag_lists), **draw(contexts()),
     )  # fmt: skip

@@ -20,7 +20,9 @@ from exectrail.filters import EventFilter
 from exectrail.kernel.netlink.client import AuditClient
 from exectrail.kernel.netlink.wire import AuditStatus
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
+from exectrail.parse.logfile import read_records
 from exectrail.pipeline import EventBuilder
+from tests.support.paths import CAPTURED_LOGS
 
 KEY = b"audit(1732500000.123:4567): "
 EXEC_RECORDS = [
@@ -165,6 +167,16 @@ def test_watch_loop_stops_at_count() -> None:
 def test_watch_loop_builds_unfinished_events_at_the_end() -> None:
     _, writer = run_watch([exec_records(7)[:3]], Limits())  # no PROCTITLE/EOE
     assert [e.serial for e in writer.events] == [7]
+
+
+def test_watch_gives_the_context_review_gives() -> None:
+    """Live capture builds events through the same EventBuilder: the captured ``#!`` exec (1075) and
+    fexecve (1082) of workload_enriched.log, fed as the live source would, get ``script``/``fileless``."""
+    wanted = {b"1795618246.914:1075", b"1795618246.942:1082"}
+    records = [r for r in read_records([CAPTURED_LOGS[0]], Diagnostics()) if r.key in wanted]
+    _, writer = run_watch([records], Limits())
+    got = {e.serial: (e.script, e.fileless) for e in writer.events}
+    assert got == {1075: ("/tmp/exectrail-record-s68akxtj/w/script.sh", ()), 1082: (None, ("fd",))}
 
 
 class FakeStatusClient:

@@ -158,7 +158,7 @@ def test_bad_key_is_the_same_diagnostic_on_both_paths() -> None:
 
 def test_fast_constructor_builds_ordinary_frozen_events() -> None:
     values = [datetime(2026, 1, 1, tzinfo=UTC), 1, None, "x86_64", "execve", True, 0, *range(10), None, None]
-    values += [None, "ls", "/bin/ls", "/", "/bin/ls", 1, (b"ls",), "procmon", "ls", False]
+    values += [None, "ls", "/bin/ls", "/", "/bin/ls", 1, (b"ls",), "procmon", "ls", False, None, ()]
     fast, plain = new_exec_event(*values), ExecEvent(*values)
     assert (
         type(fast) is ExecEvent and fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
@@ -170,9 +170,9 @@ def test_fast_constructor_builds_ordinary_frozen_events() -> None:
 
 def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
     @dataclasses.dataclass(frozen=True, slots=True)
-    class WithDefault:
+    class WithFactory:
         a: int
-        b: int = 0
+        b: list[int] = dataclasses.field(default_factory=list)
 
     @dataclasses.dataclass(frozen=True, slots=True)
     class Checked:
@@ -182,8 +182,25 @@ def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
             if self.a < 0:
                 raise ValueError("negative")
 
-    assert fast_constructor(WithDefault) is WithDefault
+    assert fast_constructor(WithFactory) is WithFactory
     assert fast_constructor(Checked) is Checked
+
+
+def test_fast_constructor_fills_defaults() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithDefault:
+        a: int
+        b: int = 0
+        c: tuple[int, ...] = ()
+
+    new = fast_constructor(WithDefault)
+    assert new is not WithDefault
+    assert (
+        new(1) == WithDefault(1)
+        and new(1, 2) == WithDefault(1, 2)
+        and new(1, c=(3,)) == WithDefault(1, 0, (3,))
+    )
+    assert type(new(1)) is WithDefault
 
 
 @pytest.mark.parametrize(
@@ -199,7 +216,7 @@ def test_fast_constructor_leaves_classes_it_cannot_build_alone() -> None:
     ],
 )
 def test_format_time_is_isoformat_with_z(time: datetime) -> None:
-    event = new_exec_event(time, *[None] * 28)  # type: ignore[arg-type]
+    event = new_exec_event(time, *[None] * 30)  # type: ignore[arg-type]
     for _ in range(2):  # the second time from the memo
         assert format_time(event) == time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -14,33 +14,80 @@ what the kernel announced (``argc``, ``aN_len``).
 Speed: nearly every SYSCALL record is in the kernel's own field order, read the short way; whole
 CWD, PATH and PROCTITLE records are decoded once and looked up afterwards
 (:mod:`exectrail.assemble.memo`). Both ways give the same events and diagnostics, in the same order.
+
+The fields after ``incomplete`` (``script`` … ``env_missing``, :data:`~exectrail.schema.CONTEXT_FIELDS`)
+are context computed by a layer above this one (:mod:`exectrail.enrich`): the caller passes it as a
+:data:`ContextHook`, which gets the event's :class:`ExecFacts` and returns their values. Without one
+they are :data:`NO_CONTEXT`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from exectrail.assemble.argv import rebuild_argv
 from exectrail.assemble.memo import decoded, remember
 from exectrail.assemble.syscall import Syscall, Unusual, decode_syscall, kernel_syscall
 from exectrail.model import Diagnostics, ExecEvent, Record, new_exec_event
 from exectrail.parse.fields import BadValue, decode_proctitle, decode_text, split_fields
+from exectrail.schema import CONTEXT_FIELDS, LIST
 from exectrail.timefmt import timestamp_to_datetime
 
-__all__ = ["build_exec_event", "rebuild_argv"]
+__all__ = ["NO_CONTEXT", "ContextHook", "ExecFacts", "build_exec_event", "rebuild_argv"]
 
 _NO_IDS = (None,) * 13
+_new_tuple = tuple.__new__
 
 
-def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEvent | None:
-    """The exec event these records describe, or None when they are not an exec."""
+class ExecFacts(NamedTuple):
+    """What a :data:`ContextHook` gets of one exec event: its own fields and records."""
+
+    time: datetime
+    serial: int
+    node: str | None
+    syscall: str | None
+    success: bool | None
+    pid: int | None
+    ppid: int | None
+    #: uid, euid, suid, fsuid, gid, egid, sgid, fsgid, auid, ses, tty, comm, exe (as in the event)
+    ids: tuple[Any, ...]
+    argv: tuple[bytes, ...] | None
+    cwd: str | None
+    #: every PATH name in item order (None for one that cannot be decoded)
+    paths: list[str | None]
+    #: the PATH records, in the same order
+    path_records: list[Record]
+    #: the SYSCALL record's interpreted part (auditd's ENRICHED format), when the log had one
+    interpreted: bytes | None
+
+    @property
+    def exe(self) -> str | None:
+        exe: str | None = self.ids[12]
+        return exe
+
+
+#: An exec event's facts -> the values of its context fields (:data:`~exectrail.schema.CONTEXT_FIELDS`,
+#: in their order).
+ContextHook = Callable[[ExecFacts], tuple[Any, ...]]
+#: The context of an event built without a hook: none (no script, no flags, no ids, nothing live).
+NO_CONTEXT: tuple[Any, ...] = tuple(() if f.kind == LIST else None for f in CONTEXT_FIELDS)
+
+
+def build_exec_event(
+    records: list[Record], diagnostics: Diagnostics, context: ContextHook | None = None
+) -> ExecEvent | None:
+    """The exec event these records describe, or None when they are not an exec; ``context``
+    fills its context fields (see the module docstring)."""
     syscall_rec: Record | None = None
     execve_recs: list[Record] = []
+    path_recs: list[Record] = []
     cwd_rec = path_rec = title_rec = None
     for rec in records:  # the most frequent types first
         rtype = rec.type
         if rtype == "PATH":
+            path_recs.append(rec)
             if path_rec is None or rec.body.startswith(b"item=0 "):
                 path_rec = rec
         elif rtype == "SYSCALL":
@@ -96,8 +143,49 @@ def build_exec_event(records: list[Record], diagnostics: Diagnostics) -> ExecEve
         or title_rec is None
         or (success is True and not execve_recs)
     )
+    if context is None:
+        values = NO_CONTEXT
+    else:
+        if path_recs:
+            names = _path_names(path_recs, path_rec, path)
+            if path_recs[0] is not path_rec:
+                path_recs = sorted(path_recs, key=_item_number)
+        else:
+            names = []
+        interpreted = syscall_rec.interpreted if syscall_rec is not None else None
+        facts = (time, serial, first.node, syscall, success, pid, ppid, ids, argv, cwd, names, path_recs,
+                 interpreted)  # fmt: skip
+        values = context(_new_tuple(ExecFacts, facts))  # ExecFacts(*facts) without its Python __new__
     return new_exec_event(time, serial, first.node, arch, syscall, success, exit_code, pid, ppid, *ids,
-                          cwd, path, argc, argv, key, title, incomplete)  # fmt: skip
+                          cwd, path, argc, argv, key, title, incomplete, *values)  # fmt: skip
+
+
+def _path_names(path_recs: list[Record], first: Record | None, first_name: str | None) -> list[str | None]:
+    """Every PATH record's name in item order, ``first_name`` (item 0's, already decoded) included.
+    Items past 0 that cannot be decoded are None, with no diagnostic: they are not fields of the
+    event. The kernel writes them in item order; when item 0 is not first (records reordered on
+    the way), they are sorted by item."""
+    if path_recs[0] is not first:
+        path_recs = sorted(path_recs, key=_item_number)
+    names: list[str | None] = []
+    for rec in path_recs:
+        if rec is first:
+            names.append(first_name)
+            continue
+        name = _PATHS.get(rec.body)
+        if name is None:
+            try:
+                name = decoded(_PATHS, _path_text, rec.body)
+            except BadValue:
+                name = None
+        names.append(name)
+    return names
+
+
+def _item_number(rec: Record) -> int:
+    """A PATH record's ``item=`` (records without one last, in their order)."""
+    item = split_fields(rec.body).get(b"item", b"")
+    return int(item) if item.isdigit() else 1 << 31
 
 
 def _shown_key(key: bytes) -> str:

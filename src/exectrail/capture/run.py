@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import IO, Any
 
+from exectrail.capture.livecontext import LiveContextStage
 from exectrail.capture.outputs import WatchOutputs
 from exectrail.capture.session import Capture, live_capture
 from exectrail.capture.watch import Limits, Totals, Watch
+from exectrail.enrich.context import ContextBuilder
 from exectrail.filters import EventFilter
 from exectrail.interference import kinds
 from exectrail.kernel.rules.procmon import ProcmonSpec
@@ -96,6 +98,7 @@ class Run:
     backlog: int | None
     install_rules: bool
     repair: bool
+    env_vars: tuple[str, ...] = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Watched:
     def report(self) -> list[str]:
         """The summary, the store's line and what was put back in the kernel, one line each."""
         lines = [self.summary()]
+        if self.totals.context:
+            lines.append(self.totals.context)
         if self.stored is not None:
             lines.append(self.stored)
         if self.capture.notes:
@@ -201,10 +206,13 @@ def _capture(
             notify(note)
         capture.notes.clear()
         notify(f"watching in {capture.mode} mode (Ctrl-C to stop)")
-        builder = EventBuilder(diagnostics, on_group=capture.monitor.group)
+        context = ContextBuilder(live=True)
+        builder = EventBuilder(diagnostics, on_group=capture.monitor.group, context=context)
+        stage = LiveContextStage(context, run.env_vars)
         loop = Watch(
-            capture, builder, run.event_filter, outputs.writer, run.limits, stop, on_idle, outputs.record
-        )
+            capture, builder, run.event_filter, outputs.writer, run.limits, stop, on_idle, outputs.record,
+            stage,
+        )  # fmt: skip
 
         def counters() -> dict[str, int]:
             t = loop.totals
@@ -212,7 +220,10 @@ def _capture(
             return {"records": capture.source.records, "events": t.events, "shown": t.shown, "lost": lost}
 
         outputs.start(capture.mode, counters)
-        totals = loop.run()
+        try:
+            totals = loop.run()
+        finally:
+            stage.close()
         if totals.reason == "signal" and stopped_by:
             totals.reason = stopped_by[0]  # "watch stopped (SIGTERM)"
         outputs.stopped()

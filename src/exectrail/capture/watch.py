@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from exectrail.capture.session import Capture
 from exectrail.filters import EventFilter
@@ -19,10 +20,14 @@ from exectrail.model import ExecEvent, Record
 from exectrail.output.writers import EventWriter
 from exectrail.pipeline import EventBuilder
 
+if TYPE_CHECKING:
+    from exectrail.capture.livecontext import LiveContextStage
+
 POLL_SECONDS = 0.2
 FLUSH_SECONDS = 0.5  # longest time an event waits in the writer's buffer
 DRAIN_QUIET_SECONDS = 0.3
 DRAIN_MAX_SECONDS = 5.0
+CONTEXT_DRAIN_SECONDS = 2.0  # longest wait at stop for the hashes of the last events
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Totals:
     shown: int = 0  # exec events that passed the filter and were written
     seconds: float = 0.0
     reason: str = ""
+    context: str = ""  # what the live context stage did (its summary line)
 
 
 class Watch:
@@ -54,6 +60,7 @@ class Watch:
         stop: threading.Event,
         on_idle: Callable[[], None] | None = None,
         record: Callable[[ExecEvent], None] | None = None,
+        context: LiveContextStage | None = None,
     ) -> None:
         self.capture = capture
         self.builder = builder
@@ -63,6 +70,7 @@ class Watch:
         self.stop = stop
         self.on_idle = on_idle
         self.record = record
+        self.context = context
         self.totals = Totals()
         self._flushed = 0.0
 
@@ -74,6 +82,8 @@ class Watch:
             self._finish()
         self.totals.seconds = time.monotonic() - started
         self.totals.reason = reason
+        if self.context is not None:
+            self.totals.context = self.context.summary()
         return self.totals
 
     def _loop(self, deadline: float | None) -> str:
@@ -90,6 +100,8 @@ class Watch:
                 return "count"
             if not records:
                 self._emit(self.builder.expire(time.monotonic()))
+                if self.context is not None and self._emit_ready(self.context.ready()):
+                    return "count"
             if not records or time.monotonic() - self._flushed >= FLUSH_SECONDS:
                 self._flush()
             monitor.tick()
@@ -104,6 +116,12 @@ class Watch:
         return False
 
     def _emit(self, events: list[ExecEvent]) -> bool:
+        """Events built: through the live context stage (which may hold some back), then out."""
+        if self.context is not None:
+            events = self.context.add(events)
+        return self._emit_ready(events)
+
+    def _emit_ready(self, events: list[ExecEvent]) -> bool:
         count, record = self.limits.count, self.record
         for event in events:
             self.totals.events += 1
@@ -139,4 +157,6 @@ class Watch:
             if now - quiet_since >= DRAIN_QUIET_SECONDS or now - start >= DRAIN_MAX_SECONDS:
                 break
         self._emit(self.builder.flush())
+        if self.context is not None:
+            self._emit_ready(self.context.drain(CONTEXT_DRAIN_SECONDS))
         self.capture.monitor.finish()

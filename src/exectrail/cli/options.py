@@ -21,7 +21,7 @@ from exectrail.errors import UsageError
 from exectrail.filters import EventFilter
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, ProcmonSpec
 from exectrail.kernel.rules.rule import parse_field
-from exectrail.output.writers import FORMATS, default_format
+from exectrail.output.writers import FORMATS, TABULAR_FORMATS, default_format
 from exectrail.parse.logfile import check_readable, default_log_paths
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkRun, SinkSet, parse_size
 from exectrail.sinks.registry import parse_sink_url
@@ -152,13 +152,37 @@ def build_filter(params: dict[str, Any]) -> EventFilter:
 
 
 def format_option(func: F) -> F:
-    """``--format table|jsonl|csv`` (default: table on a terminal, jsonl otherwise)."""
+    """``--format table|jsonl|csv|ecs|ocsf`` for commands that print exec events and alarms (default:
+    table on a terminal, jsonl otherwise)."""
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
         default=None,
+        help="Output format; ecs: Elastic Common Schema, ocsf: OCSF Process Activity (docs/formats.md) "
+        "[default: table on a terminal, jsonl otherwise].",
+    )(func)
+
+
+def tabular_format_option(func: F) -> F:
+    """``--format table|jsonl|csv`` for listings that are not exec events (tree, report)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(TABULAR_FORMATS),
+        default=None,
         help="Output format [default: table on a terminal, jsonl otherwise].",
+    )(func)
+
+
+def host_id_option(func: F) -> F:
+    """``--host-id ID``: the host identity of exec ids for events logged without ``node=``."""
+    return click.option(
+        "--host-id",
+        default=None,
+        metavar="ID",
+        help="Host identity for the exec ids of events logged without node= [default: this host's "
+        "/etc/machine-id]: the machine id of the host that wrote the log, to get the ids it got there.",
     )(func)
 
 

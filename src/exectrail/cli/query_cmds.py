@@ -18,11 +18,12 @@ from exectrail.cli.options import (
     format_option,
     parse_id,
     resolve_format,
+    tabular_format_option,
 )
 from exectrail.errors import UsageError
 from exectrail.output.results import render_report, render_sessions, render_tree
 from exectrail.output.terminal import terminal_text
-from exectrail.output.writers import make_writer
+from exectrail.output.writers import TABULAR_FORMATS, make_writer
 from exectrail.query.report import report as build_report
 from exectrail.query.search import SearchQuery
 from exectrail.query.search import search as run_search
@@ -93,7 +94,7 @@ def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_fir
 @filter_options
 @click.option("--max-nodes", default=2000, show_default=True, type=count_type(),
               help="Stop listing descendants after this many processes.")  # fmt: skip
-@format_option
+@tabular_format_option
 def tree(pid: int, db: Path | None, at: str | None, max_nodes: int, fmt: str | None, **params: Any) -> None:
     """A process's ancestry and descendants, with command lines, users and times.
 
@@ -132,10 +133,15 @@ def _session(value: str | None) -> tuple[int | None, bool]:
 def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | None, **params: Any) -> None:
     """One login session's executions in order (--session, --auid or --tty).
 
-    Without a selector, lists the sessions to choose from.
+    Without a selector, lists the sessions to choose from (table, jsonl or csv).
     """
     ses, unset = _session(session)
     query = TimelineQuery(build_filter(params), ses, unset, tty)
+    if not query.selects and fmt is not None and fmt not in TABULAR_FORMATS:
+        raise UsageError(
+            f"--format {fmt} is for exec events: the list of sessions is table, jsonl or csv "
+            "(select one with --session, --auid or --tty)"
+        )
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
         if not query.selects:
             render_sessions(sessions(store.conn, query.filter), resolve_format(fmt))
@@ -148,7 +154,7 @@ def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | N
 @db_option
 @filter_options
 @click.option("--top", default=10, show_default=True, type=count_type(), help="Rows per ranking.")
-@format_option
+@tabular_format_option
 def report(db: Path | None, top: int, fmt: str | None, **params: Any) -> None:
     """Summaries: top executables and users, failed execs by path and error, first-seen executables,
     execs from /tmp, /dev/shm, /var/tmp, hidden directories or memfd, counts per hour."""

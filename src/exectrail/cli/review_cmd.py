@@ -11,6 +11,7 @@ from exectrail.cli.options import (
     build_filter,
     filter_options,
     format_option,
+    host_id_option,
     input_paths,
     open_sinks,
     resolve_format,
@@ -19,6 +20,7 @@ from exectrail.cli.options import (
 from exectrail.interference.detector import alarm_detector
 from exectrail.model import Diagnostics
 from exectrail.output.alarmlist import AlarmPrinter
+from exectrail.output.mapped import local_host
 from exectrail.output.progress import progress_bar
 from exectrail.output.writers import make_writer
 from exectrail.parse.logfile import ReadStats
@@ -41,7 +43,15 @@ def summary_line(shown: int, read: int, stats: ReadStats, diagnostics: Diagnosti
 @sink_options
 @click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
 @click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
-def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bool, **params: Any) -> None:
+@host_id_option
+def review(
+    files: tuple[str, ...],
+    fmt: str | None,
+    verbose: bool,
+    no_alarms: bool,
+    host_id: str | None,
+    **params: Any,
+) -> None:
     """Show exec events from audit logs.
 
     FILE may be plain or gzip-compressed, or - for stdin. Without FILE: /var/log/audit/audit.log and
@@ -51,10 +61,12 @@ def review(files: tuple[str, ...], fmt: str | None, verbose: bool, no_alarms: bo
     """
     event_filter = build_filter(params)
     paths = input_paths(files)
-    writer = make_writer(resolve_format(fmt))
+    # ecs/ocsf: a log from another host (--host-id) is not this host's (its host.id is that id)
+    writer = make_writer(resolve_format(fmt), host=local_host(host_id) if host_id is not None else None)
     bar, callback = progress_bar(paths)
     # the line checks start beside the scan, in a helper forked before the sinks start their threads
-    scan = LogScan(paths, detector=None if no_alarms else alarm_detector(ahead=paths), progress=callback)
+    detector = None if no_alarms else alarm_detector(ahead=paths)
+    scan = LogScan(paths, detector=detector, progress=callback, host_id=host_id)
     try:
         sinks = open_sinks(params)
     except BaseException:

@@ -9,7 +9,15 @@ from typing import Any
 import click
 
 from exectrail.cli.common import EXIT_INPUT_PROBLEMS, EXIT_TAMPERED, echo_err, report_diagnostics
-from exectrail.cli.options import MAX_COUNT, count_type, db_option, input_paths, open_sinks, sink_options
+from exectrail.cli.options import (
+    MAX_COUNT,
+    count_type,
+    db_option,
+    host_id_option,
+    input_paths,
+    open_sinks,
+    sink_options,
+)
 from exectrail.errors import UsageError
 from exectrail.interference.detector import TrailChecks
 from exectrail.model import CERTAIN, Alarm, Diagnostics
@@ -45,8 +53,15 @@ def import_summary(
 @click.option("-v", "--verbose", is_flag=True, help="List the first bad lines with file:line and reason.")
 @click.option("--no-alarms", is_flag=True, help="Do not look for interference with the trail (alarms).")
 @click.option("--batch-size", default=DEFAULT_BATCH, hidden=True, type=count_type(1, 10**6))
+@host_id_option
 def import_cmd(
-    files: tuple[str, ...], db: Path | None, verbose: bool, no_alarms: bool, batch_size: int, **params: Any
+    files: tuple[str, ...],
+    db: Path | None,
+    verbose: bool,
+    no_alarms: bool,
+    batch_size: int,
+    host_id: str | None,
+    **params: Any,
 ) -> None:
     """Store exec events from audit logs (same inputs as review), and the alarms found in them.
 
@@ -63,7 +78,8 @@ def import_cmd(
         no_alarms = True
     forwarding = bool(params.get("sinks"))
     # the scan's helpers are forked before the sinks start their threads
-    reader = LogReader(paths, callback, alarms=None if no_alarms else TrailChecks(), events=forwarding)
+    checks = None if no_alarms else TrailChecks()
+    reader = LogReader(paths, callback, alarms=checks, events=forwarding, host_id=host_id)
     try:
         sinks = open_sinks(params)
     except BaseException:

@@ -36,6 +36,7 @@ from exectrail.cli.options import (
     sink_options,
     spec_options,
 )
+from exectrail.enrich.environ import DEFAULT_ENV_VARS
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.output.writers import HiddenWriter, make_writer
 
@@ -81,7 +82,7 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     "--output",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"Append events to this file (jsonl or csv) [plugin mode: {PLUGIN_OUTPUT}].",
+    help=f"Append events to this file (--format jsonl, csv, ecs or ocsf) [plugin mode: {PLUGIN_OUTPUT}].",
 )
 @click.option(
     "--show/--no-show",
@@ -105,6 +106,15 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     help="Send a heartbeat (counters) to every --sink this often, so receivers can tell silence "
     "from a dead collector; 0: none.",
 )
+@click.option(
+    "--env-var",
+    "env_vars",
+    multiple=True,
+    default=DEFAULT_ENV_VARS,
+    show_default=True,
+    metavar="NAME",
+    help="An environment variable to record from /proc/PID/environ at each exec (repeat it).",
+)
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not store events and alarms in the event store.")
 @spec_options("--rule-key")
@@ -122,6 +132,7 @@ def watch(
     no_rules: bool,
     repair: bool,
     heartbeat: float,
+    env_vars: tuple[str, ...],
     db: Path | None,
     no_store: bool,
     key: str,
@@ -149,7 +160,7 @@ def watch(
         output = PLUGIN_OUTPUT
     fmt = fmt or ("jsonl" if output else resolve_format(None))
     if output and fmt == "table":
-        raise UsageError("--output writes jsonl or csv, not table")
+        raise UsageError("--output writes jsonl, csv, ecs or ocsf, not table")
     check_sink_options(params)  # before the store is opened (or created)
     store = open_store(db, no_store)
     try:
@@ -161,7 +172,7 @@ def watch(
     stream = ReopenableFile(output) if output else None
     writer = make_writer(fmt, stream) if show or stream else HiddenWriter()  # type: ignore[arg-type]
     outputs = WatchOutputs(writer, store, sinks, heartbeat, note)
-    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair)
+    run = Run(mode, spec, event_filter, Limits(count, duration), backlog, not no_rules, repair, env_vars)
     watched = run_watch(run, outputs, stream, note)
     for line in watched.report():
         note(line)

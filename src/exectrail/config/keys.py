@@ -134,6 +134,14 @@ def host_name(value: Any) -> str:
     return name
 
 
+def env_name(value: Any) -> str:
+    """An environment variable's name: letters, digits and ``_``, not starting with a digit."""
+    name = text(value)
+    if not (name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()):
+        raise Invalid(f"expected an environment variable name such as LD_PRELOAD, got {show(value)}")
+    return name
+
+
 def size(value: Any) -> str:
     """``"1G"``, ``"500M"`` or a number of bytes."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -262,8 +270,9 @@ KEYS: tuple[Key, ...] = (
     Key("output.file", "output", absolute_path, "Also append events and alarms to this file "
         "[default: none; plugin mode: /var/log/exectrail/exec.jsonl].",
         example='"/var/log/exectrail/exec.jsonl"'),
-    Key("output.format", "fmt", choice(*FORMATS), "table | jsonl | csv [default: table on a terminal, "
-        "jsonl otherwise; a file gets jsonl or csv].", example='"jsonl"'),
+    Key("output.format", "fmt", choice(*FORMATS), f"{' | '.join(FORMATS)} (ecs: Elastic "
+        "Common Schema, ocsf: OCSF; see docs/formats.md) [default: table on a terminal, jsonl otherwise; "
+        "a file gets any but table].", example='"jsonl"'),
     Key("filters.pid", "pids", list_of(number_id, "[1234]"), "Show only these process ids.", "[]", "[1]"),
     Key("filters.ppid", "ppids", list_of(number_id, "[1]"), "Show only children of these process ids.",
         "[]", "[1]"),
@@ -290,6 +299,9 @@ KEYS: tuple[Key, ...] = (
         "dropped and counted.", '"1G"'),
     Key("forward.wait", "sink_wait", wait_seconds, "At the end, seconds to wait for receivers before "
         "leaving events in the spool.", "10"),
+    Key("context.env", "env_vars", list_of(env_name, '["LD_PRELOAD"]'), "Environment variables to record "
+        "from /proc/PID/environ at each exec.", '["LD_PRELOAD", "LD_LIBRARY_PATH"]',
+        '["LD_PRELOAD", "LD_AUDIT"]'),
 )  # fmt: skip
 
 BY_NAME = {key.name: key for key in KEYS}
@@ -299,6 +311,7 @@ SECTIONS: dict[str, str] = {
     "output": "A file besides the screen.",
     "filters": "What is shown (stdout, --output); the store and the sinks get every event.",
     "forward": "Sinks: forwarding off the host, with a disk spool.",
+    "context": "What live capture reads from /proc at each exec.",
 }
 #: ``watch`` options that stay on the command line (a service runs until stopped)
 COMMAND_LINE_ONLY = ("--duration", "--count", "--start", "--end")

@@ -192,7 +192,7 @@ def _suggestion(name: str, choices: list[str] | None = None) -> str:
 def _check_together(settings: dict[str, Any]) -> Iterator[Problem]:
     """What is wrong only in combination: a table in a file, rules the kernel would refuse."""
     if settings.get("output.format") == "table" and settings.get("output.file"):
-        yield Problem("output.format", "a file gets jsonl or csv, not table")
+        yield Problem("output.format", "a file gets jsonl, csv, ecs or ocsf, not table")
     fields = settings.get("rules.fields", ())
     exclude = settings.get("rules.exclude_exe", ())
     if fields or exclude:

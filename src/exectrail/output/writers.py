@@ -1,4 +1,5 @@
-"""Output formats shared by every command that prints events: jsonl, csv and a rich table.
+"""Output formats shared by every command that prints events: jsonl, csv, a rich table, and jsonl in
+the Elastic Common Schema (ecs) or OCSF (ocsf).
 
 Each writer takes events one at a time (so live capture can stream) and is closed at the end.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 from rich.console import Console
@@ -18,10 +19,17 @@ from rich.text import Text
 from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_time
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.commandline import command_line, display_command_line
+from exectrail.output.ecs import HostInfo
+from exectrail.output.mapped import MAPPINGS, local_host
 from exectrail.output.terminal import stdout_console, terminal_text
+from exectrail.schema import EVENT_FIELDS, LIST, OBJECT
 from exectrail.schema import JSON_COLUMNS as COLUMNS
 
-FORMATS = ("table", "jsonl", "csv")
+FORMATS = ("table", "jsonl", "csv", "ecs", "ocsf")
+#: The formats a file gets (``watch --output``): every one but the table.
+FILE_FORMATS = tuple(f for f in FORMATS if f != "table")
+#: The formats of listings that are not exec events (tree, sessions, report).
+TABULAR_FORMATS = ("table", "jsonl", "csv")
 
 
 class EventWriter(Protocol):
@@ -42,13 +50,21 @@ class JsonlWriter:
         self._buffer: list[bytes] = []
 
     def write(self, event: ExecEvent) -> None:
-        self._buffer.append(orjson.dumps(event_to_dict(event), option=orjson.OPT_APPEND_NEWLINE))
+        self._buffer.append(orjson.dumps(self.event_object(event), option=orjson.OPT_APPEND_NEWLINE))
         if len(self._buffer) >= 512:
             self.flush()
 
     def write_alarm(self, alarm: Alarm) -> None:
-        self._buffer.append(orjson.dumps(alarm_to_dict(alarm), option=orjson.OPT_APPEND_NEWLINE))
+        self._buffer.append(orjson.dumps(self.alarm_object(alarm), option=orjson.OPT_APPEND_NEWLINE))
         self.flush()  # alarms are never held back
+
+    def event_object(self, event: ExecEvent) -> dict[str, Any]:
+        """The JSON object written for one exec event."""
+        return event_to_dict(event)
+
+    def alarm_object(self, alarm: Alarm) -> dict[str, Any]:
+        """The JSON object written for one alarm."""
+        return alarm_to_dict(alarm)
 
     def flush(self) -> None:
         self._stream.write(b"".join(self._buffer))
@@ -59,8 +75,28 @@ class JsonlWriter:
         self.flush()
 
 
+class MappedWriter(JsonlWriter):
+    """One JSON object per line in another schema: ``ecs`` or ``ocsf`` (see docs/formats.md)."""
+
+    def __init__(self, stream: IO[bytes], schema: str, host: HostInfo | None = None) -> None:
+        super().__init__(stream)
+        self._map_event, self._map_alarm = MAPPINGS[schema]
+        self.host = host if host is not None else local_host()
+
+    def event_object(self, event: ExecEvent) -> dict[str, Any]:
+        return self._map_event(event_to_dict(event), self.host)
+
+    def alarm_object(self, alarm: Alarm) -> dict[str, Any]:
+        return self._map_alarm(alarm_to_dict(alarm), self.host)
+
+
+_LISTS = tuple(f.name for f in EVENT_FIELDS if f.kind == LIST)
+_OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT)
+
+
 class CsvWriter:
-    """The JSON columns; argv as a shell-quoted command line, argv_hex space-separated."""
+    """The JSON columns; argv as a shell-quoted command line, argv_hex space-separated, a list of
+    names (``fileless``) comma-joined as the store keeps it."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -73,6 +109,11 @@ class CsvWriter:
             row["argv"] = command_line(event)
         if "argv_hex" in row:
             row["argv_hex"] = " ".join(row["argv_hex"])
+        for name in _LISTS:
+            row[name] = ",".join(row[name])
+        for name in _OBJECTS:
+            if row[name] is not None:
+                row[name] = orjson.dumps(row[name], option=orjson.OPT_SORT_KEYS).decode()
         self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
 
     def write_alarm(self, alarm: Alarm) -> None:
@@ -155,11 +196,14 @@ class HiddenWriter:
         pass
 
 
-def make_writer(fmt: str, stream: IO[bytes] | None = None) -> EventWriter:
-    """A writer for ``fmt`` on stdout (or ``stream``)."""
+def make_writer(fmt: str, stream: IO[bytes] | None = None, host: HostInfo | None = None) -> EventWriter:
+    """A writer for ``fmt`` on stdout (or ``stream``); ``host`` is the host ecs and ocsf name when an
+    event does not (default: this host)."""
     out = stream if stream is not None else sys.stdout.buffer
     if fmt == "jsonl":
         return JsonlWriter(out)
+    if fmt in MAPPINGS:
+        return MappedWriter(out, fmt, host)
     if fmt == "csv":
         return CsvWriter(io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True))
     return TableWriter(stdout_console())
@@ -171,6 +215,6 @@ def default_format() -> str:
 
 
 __all__ = [
-    "FORMATS", "CsvWriter", "EventWriter", "HiddenWriter", "JsonlWriter", "TableWriter", "clean_text",
-    "make_writer",
+    "FILE_FORMATS", "FORMATS", "TABULAR_FORMATS", "CsvWriter", "EventWriter", "HiddenWriter", "JsonlWriter",
+    "MappedWriter", "TableWriter", "clean_text", "make_writer",
 ]  # fmt: skip

@@ -109,8 +109,13 @@ def parse_block(block: bytes, on_bad: BadLine) -> list[Record]:
                 on_bad(len(out) + skipped, line, record)
             skipped += 1
             continue
-        cut = body.find(b"\x1d")  # ENRICHED: the interpreted part is cut off
-        append(Record(type_name, key, body if cut < 0 else body[:cut]))
+        cut = body.find(b"\x1d")  # ENRICHED: the interpreted part is cut off (a SYSCALL's kept aside)
+        if cut < 0:
+            append(Record(type_name, key, body))
+        elif type_name == "SYSCALL":
+            append(Record(type_name, key, body[:cut], None, None, body[cut + 1 :]))
+        else:
+            append(Record(type_name, key, body[:cut]))
     return out
 
 
@@ -127,8 +132,7 @@ def _parse_other(line: bytes, keys: dict[bytes, bytes]) -> Record | MalformedRec
             key = keys.get(parts[1])
             if type_name is not None and key is not None:
                 body = parts[2]
-                cut = body.find(b"\x1d")
-                return Record(type_name, key, body if cut < 0 else body[:cut], node)
+                return _record(type_name, key, body, node)
     match = _LINE_RE.match(line)
     if match is None:
         if not line.strip():
@@ -138,12 +142,18 @@ def _parse_other(line: bytes, keys: dict[bytes, bytes]) -> Record | MalformedRec
     problem = header_problem(key)
     if problem is not None:
         return MalformedRecord("out-of-range", problem)
-    body = line[match.end() :]
-    cut = body.find(b"\x1d")
-    if cut >= 0:
-        body = body[:cut]
     keys[b"msg=audit(" + key + b"):"] = keys[b"msg=audit(" + key + b")"] = key
-    return Record(_type_name(type_raw), key, body, None if node_raw is None else _node_name(node_raw))
+    node = None if node_raw is None else _node_name(node_raw)
+    return _record(_type_name(type_raw), key, line[match.end() :], node)
+
+
+def _record(type_name: str, key: bytes, body: bytes, node: str | None) -> Record:
+    """The record of a line's parts; an ENRICHED line's interpreted part (after 0x1d) is cut off, and
+    kept aside for a SYSCALL record (its names for the ids)."""
+    cut = body.find(b"\x1d")
+    if cut < 0:
+        return Record(type_name, key, body, node)
+    return Record(type_name, key, body[:cut], node, None, body[cut + 1 :] if type_name == "SYSCALL" else None)
 
 
 def _type_name(type_raw: bytes) -> str:

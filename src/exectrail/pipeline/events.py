@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from exectrail.assemble.execve import build_exec_event
+from exectrail.assemble.execve import ContextHook, build_exec_event
 from exectrail.assemble.grouper import Assembler, Group
+from exectrail.enrich.context import ContextBuilder
 from exectrail.model import Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ProgressCallback, ReadStats, read_record_blocks
 
@@ -20,7 +21,9 @@ class EventBuilder:
     """Feeds records through an :class:`Assembler` and builds exec events from closed groups.
 
     ``on_group`` sees every closed group (exec or not), e.g. for interference detection.
-    ``incomplete`` counts the exec events built with records known to be missing.
+    ``incomplete`` counts the exec events built with records known to be missing. Every event gets
+    its context from ``context`` (default: a :class:`~exectrail.enrich.context.ContextBuilder` for
+    a log of this host), which sees the events in the order they complete.
     """
 
     def __init__(
@@ -28,8 +31,10 @@ class EventBuilder:
         diagnostics: Diagnostics,
         assembler: Assembler | None = None,
         on_group: GroupHook | None = None,
+        context: ContextHook | None = None,
     ) -> None:
         self.diagnostics = diagnostics
+        self.context = context if context is not None else ContextBuilder()
         self.assembler = assembler if assembler is not None else Assembler()
         self.on_group = on_group
         self.incomplete = 0
@@ -50,10 +55,11 @@ class EventBuilder:
 
     def build_groups(self, groups: list[Group]) -> list[ExecEvent]:
         events = []
+        context = self.context
         for group in groups:
             if self.on_group is not None:
                 self.on_group(group)
-            event = build_exec_event(group, self.diagnostics)
+            event = build_exec_event(group, self.diagnostics, context)
             if event is not None:
                 events.append(event)
                 if event.incomplete:

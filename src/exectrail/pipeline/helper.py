@@ -78,8 +78,10 @@ class HelperScan(Generic[T]):
         alarms: AlarmChecks | None = None,
         progress: ProgressCallback | None = None,
         background: bool = True,
+        host_id: str | None = None,
     ) -> None:
         self.paths, self.transform, self.progress = list(paths), transform, progress
+        self.host_id = host_id
         self.checks = alarms
         self.diagnostics, self.stats, self.incomplete = Diagnostics(), ReadStats(), 0
         self._found: list[Alarm] | str = []  # or what failed
@@ -103,7 +105,7 @@ class HelperScan(Generic[T]):
     def _scan(self, progress: ProgressCallback | None, line_checks: bool) -> LogScan:
         """The scan, with the line checks when ``line_checks`` (and the checks have them)."""
         detector = self.checks.detector(line_checks) if self.checks is not None else None
-        return LogScan(self.paths, detector=detector, progress=progress)
+        return LogScan(self.paths, detector=detector, progress=progress, host_id=self.host_id)
 
     def __iter__(self) -> Iterator[T]:
         if self._conn is None:

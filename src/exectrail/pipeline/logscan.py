@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from exectrail.assemble.grouper import Group
+from exectrail.enrich.context import ContextBuilder
 from exectrail.model import Alarm, Diagnostics, ExecEvent, Record
 from exectrail.parse.logfile import ProgressCallback, ReadStats, check_readable, read_record_blocks
 from exectrail.pipeline.events import EventBuilder, GroupHook, block_events
@@ -57,6 +58,7 @@ class LogScan:
         stats: ReadStats | None = None,
         progress: ProgressCallback | None = None,
         on_group: GroupHook | None = None,
+        host_id: str | None = None,
     ) -> None:
         self.paths = [str(p) for p in paths]
         self.detector = detector
@@ -65,7 +67,7 @@ class LogScan:
         self.progress = progress
         self.files: list[str] = []  # the files read that hold audit records, in order
         hooks = [h for h in (detector.group if detector is not None else None, on_group) if h is not None]
-        self.builder = EventBuilder(self.diagnostics, on_group=_both(hooks))
+        self.builder = EventBuilder(self.diagnostics, on_group=_both(hooks), context=ContextBuilder(host_id))
 
     @property
     def incomplete(self) -> int:
@@ -160,14 +162,16 @@ def _hand_out(alarms: list[Alarm], found: list[Alarm], on_alarm: Callable[[Alarm
             on_alarm(alarm)
 
 
-def read_events(paths: Iterable[str | Path]) -> Iterator[ExecEvent]:
-    """The exec events of audit log files (plain, gzip, ``-`` for stdin), in the order they complete.
+def read_events(paths: Iterable[str | Path], host_id: str | None = None) -> Iterator[ExecEvent]:
+    """The exec events of audit log files (plain, gzip, ``-`` for stdin), in the order they complete,
+    each with its context (exec ids with ``host_id`` for events without ``node=``: default this
+    host's machine id; parents from the execs read before it).
 
     A file that cannot be opened raises :class:`~exectrail.errors.InputError` before anything is
     read; damaged lines are skipped (``exectrail review -v`` lists them)."""
     names = [str(p) for p in paths]
     check_readable(names)
-    yield from LogScan(names)
+    yield from LogScan(names, host_id=host_id)
 
 
 __all__ = ["Detector", "LogScan", "ScanResult", "read_events"]

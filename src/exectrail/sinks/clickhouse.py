@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import orjson
 
 from exectrail.errors import UsageError
-from exectrail.schema import HEX_TEXT_FIELDS, clickhouse_columns
+from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.net import cannot_resolve, describe_io_error
 from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
@@ -30,8 +30,13 @@ from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
 #: Columns every message has (exec events, alarms, heartbeats); ``body`` holds the JSON of the rest.
 ENVELOPE = (("id", "String"), ("host", "String"), ("type", "String"), ("time", "DateTime('UTC')"),
             ("time_ms", "UInt16"))  # fmt: skip
-#: Exec columns that older tables lack, in the order the upgrade adds them (after ``body``).
-ADDED_LATER = ("incomplete", *(f"{name}_hex" for name in HEX_TEXT_FIELDS))
+#: Exec columns that the first tables lacked, in the order the upgrade adds them (after ``body``);
+#: fields added to the schema since (``script``, ``fileless``…) follow in the schema's order.
+ADDED_LATER = ("incomplete", "node_hex", "tty_hex", "comm_hex", "exe_hex", "cwd_hex", "path_hex", "key_hex",
+               "proctitle_hex")  # fmt: skip
+#: ClickHouse before 19.x calls ``LowCardinality`` experimental and refuses it without this setting
+#: (newer servers accept it as an obsolete one that does nothing).
+DDL_SETTINGS = {"allow_experimental_low_cardinality_type": 1}
 
 
 def wanted_columns() -> list[tuple[str, str]]:
@@ -40,11 +45,19 @@ def wanted_columns() -> list[tuple[str, str]]:
     first, then any newer field of the schema, in its order)."""
     exec_columns = clickhouse_columns()
     types = dict(exec_columns)
-    first = [(name, kind) for name, kind in exec_columns if name not in ADDED_LATER]
+    first = [
+        (name, kind) for name, kind in exec_columns if name not in ADDED_LATER and _in_first_tables(name)
+    ]
     later = [(name, types[name]) for name in ADDED_LATER if name in types]
     known = {name for name, _ in first} | set(ADDED_LATER)
     newer = [(name, kind) for name, kind in exec_columns if name not in known]
     return [*ENVELOPE, *first, ("body", "String"), *later, *newer]
+
+
+def _in_first_tables(name: str) -> bool:
+    """Whether the first tables had this column: the fields of the first two store schemas did."""
+    field = BY_NAME.get(name) or BY_NAME[name.removesuffix("_hex")]
+    return field.store <= 2
 
 
 #: The table's columns as ``CREATE TABLE`` lists them.
@@ -53,7 +66,13 @@ ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (ho
 _NOT_EXEC = {name for name, _ in ENVELOPE} | {"body"}
 #: The exec fields copied from the JSON as they are; ``LISTS`` (``argv``, ``argv_hex``) default to [].
 LISTS = tuple(name for name, kind in wanted_columns() if kind.startswith("Array("))
-EXEC_FIELDS = tuple(name for name, _ in wanted_columns() if name not in _NOT_EXEC and name not in LISTS)
+#: Objects (``parent``, ``exe_hash``, ``env``) go in as their JSON text, keys sorted as the store has them.
+OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT and f.clickhouse is not None)
+EXEC_FIELDS = tuple(
+    name
+    for name, _ in wanted_columns()
+    if name not in _NOT_EXEC and name not in LISTS and name not in OBJECTS
+)
 
 
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -93,6 +112,9 @@ def to_row(message: Message) -> dict[str, Any]:
         row[name] = body.get(name)
     for name in LISTS:
         row[name] = body.get(name) or []
+    for name in OBJECTS:
+        value = body.get(name)
+        row[name] = None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return row
 
 
@@ -136,7 +158,7 @@ class ClickHouseSink:
                 changes.append(f"MODIFY COLUMN {name} {kind}")
         if changes:
             try:
-                self.query(f"ALTER TABLE {self.table} {', '.join(changes)}")
+                self.query(f"ALTER TABLE {self.table} {', '.join(changes)}", None, **DDL_SETTINGS)
             except SinkError as exc:  # without them ClickHouse would store null ids as 0: refuse instead
                 raise SinkError(
                     f"table {self.table} was made by an older exectrail and could not be upgraded ({exc}); "
@@ -145,7 +167,7 @@ class ClickHouseSink:
 
     def send(self, batch: Sequence[Message]) -> int:
         if not self._table_ready:
-            self.query(self.create_table_sql())
+            self.query(self.create_table_sql(), None, **DDL_SETTINGS)
             self.upgrade_table()
             self._table_ready = True
         data = b"\n".join(orjson.dumps(to_row(m)) for m in batch)

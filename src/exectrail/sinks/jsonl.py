@@ -2,7 +2,8 @@
 
 ``max_size`` (default 100M) starts a new file once the current one would grow past it; the old ones
 become ``PATH.1`` … ``PATH.<keep>`` (default keep=5; the oldest is deleted). A failed write is cut
-back to the last complete batch so the file never holds half a line.
+back to the last complete batch so the file never holds half a line. ``format=ecs`` or ``format=ocsf``
+writes exec events and alarms in that schema (the spool keeps exectrail's JSON; heartbeats as they are).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exectrail.errors import UsageError
+from exectrail.output.mapped import body_mapper
 from exectrail.safefs import UnsafePathError, open_private
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.spec import Param, SinkKind, SinkSpec, parse_size
+from exectrail.sinks.spec import FORMAT, Param, SinkKind, SinkSpec, parse_size
 
 ROTATE_SIZE = Param("max_size", "start a new file once the current one would grow past this size", "100M")
 KEEP = Param("keep", "how many rotated files to keep (PATH.1 … PATH.KEEP)", "5")
@@ -38,6 +40,7 @@ class JsonlSink:
             raise UsageError(f"--sink {spec.display}: keep wants a whole number of old files")
         self._fd: int | None = None
         self._size = 0
+        self._mapper = body_mapper(FORMAT.value(spec))
 
     def _open(self) -> int:
         if self._fd is None:
@@ -51,7 +54,11 @@ class JsonlSink:
         return self._fd
 
     def send(self, batch: Sequence[Message]) -> int:
-        data = b"".join(m.json + b"\n" for m in batch)
+        mapper = self._mapper
+        if mapper is None:
+            data = b"".join(m.json + b"\n" for m in batch)
+        else:
+            data = b"".join(mapper.json(m.body, m.json) + b"\n" for m in batch)
         fd = self._open()
         if self._size and self.max_size and self._size + len(data) > self.max_size:
             self._rotate()
@@ -92,7 +99,7 @@ class JsonlSink:
             self._fd = None
 
 
-SYNTAX = f"jsonl:///PATH[?max_size={ROTATE_SIZE.default}&keep={KEEP.default}]"
-KINDS = (SinkKind("jsonl", SYNTAX, JsonlSink, (ROTATE_SIZE, KEEP)),)
+SYNTAX = f"jsonl:///PATH[?max_size={ROTATE_SIZE.default}&keep={KEEP.default}&format={FORMAT.default}]"
+KINDS = (SinkKind("jsonl", SYNTAX, JsonlSink, (ROTATE_SIZE, KEEP, FORMAT)),)
 
 __all__ = ["KEEP", "KINDS", "ROTATE_SIZE", "JsonlSink"]

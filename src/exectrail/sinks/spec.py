@@ -103,6 +103,25 @@ def _check_timeout(spec: SinkSpec, value: str) -> None:
 
 TIMEOUT = Param("timeout", "connect and I/O timeout in seconds", DEFAULT_TIMEOUT, _check_timeout)
 
+#: The message bodies a sink of JSON can send: exectrail's own JSON, or exec events and alarms mapped
+#: to the Elastic Common Schema or OCSF (:mod:`exectrail.output.mapped`; heartbeats stay as they are).
+BODY_FORMATS = ("exectrail", "ecs", "ocsf")
+
+
+def _check_format(spec: SinkSpec, value: str) -> None:
+    if value not in BODY_FORMATS:
+        raise UsageError(
+            f"--sink {spec.display}: format wants one of {', '.join(BODY_FORMATS)}, got {value!r}"
+        )
+
+
+FORMAT = Param(
+    "format",
+    "the JSON of exec events and alarms: exectrail's own, ecs (Elastic Common Schema) or ocsf",
+    "exectrail",
+    _check_format,
+)
+
 
 def parse_size(text: str, what: str = "size") -> int:
     """``1G``, ``500M``, ``64k``, ``1048576`` → bytes (binary units)."""
@@ -196,5 +215,6 @@ def redact(url: str) -> str:
 
 
 __all__ = [
-    "TIMEOUT", "Param", "SinkKind", "SinkSpec", "parse_seconds", "parse_size", "parse_url", "redact",
+    "BODY_FORMATS", "FORMAT", "TIMEOUT", "Param", "SinkKind", "SinkSpec", "parse_seconds", "parse_size",
+    "parse_url", "redact",
 ]  # fmt: skip

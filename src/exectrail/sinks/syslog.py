@@ -11,8 +11,9 @@ program read the data, so after a broken connection the last few megabytes alrea
 sent again first (receivers de-duplicate by ``id``).
 
 URLs (see :data:`KINDS`): ``syslog+tcp://HOST[:514]``, ``syslog+udp://HOST[:514]``,
-``syslog+tls://HOST[:6514]?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME]``; all take ``timeout=``
-and ``facility=`` (default ``authpriv``).
+``syslog+tls://HOST[:6514]?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME]``; all take ``timeout=``,
+``facility=`` (default ``authpriv``) and ``format=`` (``exectrail``; ``ecs`` or ``ocsf``: the body of
+exec events and alarms in that schema, mapped at send time; heartbeats as they are).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from collections import deque
 from collections.abc import Sequence
 
 from exectrail.errors import UsageError
+from exectrail.output.mapped import body_mapper
 from exectrail.sinks import net
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
+from exectrail.sinks.spec import FORMAT, TIMEOUT, Param, SinkKind, SinkSpec
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
@@ -71,6 +73,7 @@ class SyslogSink:
         self._recent_bytes = 0
         self._procid = str(os.getpid()).encode()
         self._hosts: dict[object, bytes] = {}
+        self._mapper = body_mapper(FORMAT.value(spec))
 
     # -- encoding ---------------------------------------------------------------------------
     def encode(self, message: Message) -> bytes:
@@ -84,8 +87,9 @@ class SyslogSink:
         host_b = self._hosts.get(host)
         if host_b is None:
             host_b = self._hosts[host] = header_token(host, 255)
+        data = message.json if self._mapper is None else self._mapper.json(body, message.json)
         return b"<%d>1 %s %s exectrail %s %s - %s" % (
-            pri, stamp_b, host_b, self._procid, header_token(kind, 32), message.json,
+            pri, stamp_b, host_b, self._procid, header_token(kind, 32), data,
         )  # fmt: skip
 
     def frame(self, batch: Sequence[Message]) -> bytes:
@@ -156,11 +160,12 @@ class SyslogSink:
 
 
 TLS_SYNTAX = "syslog+tls://HOST:PORT?ca=FILE[&cert=FILE&key=FILE][&server_name=NAME]"
+PARAMS = (TIMEOUT, FACILITY, FORMAT)
 KINDS = (
-    SinkKind("syslog+tcp", "syslog+tcp://HOST:PORT", SyslogSink, (TIMEOUT, FACILITY), default_port=514),
-    SinkKind("syslog+tls", TLS_SYNTAX, SyslogSink, (TIMEOUT, FACILITY, *net.TLS_PARAMS), default_port=6514,
+    SinkKind("syslog+tcp", "syslog+tcp://HOST:PORT", SyslogSink, PARAMS, default_port=514),
+    SinkKind("syslog+tls", TLS_SYNTAX, SyslogSink, (*PARAMS, *net.TLS_PARAMS), default_port=6514,
              check=net.check_tls_pair),
-    SinkKind("syslog+udp", "syslog+udp://HOST:PORT", SyslogSink, (TIMEOUT, FACILITY), default_port=514),
+    SinkKind("syslog+udp", "syslog+udp://HOST:PORT", SyslogSink, PARAMS, default_port=514),
 )  # fmt: skip
 
 __all__ = ["FACILITIES", "FACILITY", "KINDS", "SyslogSink"]

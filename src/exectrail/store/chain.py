@@ -5,7 +5,8 @@ Every row carries two SHA-256 values:
 * ``digest`` = SHA-256 of the row's canonical form: the UTF-8 bytes of the compact JSON array of
   its stored column values in :data:`~exectrail.store.codec.COLUMNS` order (integers, strings,
   ``null``; BLOB values as ``{"hex": "…"}``), prefixed with ``exectrail-event-v1\\n``, with the
-  last column, ``incomplete``, left out when it is 0 (see :func:`~exectrail.store.codec.hashed_columns`).
+  columns added after schema 1 (``incomplete``, ``script``, ``fileless``) left out from the last one
+  back while they hold what their migration gave old rows (see :func:`~exectrail.store.codec.hashed_columns`).
   It says whether the row's content is what was written.
 * ``chain`` = SHA-256(previous row's ``chain`` ‖ ``digest``); the row with ``seq`` 1 follows
   :data:`GENESIS` (32 zero bytes). It says whether the rows are the ones written, in that order.

@@ -4,7 +4,8 @@ Text fields (``str`` that may hold ``surrogateescape`` bytes) are stored as TEXT
 UTF-8 and as a BLOB of the raw bytes otherwise, so any byte survives. ``argv`` is a BLOB: every
 argument followed by a NUL (the kernel never passes a NUL inside an argument). An argv that does hold
 a NUL somewhere falls back to a length-prefixed form that ends in 0x01, so any tuple of bytes
-round-trips. The empty tuple is the empty BLOB; no argv at all (failed execs) is NULL.
+round-trips. The empty tuple is the empty BLOB; no argv at all (failed execs) is NULL. A list of
+names (``fileless``) is TEXT, the names comma-joined (``''`` for none).
 """
 
 from __future__ import annotations
@@ -14,8 +15,22 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from exectrail.model import ExecEvent
-from exectrail.schema import ARGV, ATTRIBUTES, BOOL, INT, NAME, STORE_COLUMNS, STORED, TEXT, TIME
+from exectrail.schema import (
+    ARGV,
+    ATTRIBUTES,
+    BOOL,
+    INT,
+    LIST,
+    NAME,
+    OBJECT,
+    STORE_COLUMNS,
+    STORED,
+    TEXT,
+    TIME,
+)
 from exectrail.timefmt import ms_to_time, time_to_ms
 
 #: Stored columns of one event, in table order (``seq``, ``digest`` and ``chain`` come on top).
@@ -85,11 +100,60 @@ def argv_line(blob: bytes | None) -> bytes | None:
     return b" ".join(argv or ())
 
 
+def pack_names(names: tuple[str, ...]) -> str:
+    """A list of names (``fileless``) as its TEXT column: comma-joined, ``''`` for none."""
+    return ",".join(names)
+
+
+def unpack_names(text: object) -> tuple[str, ...]:
+    """Inverse of :func:`pack_names`; NULL (a hand-edited row) is none. ValueError for a BLOB or a
+    number, which exectrail never stores there."""
+    if text is None or text == "":
+        return ()
+    if type(text) is not str:
+        raise ValueError(f"a list of names is a {type(text).__name__}")
+    return tuple(text.split(","))
+
+
+def pack_object(value: dict[str, Any]) -> str:
+    """An OBJECT field (``parent``, ``exe_hash``, ``env``) as its TEXT column: its JSON with sorted
+    keys, so the same value always gives the same text (and digest)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def unpack_object(text: object) -> dict[str, Any]:
+    """Inverse of :func:`pack_object`. ValueError for what exectrail never stores there."""
+    if type(text) is not str:
+        raise ValueError(f"an object column holds a {type(text).__name__}")
+    value = orjson.loads(text)  # orjson.JSONDecodeError is a ValueError
+    if not isinstance(value, dict):
+        raise ValueError(f"an object column holds JSON {type(value).__name__}")
+    return value
+
+
+#: What the migration that added each later column gave the rows stored before it, last column
+#: first: a row's digest leaves these out while they hold that value (:func:`hashed_columns`).
+_ADDED_DEFAULTS: tuple[tuple[int, object], ...] = tuple(
+    (i, 0 if f.kind == BOOL else "" if f.kind == LIST else None)
+    for i, f in reversed(list(enumerate(STORED)))
+    if f.store > 1
+)
+
+
 def hashed_columns(row: Row) -> Row:
-    """The stored values a row's digest covers: all of them, but ``incomplete`` only when it is set,
-    so that rows stored before that column existed (schema 2) keep their digest."""
-    last = row[-1]
-    return row[:-1] if type(last) is int and last == 0 else row
+    """The stored values a row's digest covers: all of them, but the columns added after schema 1
+    (``incomplete``, ``script``, ``fileless``) only up to the last one that differs from what
+    their migration gave old rows (0, NULL, ''), so that rows stored before a column existed keep
+    their digest. Each column has its place, so the values left out are known: nothing is lost."""
+    end = len(row)
+    for i, absent in _ADDED_DEFAULTS:
+        if i >= end:  # a row of an older schema, without this column
+            continue
+        value = row[i]
+        if i != end - 1 or type(value) is not type(absent) or value != absent:
+            break
+        end = i
+    return row if end == len(row) else row[:end]
 
 
 _INTEGERS = frozenset({int, type(None)})
@@ -122,6 +186,10 @@ def _event_to_row_source() -> str:
             value = f"_SUCCESS[e.{f.name}]" if f.nullable else f"1 if e.{f.name} else 0"
         elif f.kind == ARGV:
             value = f"pack_argv(e.{f.name})"
+        elif f.kind == LIST:
+            value = f"pack_names(e.{f.name})"
+        elif f.kind == OBJECT:
+            value = f"None if ({f.name} := e.{f.name}) is None else pack_object({f.name})"
         values.append(f"        {value},  # {f.column}\n")
     return "def event_to_row(e):\n    return (\n" + "".join(values) + "    )\n"
 
@@ -165,6 +233,10 @@ def _row_to_event_source() -> str:
             value = f"_BOOL.get(r[{i}], True)" if f.nullable else f"bool(r[{i}])"
         elif f.kind == ARGV:
             value = f"unpack_argv(r[{i}])"
+        elif f.kind == LIST:
+            value = f"unpack_names(r[{i}])"
+        elif f.kind == OBJECT:
+            value = f"None if r[{i}] is None else unpack_object(r[{i}])"
         args.append(f"    e.{name} = {value}\n" if _DRAFT_OK else f"        {name}={value},\n")
     head = f"def row_to_event(r):\n    if {' or '.join(checks)}:\n        _not_integer(r)\n"
     if _DRAFT_OK:
@@ -200,7 +272,9 @@ def _compile(source: str, name: str, doc: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {
         "time_to_ms": time_to_ms, "store_text": store_text, "_SUCCESS": _SUCCESS, "pack_argv": pack_argv,
         "ms_to_time": ms_to_time, "load_text": load_text, "_not_text": _not_text, "_BOOL": _BOOL,
-        "unpack_argv": unpack_argv, "_INTEGERS": _INTEGERS, "_not_integer": _not_integer,
+        "unpack_argv": unpack_argv, "pack_names": pack_names, "unpack_names": unpack_names,
+        "pack_object": pack_object, "unpack_object": unpack_object,
+        "_INTEGERS": _INTEGERS, "_not_integer": _not_integer,
         "ExecEvent": ExecEvent, "_Draft": _Draft, "_new": object.__new__,
     }  # fmt: skip
     exec(compile(source, f"<{__name__}: {name}>", "exec"), namespace)

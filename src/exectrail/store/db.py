@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from exectrail import safefs
 from exectrail.errors import ExectrailError, InputError
+from exectrail.schema import STORED
 from exectrail.store import schema
 from exectrail.store.errors import StoreError as StoreError  # re-exported: db is where callers look
 from exectrail.store.errors import StoreFullError as StoreFullError
@@ -218,12 +219,13 @@ def _read_old_schema(conn: sqlite3.Connection, version: int) -> bool:
     """Let a reader query a store it cannot migrate (read-only media, a directory that is not
     private): TEMP objects stand in for what later schemas added (nothing is written to the file).
     False for a version too old to stand in for."""
-    if version not in (1, 2):
+    if version not in (1, 2, 3):
         return False
     if version == 1:  # no alarms table yet: an empty one
         for statement in schema.MIGRATIONS[1].statements:
             conn.execute(statement.replace("CREATE TABLE ", "CREATE TEMP TABLE ", 1))
-    conn.execute("CREATE TEMP VIEW events AS SELECT *, 0 AS incomplete FROM main.events")
+    added = ", ".join(f"{f.default or 'NULL'} AS {f.column}" for f in STORED if f.store > max(version, 2))
+    conn.execute(f"CREATE TEMP VIEW events AS SELECT *, {added} FROM main.events")
     return True
 
 

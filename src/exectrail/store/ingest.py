@@ -40,6 +40,9 @@ class LogReader(HelperScan[Any]):
         *,
         alarms: AlarmChecks | None = None,
         events: bool = False,
+        host_id: str | None = None,
     ) -> None:
         transform = prepare_with_event if events else prepare
-        super().__init__(paths, transform, alarms=alarms, progress=progress, background=background)
+        super().__init__(
+            paths, transform, alarms=alarms, progress=progress, background=background, host_id=host_id
+        )

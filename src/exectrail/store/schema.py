@@ -112,6 +112,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_INDEXES,
         ),
     ),
+    Migration(
+        4,
+        "context from the event's own records: the script an interpreter ran, fileless flags",
+        tuple(f"ALTER TABLE events ADD COLUMN {_column(f)}" for f in STORED if f.store == 4),
+    ),
+    Migration(
+        5,
+        "context: exec ids, the parent, user names, cgroup and container, the executable's hash, "
+        "chosen environment variables (older rows: NULL)",
+        (
+            *(f"ALTER TABLE events ADD COLUMN {_column(f)}" for f in STORED if f.store == 5),
+            "CREATE INDEX events_exec_id ON events(exec_id)",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

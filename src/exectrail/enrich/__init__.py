@@ -1,0 +1,1 @@
+"""Context for exec events: what the audit records do not say (issue 14)."""

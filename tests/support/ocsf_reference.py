@@ -1,0 +1,460 @@
+"""Reference facts of OCSF 1.5.0 for the attributes exectrail's OCSF output uses.
+
+Written down from the published schema, https://schema.ocsf.io/1.5.0/ (class pages
+``/1.5.0/classes/process_activity`` and ``/1.5.0/classes/detection_finding``, object pages
+``/1.5.0/objects/<name>``), as exported by ``https://schema.ocsf.io/1.5.0/export/schema``, which
+the PyPI package ``ocsf-json-schema`` ships (``ocsf_json_schema/ocsf/1.5.0.json``, Apache-2.0).
+test_ocsf.py checks these facts against that file when the package is installed.
+
+Per class or object: each attribute used, as (base type, is an array, object type for ``object_t``);
+the attributes it requires (outside profiles); its ``at_least_one`` constraint; the enum captions
+of its ``*_id`` attributes; and the caption sibling of each (``status_id`` → ``status``).
+Base types: ``timestamp_t`` is ``long_t``, ``file_path_t``/``file_name_t``/``process_name_t``/
+``username_t``/``hostname_t``/``file_hash_t`` are ``string_t``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+OCSF_VERSION = "1.5.0"
+
+
+class Shape(NamedTuple):
+    attributes: dict[str, tuple[str, bool, str | None]]
+    required: tuple[str, ...]
+    at_least_one: tuple[str, ...]
+    enums: dict[str, dict[int, str]]
+    siblings: dict[str, str]
+
+
+#: The classes by name (``process_activity`` is class_uid 1007, ``detection_finding`` 2004) and the
+#: objects by name.
+SHAPES: dict[str, Shape] = {
+    "actor": Shape(
+        attributes={"process": ("object_t", False, "process"), "user": ("object_t", False, "user")},
+        required=(),
+        at_least_one=("process", "user", "invoked_by", "session", "app_name", "app_uid"),
+        enums={},
+        siblings={},
+    ),
+    "analytic": Shape(
+        attributes={
+            "name": ("string_t", False, None),
+            "type": ("string_t", False, None),
+            "type_id": ("integer_t", False, None),
+            "uid": ("string_t", False, None),
+        },
+        required=("type_id",),
+        at_least_one=("name", "uid"),
+        enums={
+            "type_id": {
+                0: "Unknown",
+                1: "Rule",
+                2: "Behavioral",
+                3: "Statistical",
+                4: "Learning (ML/DL)",
+                5: "Fingerprinting",
+                6: "Tagging",
+                7: "Keyword Match",
+                8: "Regular Expressions",
+                9: "Exact Data Match",
+                10: "Partial Data Match",
+                11: "Indexed Data Match",
+                99: "Other",
+            }
+        },
+        siblings={"type_id": "type"},
+    ),
+    "container": Shape(
+        attributes={"runtime": ("string_t", False, None), "uid": ("string_t", False, None)},
+        required=(),
+        at_least_one=("uid", "name"),
+        enums={},
+        siblings={},
+    ),
+    "detection_finding": Shape(
+        attributes={
+            "activity_id": ("integer_t", False, None),
+            "activity_name": ("string_t", False, None),
+            "category_name": ("string_t", False, None),
+            "category_uid": ("integer_t", False, None),
+            "class_name": ("string_t", False, None),
+            "class_uid": ("integer_t", False, None),
+            "confidence": ("string_t", False, None),
+            "confidence_id": ("integer_t", False, None),
+            "device": ("object_t", False, "device"),
+            "evidences": ("object_t", True, "evidences"),
+            "finding_info": ("object_t", False, "finding_info"),
+            "is_alert": ("boolean_t", False, None),
+            "message": ("string_t", False, None),
+            "metadata": ("object_t", False, "metadata"),
+            "severity": ("string_t", False, None),
+            "severity_id": ("integer_t", False, None),
+            "status": ("string_t", False, None),
+            "status_id": ("integer_t", False, None),
+            "time": ("long_t", False, None),
+            "type_name": ("string_t", False, None),
+            "type_uid": ("long_t", False, None),
+            "unmapped": ("object_t", False, "object"),
+        },
+        required=(
+            "activity_id",
+            "category_uid",
+            "class_uid",
+            "finding_info",
+            "metadata",
+            "severity_id",
+            "time",
+            "type_uid",
+        ),
+        at_least_one=(),
+        enums={
+            "activity_id": {0: "Unknown", 1: "Create", 2: "Update", 3: "Close", 99: "Other"},
+            "category_uid": {2: "Findings"},
+            "class_uid": {2004: "Detection Finding"},
+            "confidence_id": {0: "Unknown", 1: "Low", 2: "Medium", 3: "High", 99: "Other"},
+            "severity_id": {
+                0: "Unknown",
+                1: "Informational",
+                2: "Low",
+                3: "Medium",
+                4: "High",
+                5: "Critical",
+                6: "Fatal",
+                99: "Other",
+            },
+            "status_id": {
+                0: "Unknown",
+                1: "New",
+                2: "In Progress",
+                3: "Suppressed",
+                4: "Resolved",
+                5: "Archived",
+                99: "Other",
+            },
+            "type_uid": {
+                200400: "Detection Finding: Unknown",
+                200401: "Detection Finding: Create",
+                200402: "Detection Finding: Update",
+                200403: "Detection Finding: Close",
+                200499: "Detection Finding: Other",
+            },
+        },
+        siblings={
+            "activity_id": "activity_name",
+            "category_uid": "category_name",
+            "class_uid": "class_name",
+            "confidence_id": "confidence",
+            "severity_id": "severity",
+            "status_id": "status",
+            "type_uid": "type_name",
+        },
+    ),
+    "device": Shape(
+        attributes={
+            "hostname": ("string_t", False, None),
+            "os": ("object_t", False, "os"),
+            "type": ("string_t", False, None),
+            "type_id": ("integer_t", False, None),
+            "uid": ("string_t", False, None),
+        },
+        required=("type_id",),
+        at_least_one=("ip", "uid", "name", "hostname", "instance_uid", "interface_uid", "interface_name"),
+        enums={
+            "type_id": {
+                0: "Unknown",
+                1: "Server",
+                2: "Desktop",
+                3: "Laptop",
+                4: "Tablet",
+                5: "Mobile",
+                6: "Virtual",
+                7: "IOT",
+                8: "Browser",
+                9: "Firewall",
+                10: "Switch",
+                11: "Hub",
+                12: "Router",
+                13: "IDS",
+                14: "IPS",
+                15: "Load Balancer",
+                99: "Other",
+            }
+        },
+        siblings={"type_id": "type"},
+    ),
+    "environment_variable": Shape(
+        attributes={"name": ("string_t", False, None), "value": ("string_t", False, None)},
+        required=("name", "value"),
+        at_least_one=(),
+        enums={},
+        siblings={},
+    ),
+    "evidences": Shape(
+        attributes={"data": ("json_t", False, None)},
+        required=(),
+        at_least_one=(
+            "actor",
+            "api",
+            "connection_info",
+            "data",
+            "database",
+            "databucket",
+            "device",
+            "dst_endpoint",
+            "email",
+            "file",
+            "process",
+            "query",
+            "src_endpoint",
+            "url",
+            "user",
+            "job",
+            "script",
+            "reg_key",
+            "reg_value",
+            "win_service",
+        ),
+        enums={},
+        siblings={},
+    ),
+    "file": Shape(
+        attributes={
+            "hashes": ("object_t", True, "fingerprint"),
+            "modified_time": ("long_t", False, None),
+            "name": ("string_t", False, None),
+            "path": ("string_t", False, None),
+            "type": ("string_t", False, None),
+            "type_id": ("integer_t", False, None),
+        },
+        required=("name", "type_id"),
+        at_least_one=(),
+        enums={
+            "type_id": {
+                0: "Unknown",
+                1: "Regular File",
+                2: "Folder",
+                3: "Character Device",
+                4: "Block Device",
+                5: "Local Socket",
+                6: "Named Pipe",
+                7: "Symbolic Link",
+                99: "Other",
+            }
+        },
+        siblings={"type_id": "type"},
+    ),
+    "finding_info": Shape(
+        attributes={
+            "analytic": ("object_t", False, "analytic"),
+            "created_time": ("long_t", False, None),
+            "desc": ("string_t", False, None),
+            "title": ("string_t", False, None),
+            "types": ("string_t", True, None),
+            "uid": ("string_t", False, None),
+        },
+        required=("uid",),
+        at_least_one=(),
+        enums={},
+        siblings={},
+    ),
+    "fingerprint": Shape(
+        attributes={
+            "algorithm": ("string_t", False, None),
+            "algorithm_id": ("integer_t", False, None),
+            "value": ("string_t", False, None),
+        },
+        required=("algorithm_id", "value"),
+        at_least_one=(),
+        enums={
+            "algorithm_id": {
+                0: "Unknown",
+                1: "MD5",
+                2: "SHA-1",
+                3: "SHA-256",
+                4: "SHA-512",
+                5: "CTPH",
+                6: "TLSH",
+                7: "quickXorHash",
+                99: "Other",
+            }
+        },
+        siblings={"algorithm_id": "algorithm"},
+    ),
+    "group": Shape(
+        attributes={"name": ("string_t", False, None), "uid": ("string_t", False, None)},
+        required=(),
+        at_least_one=("name", "uid"),
+        enums={},
+        siblings={},
+    ),
+    "metadata": Shape(
+        attributes={
+            "labels": ("string_t", True, None),
+            "original_time": ("string_t", False, None),
+            "product": ("object_t", False, "product"),
+            "profiles": ("string_t", True, None),
+            "sequence": ("integer_t", False, None),
+            "uid": ("string_t", False, None),
+            "version": ("string_t", False, None),
+        },
+        required=("product", "version"),
+        at_least_one=(),
+        enums={},
+        siblings={},
+    ),
+    "os": Shape(
+        attributes={
+            "name": ("string_t", False, None),
+            "type": ("string_t", False, None),
+            "type_id": ("integer_t", False, None),
+        },
+        required=("name", "type_id"),
+        at_least_one=(),
+        enums={
+            "type_id": {
+                0: "Unknown",
+                99: "Other",
+                100: "Windows",
+                101: "Windows Mobile",
+                200: "Linux",
+                201: "Android",
+                300: "macOS",
+                301: "iOS",
+                302: "iPadOS",
+                400: "Solaris",
+                401: "AIX",
+                402: "HP-UX",
+            }
+        },
+        siblings={"type_id": "type"},
+    ),
+    "process": Shape(
+        attributes={
+            "auid": ("integer_t", False, None),
+            "cmd_line": ("string_t", False, None),
+            "container": ("object_t", False, "container"),
+            "created_time": ("long_t", False, None),
+            "egid": ("integer_t", False, None),
+            "environment_variables": ("object_t", True, "environment_variable"),
+            "euid": ("integer_t", False, None),
+            "file": ("object_t", False, "file"),
+            "group": ("object_t", False, "group"),
+            "name": ("string_t", False, None),
+            "parent_process": ("object_t", False, "process"),
+            "pid": ("integer_t", False, None),
+            "session": ("object_t", False, "session"),
+            "uid": ("string_t", False, None),
+            "user": ("object_t", False, "user"),
+            "working_directory": ("string_t", False, None),
+        },
+        required=(),
+        at_least_one=("pid", "uid", "cpid"),
+        enums={},
+        siblings={},
+    ),
+    "process_activity": Shape(
+        attributes={
+            "activity_id": ("integer_t", False, None),
+            "activity_name": ("string_t", False, None),
+            "actor": ("object_t", False, "actor"),
+            "category_name": ("string_t", False, None),
+            "category_uid": ("integer_t", False, None),
+            "class_name": ("string_t", False, None),
+            "class_uid": ("integer_t", False, None),
+            "device": ("object_t", False, "device"),
+            "metadata": ("object_t", False, "metadata"),
+            "process": ("object_t", False, "process"),
+            "severity": ("string_t", False, None),
+            "severity_id": ("integer_t", False, None),
+            "status": ("string_t", False, None),
+            "status_code": ("string_t", False, None),
+            "status_detail": ("string_t", False, None),
+            "status_id": ("integer_t", False, None),
+            "time": ("long_t", False, None),
+            "type_name": ("string_t", False, None),
+            "type_uid": ("long_t", False, None),
+            "unmapped": ("object_t", False, "object"),
+        },
+        required=(
+            "activity_id",
+            "actor",
+            "category_uid",
+            "class_uid",
+            "device",
+            "metadata",
+            "process",
+            "severity_id",
+            "time",
+            "type_uid",
+        ),
+        at_least_one=(),
+        enums={
+            "activity_id": {
+                0: "Unknown",
+                1: "Launch",
+                2: "Terminate",
+                3: "Open",
+                4: "Inject",
+                5: "Set User ID",
+                99: "Other",
+            },
+            "category_uid": {1: "System Activity"},
+            "class_uid": {1007: "Process Activity"},
+            "severity_id": {
+                0: "Unknown",
+                1: "Informational",
+                2: "Low",
+                3: "Medium",
+                4: "High",
+                5: "Critical",
+                6: "Fatal",
+                99: "Other",
+            },
+            "status_id": {0: "Unknown", 1: "Success", 2: "Failure", 99: "Other"},
+            "type_uid": {
+                100700: "Process Activity: Unknown",
+                100701: "Process Activity: Launch",
+                100702: "Process Activity: Terminate",
+                100703: "Process Activity: Open",
+                100704: "Process Activity: Inject",
+                100705: "Process Activity: Set User ID",
+                100799: "Process Activity: Other",
+            },
+        },
+        siblings={
+            "activity_id": "activity_name",
+            "category_uid": "category_name",
+            "class_uid": "class_name",
+            "severity_id": "severity",
+            "status_id": "status",
+            "type_uid": "type_name",
+        },
+    ),
+    "product": Shape(
+        attributes={
+            "name": ("string_t", False, None),
+            "vendor_name": ("string_t", False, None),
+            "version": ("string_t", False, None),
+        },
+        required=(),
+        at_least_one=("name", "uid"),
+        enums={},
+        siblings={},
+    ),
+    "session": Shape(
+        attributes={"terminal": ("string_t", False, None), "uid": ("string_t", False, None)},
+        required=(),
+        at_least_one=(),
+        enums={},
+        siblings={},
+    ),
+    "user": Shape(
+        attributes={"name": ("string_t", False, None), "uid": ("string_t", False, None)},
+        required=(),
+        at_least_one=("account", "name", "uid"),
+        enums={},
+        siblings={},
+    ),
+}
