@@ -34,12 +34,14 @@ def test_deb_installs_with_apt(root: FreshRoot, deb_file: Path) -> None:
     state = root.host("/var/lib/exectrail").stat()
     assert stat.S_ISDIR(state.st_mode) and stat.S_IMODE(state.st_mode) == 0o700 and state.st_uid == 0
 
-    # review reads a real log in the root exactly as the development install does on the host
+    # review reads a real log in the root exactly as the development install does on the host (the
+    # log's host named for both: the root has a machine id of its own)
     shutil.copyfile(LOG, root.host("/root/audit.log"))
+    review = ["review", "--format", "jsonl", "--host-id", "the-log-host"]
     expected = subprocess.run(
-        [*EXECTRAIL, "review", "--format", "jsonl", str(LOG)], capture_output=True, check=True, timeout=120
+        [*EXECTRAIL, *review, str(LOG)], capture_output=True, check=True, timeout=120
     ).stdout
-    reviewed = root.run(["exectrail", "review", "--format", "jsonl", "/root/audit.log"])
+    reviewed = root.run(["exectrail", *review, "/root/audit.log"])
     assert len(expected.splitlines()) > 100
     assert reviewed.stdout.encode() == expected
 
