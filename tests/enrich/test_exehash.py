@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from exectrail.enrich.exehash import ExeHash, ExeHasher, Missing, format_dev, pa
 from tests.support.ci import skip_or_fail
 from tests.support.paths import CAPTURED_LOGS, REPO
 from tests.support.procwait import in_thread
+from tests.support.rootsafe_users import NOBODY, as_user
 
 PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
@@ -228,20 +228,13 @@ def test_permission_denied_is_unreadable(tmp_path: Path) -> None:
     secret.write_bytes(b"root only")
     secret.chmod(0o600)
     tmp_path.chmod(0o755)
-    script = (
-        "import sys; from exectrail.enrich.exehash import ExeHasher; h = ExeHasher();"
-        "print(h.hash_file(sys.argv[1]).reason, h.hash_process(1).reason)"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(secret)],
-        user=65534,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.stdout.split() == ["unreadable", "unreadable"], done.stderr
+
+    def as_nobody() -> list[str]:  # a forked child: /root (and a venv in it) is 0700 to nobody
+        hasher = ExeHasher()
+        found = [hasher.hash_file(str(secret)), hasher.hash_process(1)]
+        return [f.reason if isinstance(f, Missing) else "hashed" for f in found]
+
+    assert as_user(NOBODY, as_nobody) == ["unreadable", "unreadable"]
 
 
 def audit_devs() -> set[str]:

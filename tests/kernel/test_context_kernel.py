@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -226,10 +227,8 @@ def test_a_reused_pid_is_not_taken_for_its_old_exec(kernel: Kernel, tmp_path: Pa
 # --- 3. a process moved into fresh cgroups -------------------------------------------------------------
 
 
-def cgroup_mounts() -> list[tuple[str, str]]:
-    """(mount point, root) of the hierarchies a process's cgroup path is taken from: the cgroup v2 one
-    and, on a hybrid host, systemd's named v1 hierarchy (which the path is then read from), in that
-    order; a process is moved into both, as systemd does on a hybrid host."""
+def _mounted() -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """(mount point, root) of the cgroup v2 hierarchy and of systemd's named v1 one, when mounted."""
     v2 = systemd = None
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields, _, after = line.partition(" - ")
@@ -239,9 +238,41 @@ def cgroup_mounts() -> list[tuple[str, str]]:
             v2 = (point, root)
         elif fstype == "cgroup" and "name=systemd" in options.split(",") and systemd is None:
             systemd = (point, root)
-    if v2 is None:
-        pytest.fail("no cgroup2 hierarchy mounted")
-    return [v2] if systemd is None else [v2, systemd]
+    return v2, systemd
+
+
+def _mount(made: list[Path], fstype: str, options: str | None) -> tuple[str, str]:
+    point = Path(tempfile.mkdtemp(prefix=f"exectrail-{fstype}-"))
+    made.append(point)
+    command = ["mount", "-t", fstype, *(["-o", options] if options else []), fstype, str(point)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a {fstype} hierarchy: {done.stderr.strip()}")
+    return str(point), "/"
+
+
+@contextmanager
+def cgroup_mounts() -> Iterator[list[tuple[str, str]]]:
+    """(mount point, root) of the hierarchies a process's cgroup path is taken from: the cgroup v2 one
+    and, on a hybrid host, systemd's named v1 hierarchy (which the path is then read from), in that
+    order; a process is moved into both, as systemd does on a hybrid host. One that is in use but not
+    mounted here (a fresh root) is mounted in a temporary directory for the test, and unmounted after."""
+    v2, systemd = _mounted()
+    hybrid = any(
+        line.split(":")[1:2] == ["name=systemd"]
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+    )
+    made: list[Path] = []
+    try:
+        if v2 is None:
+            v2 = _mount(made, "cgroup2", None)
+        if systemd is None and hybrid:
+            systemd = _mount(made, "cgroup", "none,name=systemd")
+        yield [v2] if systemd is None else [v2, systemd]
+    finally:
+        for point in reversed(made):
+            subprocess.run(["umount", str(point)], capture_output=True, timeout=30)
+            point.rmdir()
 
 
 @contextmanager
@@ -249,28 +280,28 @@ def fresh_cgroups(*names: str) -> Iterator[tuple[list[Path], str]]:
     """The directories ``names`` (nested in that order) made in every hierarchy of
     :func:`cgroup_mounts`; the innermost's, and its path as /proc/PID/cgroup names it. Removed after
     (the processes put there must be gone by then)."""
-    mounts = cgroup_mounts()
     made: list[Path] = []
-    try:
-        for point, _ in mounts:
-            path = Path(point)
-            for name in names:
-                path = path / name
-                path.mkdir()
-                made.append(path)
-        leaves = [Path(point, *names) for point, _ in mounts]
-        root = mounts[-1][1].rstrip("/")  # the hierarchy the path is read from
-        yield leaves, f"{root}/{'/'.join(names)}"
-    finally:
-        for path in reversed(made):
-            deadline = time.monotonic() + 10
-            while path.exists():
-                try:
-                    path.rmdir()
-                except OSError:  # EBUSY: a process exiting is still counted in it
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+    with cgroup_mounts() as mounts:
+        try:
+            for point, _ in mounts:
+                path = Path(point)
+                for name in names:
+                    path = path / name
+                    path.mkdir()
+                    made.append(path)
+            leaves = [Path(point, *names) for point, _ in mounts]
+            root = mounts[-1][1].rstrip("/")  # the hierarchy the path is read from
+            yield leaves, f"{root}/{'/'.join(names)}"
+        finally:
+            for path in reversed(made):
+                deadline = time.monotonic() + 10
+                while path.exists():
+                    try:
+                        path.rmdir()
+                    except OSError:  # EBUSY: a process exiting is still counted in it
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
 
 
 def moved_shell(leaves: list[Path], command: str) -> str:
@@ -337,7 +368,7 @@ def test_a_process_moved_into_fresh_cgroups(kernel: Kernel, tmp_path: Path) -> N
     assert gone["parent_exec_id"] == shell["exec_id"]
     assert gone["exe_hash_missing"] == gone["env_missing"] == "gone"
     assert [gone[k] for k in context] == [unit_path, unit, None, None, "inherited"]
-    assert not any(Path(point, unit).exists() for point, _ in cgroup_mounts())
+    assert not any(leaf.exists() for leaf in unit_leaves)
 
 
 # --- 4. fileless execs: a memfd, a deleted file --------------------------------------------------------
