@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 
 from exectrail.enrich.procparent import (
     ProcParent,
-    parse_stat,
     process_start_ms,
     read_bounded,
     read_proc_parent,
     split_argv,
 )
-from exectrail.kernel.procfs import boot_time_ms, read_proc
+from exectrail.kernel.procfs import boot_time_ms, parse_stat, read_proc
 from tests.support.procwait import in_thread, wait_exec
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"

@@ -104,10 +104,13 @@ def _same_file(st: os.stat_result, expected: tuple[str, int]) -> bool:
     return inode == st.st_ino and parse_dev(dev) == (os.major(st.st_dev), os.minor(st.st_dev))
 
 
+def failure(error: OSError) -> str:
+    """``gone`` for a process (or file) that no longer exists, else ``unreadable``."""
+    return GONE if error.errno in _GONE_ERRNOS else UNREADABLE
+
+
 def _open_reason(error: OSError) -> str:
-    if error.errno in _GONE_ERRNOS:
-        return GONE
-    return NOT_REGULAR if error.errno in _NOT_REGULAR_ERRNOS else UNREADABLE
+    return NOT_REGULAR if error.errno in _NOT_REGULAR_ERRNOS else failure(error)
 
 
 class ExeHasher:

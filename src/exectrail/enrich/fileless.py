@@ -30,13 +30,13 @@ import re
 from collections.abc import Sequence
 
 from exectrail.enrich.script import MAX_ARGS, absolute_path, is_loader_name
+from exectrail.kernel.procfs import DELETED
 
 __all__ = ["FLAGS", "fileless_flags"]
 
 #: every flag, in the order :func:`fileless_flags` gives them
 FLAGS = ("memfd", "deleted", "fd", "scratch-dir", "loader")
 
-_DELETED = " (deleted)"
 _BY_FD = re.compile(r"/(?:proc/(?:self|thread-self|[0-9]+)/fd|dev/fd)/.")
 _SCRATCH = (("tmp",), ("dev", "shm"), ("var", "tmp"), ("run", "user", None))
 # ld.so's own options that take a value (glibc rtld, musl ldso)
@@ -58,10 +58,10 @@ def fileless_flags(
     record) makes a relative item 0 absolute for ``scratch-dir`` when exe is unknown."""
     first = paths[0] if paths else None
     memfd = exe is not None and exe.startswith("/memfd:")
-    deleted = exe is not None and exe.endswith(_DELETED) and not memfd
+    deleted = exe is not None and exe.endswith(DELETED) and not memfd
     files: list[str] = []  # what ran: the executed file, and the program a loader loads
     if exe is not None and not memfd:
-        files.append(absolute_path(exe[: -len(_DELETED)] if deleted else exe, None))
+        files.append(absolute_path(exe[: -len(DELETED)] if deleted else exe, None))
     elif exe is None and first:
         files.append(first if syscall == "execveat" else absolute_path(first, cwd))
     loader = is_loader_name(exe if exe is not None else first or "") and not memfd

@@ -40,17 +40,19 @@ from typing import Final, Generic, TypeVar
 from exectrail.enrich.container import READ_LIMIT as CGROUP_LIMIT
 from exectrail.enrich.container import CgroupInfo, parse_cgroup
 from exectrail.enrich.environ import DEFAULT_ENV_VARS, environ_keys, read_environ_at
-from exectrail.enrich.exehash import BUSY, GONE, REPLACED, UNREADABLE, ExeHash, ExeHasher, Missing, cache_key
-from exectrail.enrich.procparent import (
-    STAT_LIMIT,
-    ProcParent,
+from exectrail.enrich.exehash import (
+    BUSY,
+    GONE,
+    REPLACED,
+    UNREADABLE,
+    ExeHash,
+    ExeHasher,
+    Missing,
+    cache_key,
     failure,
-    open_process,
-    parse_stat,
-    read_bounded,
-    read_proc_parent,
 )
-from exectrail.kernel.procfs import boot_time_ms
+from exectrail.enrich.procparent import STAT_LIMIT, ProcParent, open_process, read_bounded, read_proc_parent
+from exectrail.kernel.procfs import boot_time_ms, parse_stat
 
 LATE: Final = "late"
 NO_PID: Final = "no-pid"

@@ -11,19 +11,16 @@ What a process shows of itself (``cmdline``, which it may overwrite) is informat
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 from typing import Final
 
-from exectrail.enrich.exehash import GONE, UNREADABLE
-from exectrail.kernel.procfs import DELETED, boot_time_ms
+from exectrail.enrich.exehash import GONE, failure
+from exectrail.kernel.procfs import boot_time_ms, parse_stat, split_deleted
 
 STAT_LIMIT: Final = 4096  # /proc/PID/stat is one line of ~300 bytes (comm at most 64)
 ARGV_LIMIT: Final = 64 * 1024  # the last argument is cut when the command line is longer
 _FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH})
-_HZ: Final = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +34,6 @@ class ProcParent:
     argv: tuple[bytes, ...] | None
     start_ms: int | None
     deleted: bool = False
-
-
-def failure(error: OSError) -> str:
-    """``gone`` for a process that no longer exists, else ``unreadable``."""
-    return GONE if error.errno in _GONE_ERRNOS else UNREADABLE
 
 
 def open_process(pid: int, proc: str = "/proc") -> int | str:
@@ -82,19 +74,6 @@ def read_bounded(name: str, limit: int, dir_fd: int | None = None) -> bytes | st
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def parse_stat(text: bytes, boot_ms: int) -> tuple[str, int, int] | None:
-    """``(state, ppid, start_ms)`` from the text of ``/proc/PID/stat`` (``comm`` may hold spaces and
-    parentheses: the fields start after the last ``)``); None when it is not that."""
-    fields = text[text.rfind(b")") + 2 :].split(maxsplit=20)
-    try:
-        state, ppid, ticks = fields[0].decode("ascii"), int(fields[1]), int(fields[19])
-    except (IndexError, ValueError, UnicodeDecodeError):
-        return None
-    if len(state) != 1 or ppid < 0 or ticks < 0:
-        return None
-    return state, ppid, boot_ms + ticks * 1000 // _HZ
-
-
 def process_start_ms(pid: int, proc: str = "/proc", boot_ms: int | None = None) -> int | None:
     """When ``pid`` started, in wall-clock ms (as :func:`exectrail.kernel.procfs.read_proc` counts
     it); None when it is gone. ``boot_ms`` defaults to :func:`~exectrail.kernel.procfs.boot_time_ms`."""
@@ -127,12 +106,9 @@ def read_proc_parent(pid: int, proc: str = "/proc", boot_ms: int | None = None) 
             return None
         parsed = parse_stat(text, boot_time_ms() if boot_ms is None else boot_ms)
         try:
-            target: str | None = os.readlink("exe", dir_fd=dir_fd)
+            target, deleted = split_deleted(os.readlink("exe", dir_fd=dir_fd))
         except OSError:
-            target = None
-        deleted = target is not None and target.endswith(DELETED)
-        if target is not None and deleted:
-            target = target[: -len(DELETED)]
+            target, deleted = None, False
         cmdline = read_bounded("cmdline", ARGV_LIMIT, dir_fd)
         argv = split_argv(cmdline) if isinstance(cmdline, bytes) else None
         if cmdline == GONE and target is None:

@@ -25,13 +25,14 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from exectrail.kernel.procfs import DELETED
+
 __all__ = ["MAX_ARGS", "absolute_path", "is_loader_name", "may_run_script", "script_path"]
 
 #: arguments looked at (argv[0] included); the rest are never read
 MAX_ARGS = 64
 _MAX_LAUNCHERS = 4  # env env … env python3 x.py
 
-_DELETED = " (deleted)"
 _LOADER = re.compile(r"ld-linux[^/]*\.so[^/]*|ld-musl-[^/]*\.so[^/]*|ld(?:64)?\.so(?:\.[0-9]+)*")
 _FD_NAME = re.compile(r"/dev/fd/[0-9]+(?:/(.*))?", re.DOTALL)
 
@@ -93,8 +94,8 @@ def is_loader_name(path: str) -> bool:
 
 
 def _basename(path: str) -> str:
-    if path.endswith(_DELETED):
-        path = path[: -len(_DELETED)]
+    if path.endswith(DELETED):
+        path = path[: -len(DELETED)]
     return path.rpartition("/")[2]
 
 

@@ -40,6 +40,27 @@ def _stat_fields(stat: bytes) -> list[bytes]:
     return stat[stat.rfind(b")") + 2 :].split()
 
 
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def parse_stat(stat: bytes, boot_ms: int, hz: int = HZ) -> tuple[str, int, int] | None:
+    """``(state, ppid, start_ms)`` from the text of ``/proc/PID/stat`` (``start_ms``: wall-clock ms,
+    from ``boot_ms`` and the start in clock ticks); None when it is not that."""
+    fields = _stat_fields(stat)
+    try:
+        state, ppid, ticks = fields[0].decode("ascii"), int(fields[1]), int(fields[19])
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+    if len(state) != 1 or ppid < 0 or ticks < 0:
+        return None
+    return state, ppid, boot_ms + ticks * 1000 // hz
+
+
+def split_deleted(target: str) -> tuple[str, bool]:
+    """An ``exe`` link's target without the kernel's `` (deleted)`` mark, and whether it had one."""
+    return (target[: -len(DELETED)], True) if target.endswith(DELETED) else (target, False)
+
+
 def pid_alive(pid: int) -> bool:
     """A running process (a zombie - dead, not reaped yet - is not: it cannot receive anything)."""
     if pid <= 0:
@@ -101,9 +122,7 @@ def read_exe(pid: int, proc: str = "/proc") -> tuple[str | None, bool]:
         target = os.readlink(f"{proc}/{pid}/exe")
     except OSError:
         return None, False
-    if target.endswith(DELETED):
-        return target[: -len(DELETED)], True
-    return target, False
+    return split_deleted(target)
 
 
 def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | None:
@@ -112,13 +131,13 @@ def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | No
     if stat is None:
         return None
     comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")].decode("utf-8", "replace")
-    fields = _stat_fields(stat)
-    if int(fields[6]) & PF_KTHREAD:
+    parsed = parse_stat(stat, boot_ms, hz)
+    if parsed is None or int(_stat_fields(stat)[6]) & PF_KTHREAD:
         return None
     exe, deleted = read_exe(pid, proc)
     if exe is None:
         return None
-    start_ms = boot_ms + int(fields[19]) * 1000 // hz
+    _, ppid, start_ms = parsed
     try:
         uid: int | None = os.stat(f"{proc}/{pid}").st_uid
     except OSError:
@@ -126,7 +145,7 @@ def read_proc(pid: int, boot_ms: int, hz: int, proc: str = "/proc") -> Proc | No
     else:
         args = read_cmdline(pid, 4096, proc)
     cmdline = "" if args is None else args.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
-    return Proc(pid, int(fields[1]), start_ms, exe, deleted, comm, uid, cmdline)
+    return Proc(pid, ppid, start_ms, exe, deleted, comm, uid, cmdline)
 
 
 def running_processes(proc: str = "/proc") -> dict[int, Proc]:
