@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+import orjson
+
 from exectrail.schema import ARGV, CONST, EVENT_FIELDS, HEX_TEXT_FIELDS, LIST, OBJECT, TEXT, TIME
 from exectrail.timefmt import EPOCH, from_iso, iso
 
@@ -220,6 +222,12 @@ def event_values(body: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def object_text(value: dict[str, Any]) -> str:
+    """An OBJECT field (``parent``, ``exe_hash``, ``env``) as text: its JSON with sorted keys, so the
+    same value always gives the same text (the store's column and digest, ClickHouse, CSV)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _object(value: object) -> dict[str, Any] | None:
     """An OBJECT field's value (already in its JSON form); ValueError for what is not an object."""
     if value is not None and not isinstance(value, dict):
@@ -353,5 +361,6 @@ __all__ = [
     "event_values",
     "format_time",
     "from_hex",
+    "object_text",
     "raw_hex",
 ]

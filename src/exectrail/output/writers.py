@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_time
+from exectrail.jsonform import alarm_to_dict, clean_text, event_to_dict, format_time, object_text
 from exectrail.model import Alarm, ExecEvent
 from exectrail.output.commandline import command_line, display_command_line
 from exectrail.output.ecs import HostInfo
@@ -113,7 +113,7 @@ class CsvWriter:
             row[name] = ",".join(row[name])
         for name in _OBJECTS:
             if row[name] is not None:
-                row[name] = orjson.dumps(row[name], option=orjson.OPT_SORT_KEYS).decode()
+                row[name] = object_text(row[name])
         self._csv.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
 
     def write_alarm(self, alarm: Alarm) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import orjson
 
 from exectrail.errors import UsageError
+from exectrail.jsonform import object_text
 from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.net import cannot_resolve, describe_io_error
@@ -114,7 +115,7 @@ def to_row(message: Message) -> dict[str, Any]:
         row[name] = body.get(name) or []
     for name in OBJECTS:
         value = body.get(name)
-        row[name] = None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        row[name] = None if value is None else object_text(value)
     return row
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from exectrail.jsonform import alarm_to_dict
+from exectrail.jsonform import alarm_to_dict, object_text
 from exectrail.model import Alarm
 from exectrail.store import EventStore
 from exectrail.store.chain import ALARM_COLUMNS, GENESIS, alarm_digest, link
@@ -73,7 +73,7 @@ def _row(alarm: Alarm) -> tuple[Any, ...]:
         alarm.certainty,
         as_json["host"],
         as_json["summary"],
-        orjson.dumps(as_json["details"], option=orjson.OPT_SORT_KEYS).decode(),
+        object_text(as_json["details"]),
         orjson.dumps(evidence).decode(),
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from exectrail.jsonform import object_text
 from exectrail.model import ExecEvent
 from exectrail.schema import (
     ARGV,
@@ -115,14 +116,9 @@ def unpack_names(text: object) -> tuple[str, ...]:
     return tuple(text.split(","))
 
 
-def pack_object(value: dict[str, Any]) -> str:
-    """An OBJECT field (``parent``, ``exe_hash``, ``env``) as its TEXT column: its JSON with sorted
-    keys, so the same value always gives the same text (and digest)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
 def unpack_object(text: object) -> dict[str, Any]:
-    """Inverse of :func:`pack_object`. ValueError for what exectrail never stores there."""
+    """Inverse of :func:`~exectrail.jsonform.object_text` (an OBJECT field's TEXT column).
+    ValueError for what exectrail never stores there."""
     if type(text) is not str:
         raise ValueError(f"an object column holds a {type(text).__name__}")
     value = orjson.loads(text)  # orjson.JSONDecodeError is a ValueError
@@ -189,7 +185,7 @@ def _event_to_row_source() -> str:
         elif f.kind == LIST:
             value = f"pack_names(e.{f.name})"
         elif f.kind == OBJECT:
-            value = f"None if ({f.name} := e.{f.name}) is None else pack_object({f.name})"
+            value = f"None if ({f.name} := e.{f.name}) is None else object_text({f.name})"
         values.append(f"        {value},  # {f.column}\n")
     return "def event_to_row(e):\n    return (\n" + "".join(values) + "    )\n"
 
@@ -273,7 +269,7 @@ def _compile(source: str, name: str, doc: str) -> Callable[..., Any]:
         "time_to_ms": time_to_ms, "store_text": store_text, "_SUCCESS": _SUCCESS, "pack_argv": pack_argv,
         "ms_to_time": ms_to_time, "load_text": load_text, "_not_text": _not_text, "_BOOL": _BOOL,
         "unpack_argv": unpack_argv, "pack_names": pack_names, "unpack_names": unpack_names,
-        "pack_object": pack_object, "unpack_object": unpack_object,
+        "object_text": object_text, "unpack_object": unpack_object,
         "_INTEGERS": _INTEGERS, "_not_integer": _not_integer,
         "ExecEvent": ExecEvent, "_Draft": _Draft, "_new": object.__new__,
     }  # fmt: skip
