@@ -95,6 +95,9 @@ BAD_VALUES = [
     ("forward.spool_max", True, "forward.spool_max: expected a size"),
     ("forward.wait", 1e7, "forward.wait: expected a number of seconds from 0 to 1000000, got 10000000.0"),
     ("forward.spool", "spool", 'forward.spool: expected an absolute path, got "spool"'),
+    ("context.env", ["LD_PRELOAD", "1X"], "context.env[2]: expected an environment variable name"),
+    ("context.env", ["LD PRELOAD"], "context.env[1]: expected an environment variable name"),
+    ("context.env", "LD_PRELOAD", 'context.env: expected a list such as ["LD_PRELOAD"]'),
 ]
 
 

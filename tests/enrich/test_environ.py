@@ -17,9 +17,11 @@ from exectrail.enrich.environ import (
     DEFAULT_ENV_VARS,
     READ_LIMIT,
     environ_keys,
+    is_env_name,
     pick_variables,
     read_environ,
 )
+from tests.support.cli import run_cli
 from tests.support.procwait import in_thread, wait_exec
 from tests.support.rootsafe_users import NOBODY, as_user, need_root
 
@@ -187,3 +189,17 @@ def test_the_picker_agrees_with_a_reference_and_is_honest_when_cut(
 def test_the_picker_never_raises(data: bytes, names: list[str], complete: bool) -> None:
     found, reason = pick_variables(data, environ_keys(names), complete=complete)
     assert (found is None) == (reason == "truncated")
+
+
+@pytest.mark.parametrize("name", ["A=B", "1X", "", "LD PRELOAD", "É", "X\n"])
+def test_watch_refuses_an_env_var_that_is_no_name_before_touching_anything(name: str, tmp_path: Path) -> None:
+    result = run_cli(["watch", "--env-var", "LD_PRELOAD", "--env-var", name, "--no-store", "--duration", "0"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"exectrail: --env-var {name!r}: expected an environment variable name such as LD_PRELOAD"
+    )
+
+
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "_X", "a1", "LD_AUDIT"])
+def test_env_names(name: str) -> None:
+    assert is_env_name(name)

@@ -33,6 +33,11 @@ EDITS = {
     "euid_blob": "euid = x'ff00'",
     "suid_bad_text": "suid = CAST(x'ff' AS TEXT)",
     "serial_text": "serial = 'zz'",
+    # the context objects (schema 5) hold the JSON text of an object, nothing else
+    "parent_not_json": "parent = '{not json'",
+    "parent_array": "parent = '[1, 2]'",
+    "hash_number": "exe_hash = 5",
+    "env_blob": "env = x'7b7d'",
 }
 QUERIES = (
     ["search", "--format", "jsonl"],

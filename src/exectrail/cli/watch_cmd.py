@@ -36,12 +36,20 @@ from exectrail.cli.options import (
     sink_options,
     spec_options,
 )
-from exectrail.enrich.environ import DEFAULT_ENV_VARS
+from exectrail.enrich.environ import DEFAULT_ENV_VARS, is_env_name
 from exectrail.errors import KernelAuditError, UsageError
 from exectrail.output.writers import HiddenWriter, make_writer
 
 PLUGIN_OUTPUT = "/var/log/exectrail/exec.jsonl"
 COMMANDLINE = click.core.ParameterSource.COMMANDLINE
+
+
+def _env_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``--env-var`` values: environment variable names, or a usage error naming the first that is not."""
+    for name in names:
+        if not is_env_name(name):
+            raise UsageError(f"--env-var {name!r}: expected an environment variable name such as LD_PRELOAD")
+    return names
 
 
 def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
@@ -112,6 +120,7 @@ def open_store(db: Path | None, no_store: bool) -> StoreFeeder | None:
     multiple=True,
     default=DEFAULT_ENV_VARS,
     show_default=True,
+    callback=lambda _ctx, _param, names: _env_names(names),
     metavar="NAME",
     help="An environment variable to record from /proc/PID/environ at each exec (repeat it).",
 )

@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from exectrail.capture.session import MODES
+from exectrail.enrich.environ import is_env_name
 from exectrail.errors import UsageError
 from exectrail.kernel.rules.procmon import DEFAULT_KEY, check_key
 from exectrail.kernel.rules.rule import parse_field
@@ -137,7 +138,7 @@ def host_name(value: Any) -> str:
 def env_name(value: Any) -> str:
     """An environment variable's name: letters, digits and ``_``, not starting with a digit."""
     name = text(value)
-    if not (name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()):
+    if not is_env_name(name):
         raise Invalid(f"expected an environment variable name such as LD_PRELOAD, got {show(value)}")
     return name
 

@@ -22,10 +22,19 @@ import threading
 from collections.abc import Collection
 from typing import Final
 
-from exectrail.enrich.exehash import GONE
-from exectrail.enrich.procparent import STAT_LIMIT, failure, parse_stat, read_bounded
+from exectrail.enrich.exehash import GONE, failure
+from exectrail.enrich.procparent import STAT_LIMIT, read_bounded
+from exectrail.kernel.procfs import parse_stat
 
 DEFAULT_ENV_VARS: Final = ("LD_PRELOAD", "LD_LIBRARY_PATH")
+
+
+def is_env_name(name: str) -> bool:
+    """An environment variable's name as the shell writes one: ASCII letters, digits and ``_``, not
+    starting with a digit (``--env-var`` and ``context.env`` take only these)."""
+    return bool(name) and name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()
+
+
 READ_LIMIT: Final = 256 * 1024
 TRUNCATED: Final = "truncated"
 _FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
