@@ -30,13 +30,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("capture", "sinks", "output", "config"),
     ("query", "interference"),
-    ("store",),
+    ("store", "warehouse"),
     ("pipeline",),
     ("enrich",),
     ("assemble",),
     ("parse", "kernel"),
     ("model", "schema", "jsonform", "filters", "audit_tables"),
-    ("safefs", "timeparse", "timefmt", "lifeline"),
+    ("safefs", "timeparse", "timefmt", "lifeline", "neterrors"),
     ("errors",),
 )
 RANK = {unit: len(LAYERS) - depth for depth, units in enumerate(LAYERS) for unit in units}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exectrail.errors import UsageError
+from exectrail.neterrors import cannot_resolve, describe_io_error
 from exectrail.sinks.base import SinkError
 from exectrail.sinks.spec import Param, SinkSpec
 
@@ -50,10 +51,6 @@ def tls_context(spec: SinkSpec) -> ssl.SSLContext:
         raise UsageError(f"--sink {spec.display}: cannot load TLS files: {exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
-
-
-def cannot_resolve(host: str, exc: socket.gaierror) -> str:
-    return f"cannot resolve host {host!r} ({exc.strerror})"
 
 
 def connect(host: str, port: int, timeout: float, *, datagram: bool = False) -> socket.socket:
@@ -130,20 +127,6 @@ def peer_closed(sock: socket.socket) -> bool:
         return sock.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
-
-
-def describe_io_error(exc: BaseException, timeout: float) -> str:
-    """A short human reason for a socket/TLS failure."""
-    if isinstance(exc, TimeoutError):
-        detail = exc.strerror if exc.strerror and exc.strerror != "timed out" else ""
-        return f"timed out after {timeout:g} s" + (f" ({detail})" if detail else "")
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ssl.SSLError):
-        return exc.reason or str(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 __all__ = [

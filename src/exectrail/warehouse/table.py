@@ -1,0 +1,168 @@
+"""The fleet table in ClickHouse: its columns (from :mod:`exectrail.schema`), DDL, upgrades and rows.
+
+One table holds every message a host forwards: exec events fill the columns; other message types
+(alarms, heartbeats) keep ``id``, ``host``, ``type``, ``time`` and put their whole JSON in ``body``.
+It is a ``ReplacingMergeTree`` partitioned by month and ordered by ``(host, time, id)``: the fleet's
+questions name a host and a time range, and rows delivered twice (at-least-once) collapse on merge
+(queries that count use ``FINAL`` or ``uniqExact(id)`` until merges run). ``DateTime`` holds 1970 to
+2106 only: an exec stamped outside (a forged or broken time) gets a wrapped ``time`` and its whole JSON
+in ``body`` too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Protocol
+
+from exectrail.jsonform import object_text
+from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
+from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+
+#: Columns every message has (exec events, alarms, heartbeats); ``body`` holds the JSON of the rest.
+ENVELOPE = (("id", "String"), ("host", "String"), ("type", "String"), ("time", "DateTime('UTC')"),
+            ("time_ms", "UInt16"))  # fmt: skip
+#: Exec columns that the first tables lacked, in the order the upgrade adds them (after ``body``);
+#: fields added to the schema since (``script``, ``fileless``…) follow in the schema's order.
+ADDED_LATER = ("incomplete", "node_hex", "tty_hex", "comm_hex", "exe_hex", "cwd_hex", "path_hex", "key_hex",
+               "proctitle_hex")  # fmt: skip
+#: ClickHouse before 19.x calls ``LowCardinality`` experimental and refuses it without this setting
+#: (newer servers accept it as an obsolete one that does nothing).
+DDL_SETTINGS = {"allow_experimental_low_cardinality_type": 1}
+
+
+def wanted_columns() -> list[tuple[str, str]]:
+    """(name, ClickHouse type) of every column, in table order: the envelope, the exec columns of
+    :mod:`exectrail.schema` the first tables had, ``body``, then those added since (:data:`ADDED_LATER`
+    first, then any newer field of the schema, in its order)."""
+    exec_columns = clickhouse_columns()
+    types = dict(exec_columns)
+    first = [
+        (name, kind) for name, kind in exec_columns if name not in ADDED_LATER and _in_first_tables(name)
+    ]
+    later = [(name, types[name]) for name in ADDED_LATER if name in types]
+    known = {name for name, _ in first} | set(ADDED_LATER)
+    newer = [(name, kind) for name, kind in exec_columns if name not in known]
+    return [*ENVELOPE, *first, ("body", "String"), *later, *newer]
+
+
+def _in_first_tables(name: str) -> bool:
+    """Whether the first tables had this column: the fields of the first two store schemas did."""
+    field = BY_NAME.get(name) or BY_NAME[name.removesuffix("_hex")]
+    return field.store <= 2
+
+
+#: The table's columns as ``CREATE TABLE`` lists them.
+COLUMNS = ", ".join(f"{name} {kind}" for name, kind in wanted_columns())
+ENGINE = "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (host, time, id)"
+_NOT_EXEC = {name for name, _ in ENVELOPE} | {"body"}
+#: The exec fields copied from the JSON as they are; ``LISTS`` (``argv``, ``argv_hex``) default to [].
+LISTS = tuple(name for name, kind in wanted_columns() if kind.startswith("Array("))
+#: Objects (``parent``, ``exe_hash``, ``env``) go in as their JSON text, keys sorted as the store has them.
+OBJECTS = tuple(f.name for f in EVENT_FIELDS if f.kind == OBJECT and f.clickhouse is not None)
+EXEC_FIELDS = tuple(
+    name
+    for name, _ in wanted_columns()
+    if name not in _NOT_EXEC and name not in LISTS and name not in OBJECTS
+)
+
+
+def split_time(value: object) -> tuple[int | str, int]:
+    """``2026-11-25T14:40:47.506Z`` → (``2026-11-25 14:40:47``, 506); other forms via fromisoformat."""
+    if isinstance(value, str):
+        if len(value) == 24 and value[10] == "T" and value[19] == "." and value[23] == "Z":
+            return f"{value[:10]} {value[11:19]}", int(value[20:23])
+        try:
+            parsed = datetime.fromisoformat(value)
+            return int(parsed.timestamp()), parsed.microsecond // 1000
+        except ValueError:
+            pass
+    return 0, 0
+
+
+def _fits_datetime(when: int | str) -> bool:
+    """Can ClickHouse's ``DateTime`` (1970 to 2106, seconds in 32 bits) hold ``when``? It would wrap."""
+    if isinstance(when, int):
+        return 0 < when < 2**32
+    return "1970" <= when[:4] <= "2105" and when != "1970-01-01 00:00:00"
+
+
+class Forwarded(Protocol):
+    """What the sink forwards (:class:`exectrail.sinks.base.Message`): an id, the body and its JSON."""
+
+    id: str
+    body: dict[str, Any]
+    json: bytes
+
+
+def to_row(message: Forwarded) -> dict[str, Any]:
+    """The JSONEachRow object for one message."""
+    body = message.body
+    when, ms = split_time(body.get("time"))
+    row: dict[str, Any] = {"id": message.id, "host": body.get("host") or "", "type": body.get("type") or "",
+                           "time": when, "time_ms": ms}  # fmt: skip
+    if row["type"] != "exec" or not _fits_datetime(when):
+        row["body"] = message.json.decode()  # an exec past 2105 keeps its true time here
+        if row["type"] != "exec":
+            return row
+    for name in EXEC_FIELDS:
+        row[name] = body.get(name)
+    for name in LISTS:
+        row[name] = body.get(name) or []
+    for name in OBJECTS:
+        value = body.get(name)
+        row[name] = None if value is None else object_text(value)
+    return row
+
+
+DEFAULT_DATABASE = "default"
+DEFAULT_TABLE = "exec_events"
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def create_table_sql(table: str) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` for ``table`` (``DATABASE.NAME``)."""
+    return f"CREATE TABLE IF NOT EXISTS {table} ({' '.join(COLUMNS.split())}) {ENGINE}"
+
+
+def upgrade_table(client: ClickHouseClient, table: str) -> None:
+    """Bring a table made by an older exectrail up to :data:`COLUMNS` (new columns added at the end,
+    SYSCALL fields made Nullable), so that no value of the JSON is refused or dropped."""
+    database, _, name = table.partition(".")
+    sql = (
+        "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated"
+    ).format(database.replace("'", "\\'"), name.replace("'", "\\'"))
+    have = dict(line.split("\t", 1) for line in client.query(sql).decode().splitlines() if "\t" in line)
+    if "argv_hex" not in have:  # not a table exectrail made: leave it alone (the insert says why)
+        return
+    changes = []
+    for column, kind in wanted_columns():
+        if column not in have:
+            changes.append(f"ADD COLUMN {column} {kind}")
+        elif have[column] != kind and kind == f"Nullable({have[column]})":
+            changes.append(f"MODIFY COLUMN {column} {kind}")
+    if changes:
+        try:
+            client.query(f"ALTER TABLE {table} {', '.join(changes)}", None, **DDL_SETTINGS)
+        except WarehouseError as exc:  # without them ClickHouse would store null ids as 0: refuse instead
+            raise WarehouseError(
+                f"table {table} was made by an older exectrail and could not be upgraded ({exc}); "
+                "add the missing columns or use another table (?table=NAME)"
+            ) from None
+
+
+def ensure_table(client: ClickHouseClient, table: str) -> None:
+    """Create ``table`` when missing and upgrade it when an older exectrail made it."""
+    client.query(create_table_sql(table), None, **DDL_SETTINGS)
+    upgrade_table(client, table)
+
+
+def insert_rows(client: ClickHouseClient, table: str, rows: bytes) -> None:
+    """Insert ``rows`` (JSONEachRow lines from :func:`to_row`)."""
+    client.query(f"INSERT INTO {table} FORMAT JSONEachRow", rows, input_format_skip_unknown_fields=1)
+
+
+__all__ = [
+    "COLUMNS", "DEFAULT_DATABASE", "DEFAULT_TABLE", "ENGINE", "LISTS", "OBJECTS", "create_table_sql",
+    "ensure_table", "insert_rows", "split_time", "to_row", "upgrade_table", "wanted_columns",
+]  # fmt: skip
