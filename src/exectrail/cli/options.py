@@ -24,10 +24,12 @@ from exectrail.kernel.rules.rule import parse_field
 from exectrail.output.writers import FORMATS, TABULAR_FORMATS, default_format
 from exectrail.parse.logfile import check_readable, default_log_paths
 from exectrail.sinks import DEFAULT_SPOOL_DIR, SinkRun, SinkSet, parse_size
+from exectrail.sinks.clickhouse import open_fleet
 from exectrail.sinks.registry import parse_sink_url
 from exectrail.sinks.spec import parse_seconds
 from exectrail.store import default_db_path
 from exectrail.timeparse import parse_time
+from exectrail.warehouse.source import Fleet
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -203,6 +205,41 @@ def db_option(func: F) -> F:
         default=None,
         help=f"The event store [default: {default_db_path()}; env EXECTRAIL_DB].",
     )(func)
+
+
+def fleet_options(func: F) -> F:
+    """``--from URL`` (the fleet in ClickHouse, the URL the ClickHouse sink takes) and ``--host NAME``
+    (repeatable, globs); :func:`open_source` turns them into a fleet or None (the local store)."""
+    func = click.option(
+        "--host",
+        "hosts",
+        multiple=True,
+        metavar="NAME",
+        help="With --from: only this host (repeatable; globs such as web*).",
+    )(func)
+    return click.option(
+        "--from",
+        "source_url",
+        metavar="URL",
+        help="Ask the fleet in ClickHouse instead of the local store: clickhouse+http://HOST:8123/DATABASE.",
+    )(func)
+
+
+def open_source(source_url: str | None, hosts: tuple[str, ...], db: Path | None = None) -> Fleet | None:
+    """The fleet ``--from`` names (None: the local store); usage errors for --host without --from
+    and for --from with --db."""
+    if source_url is None:
+        if hosts:
+            raise UsageError(
+                "--host selects hosts of the fleet: give --from clickhouse+http://HOST:8123/DATABASE"
+            )
+        return None
+    if db is not None:
+        raise UsageError("give --db (the local store) or --from (the fleet), not both")
+    for host in hosts:
+        if not host or any(ch.isspace() for ch in host):
+            raise UsageError(f"--host wants a host name or a glob, got {host!r}")
+    return open_fleet(source_url, hosts)
 
 
 def input_paths(files: tuple[str, ...]) -> list[str]:

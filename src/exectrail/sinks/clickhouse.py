@@ -14,8 +14,9 @@ import orjson
 
 from exectrail.errors import UsageError
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec
+from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec, parse_url
 from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+from exectrail.warehouse.source import Fleet
 from exectrail.warehouse.table import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
@@ -93,7 +94,19 @@ KINDS = (
              ClickHouseSink, (TIMEOUT, TABLE), default_port=PORT, check=check_names),
 )  # fmt: skip
 
+
+def open_fleet(url: str, hosts: tuple[str, ...] = ()) -> Fleet:
+    """The fleet table a ``--from`` URL names (the URL the sink takes), narrowed to ``hosts`` (globs)."""
+    if not url.lower().startswith("clickhouse+http://"):
+        raise UsageError(f"--from wants the URL the ClickHouse sink takes: {KINDS[0].syntax}")
+    try:
+        spec = parse_url(url, {kind.scheme: kind for kind in KINDS})
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--sink ", "--from ", 1)) from None
+    return Fleet(client_for(spec), table_name(spec), hosts)
+
+
 __all__ = [
-    "KINDS", "LISTS", "OBJECTS", "TABLE", "ClickHouseSink", "client_for", "split_time", "table_name",
-    "to_row", "wanted_columns",
+    "KINDS", "LISTS", "OBJECTS", "TABLE", "ClickHouseSink", "client_for", "open_fleet", "split_time",
+    "table_name", "to_row", "wanted_columns",
 ]  # fmt: skip
