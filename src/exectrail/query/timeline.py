@@ -42,6 +42,7 @@ class SessionSummary:
     last: datetime
     events: int
     failed: int
+    host: str | None = None  # the fleet's sessions are per host
 
 
 def _where(query: TimelineQuery) -> Where:

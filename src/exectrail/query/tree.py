@@ -18,9 +18,10 @@ appears as a node without execs.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
@@ -68,13 +69,78 @@ class ProcessTree:
     truncated: bool
 
 
-class _Finder:
+class TreeSource(Protocol):
+    """The four questions the tree asks of recorded execs (times in ms since the epoch)."""
+
+    def execs(
+        self, pid: int, lo: int | None = None, lo_strict: bool = False, hi: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[ExecEvent]:  # fmt: skip
+        """Execs of ``pid`` with time >= ``lo`` (> when ``lo_strict``) and <= ``hi``, in time order."""
+        ...
+
+    def any_exec_between(self, pids: Sequence[int], t1: int, t2: int) -> bool:
+        """Whether any of ``pids`` exec'd strictly between t1 and t2."""
+        ...
+
+    def has_children(self, pid: int, upto: int | None) -> bool:
+        """Whether some exec has ppid ``pid`` (at or before ``upto``)."""
+        ...
+
+    def children(self, ppid: int, lo: int | None, hi: int | None) -> list[tuple[int, int]]:
+        """(pid, first exec time) of each pid with an exec of ppid ``ppid`` in [lo, hi)."""
+        ...
+
+
+class StoreTreeSource:
+    """:class:`TreeSource` over the store's ``events`` table."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def _execs(self, pid: int, cond: str, params: tuple[int, ...], order: str) -> Iterator[ExecEvent]:
+    def execs(
+        self, pid: int, lo: int | None = None, lo_strict: bool = False, hi: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[ExecEvent]:  # fmt: skip
+        cond, params = "", [pid]
+        if lo is not None:
+            cond += f" AND e.time_ms {'>' if lo_strict else '>='} ?"
+            params.append(lo)
+        if hi is not None:
+            cond += " AND e.time_ms <= ?"
+            params.append(hi)
+        order = "DESC" if newest_first else "ASC"
         sql = f"{SELECT_EVENTS} WHERE e.pid = ?{cond} ORDER BY e.time_ms {order}, e.seq {order}"
-        return fetch_events(self.conn, sql, (pid, *params), arraysize=64)
+        return fetch_events(self.conn, sql, params, arraysize=64)
+
+    def any_exec_between(self, pids: Sequence[int], t1: int, t2: int) -> bool:
+        marks = ", ".join("?" * len(pids))
+        sql = f"SELECT 1 FROM events WHERE pid IN ({marks}) AND time_ms > ? AND time_ms < ? LIMIT 1"
+        return self.conn.execute(sql, (*pids, t1, t2)).fetchone() is not None  # one index seek per pid
+
+    def has_children(self, pid: int, upto: int | None) -> bool:
+        where, params = "ppid = ?", [pid]
+        if upto is not None:
+            where += " AND time_ms <= ?"
+            params.append(upto)
+        return self.conn.execute(f"SELECT 1 FROM events WHERE {where} LIMIT 1", params).fetchone() is not None
+
+    def children(self, ppid: int, lo: int | None, hi: int | None) -> list[tuple[int, int]]:
+        sql = "SELECT pid, min(time_ms) FROM events WHERE ppid = ?"
+        params: list[int] = [ppid]
+        if lo is not None:
+            sql += " AND time_ms >= ?"
+            params.append(lo)
+        if hi is not None:
+            sql += " AND time_ms < ?"
+            params.append(hi)
+        rows: list[tuple[int, int]] = self.conn.execute(sql + " GROUP BY pid", params).fetchall()
+        return rows
+
+
+class _Finder:
+    def __init__(self, source: TreeSource) -> None:
+        self.source = source
 
     def same_process(self, earlier: ExecEvent, later: ExecEvent) -> bool:
         """Are two consecutive execs of one pid the same process (no ppid change, no pid reuse)?"""
@@ -88,15 +154,12 @@ class _Finder:
         below = list(range(max(pid - REUSE_NEIGHBOURS, 1), pid))
         if t2 - t1 <= REUSE_GAP_MS or not below:
             return False
-        marks = ", ".join("?" * len(below))
-        sql = f"SELECT 1 FROM events WHERE pid IN ({marks}) AND time_ms > ? AND time_ms < ? LIMIT 1"
-        return self.conn.execute(sql, (*below, t1, t2)).fetchone() is not None  # one index seek per pid
+        return self.source.any_exec_between(below, t1, t2)
 
     def process_at(self, pid: int, at_ms: int | None) -> ProcessNode | None:
         """The process with ``pid`` holding the latest exec at or before ``at_ms`` (None: any time)."""
-        cond, params = ("", ()) if at_ms is None else (" AND e.time_ms <= ?", (at_ms,))
         execs: list[ExecEvent] = []
-        for event in self._execs(pid, cond, params, "DESC"):
+        for event in self.source.execs(pid, hi=at_ms, newest_first=True):
             if execs and not self.same_process(event, execs[-1]):
                 break
             execs.append(event)
@@ -105,7 +168,7 @@ class _Finder:
         execs.reverse()
         node = ProcessNode(pid, execs)
         if at_ms is not None:
-            self._extend(node, self._execs(pid, " AND e.time_ms > ?", (at_ms,), "ASC"))
+            self._extend(node, self.source.execs(pid, lo=at_ms, lo_strict=True))
         return node
 
     def _extend(self, node: ProcessNode, later: Iterator[ExecEvent]) -> ExecEvent | None:
@@ -120,9 +183,7 @@ class _Finder:
 
     def processes_between(self, pid: int, lo: int | None, hi: int | None) -> Iterator[ProcessNode]:
         """Processes with ``pid`` whose first exec lies in [lo, hi)."""
-        later = self._execs(
-            pid, "" if lo is None else " AND e.time_ms >= ?", () if lo is None else (lo,), "ASC"
-        )
+        later = self.source.execs(pid, lo=lo)
         first = next(later, None)
         while first is not None and (hi is None or time_to_ms(first.time) < hi):
             node = ProcessNode(pid, [first])
@@ -131,32 +192,22 @@ class _Finder:
 
 
 def process_tree(
-    conn: sqlite3.Connection, pid: int, at: datetime | None = None, max_nodes: int = 2000
+    source: sqlite3.Connection | TreeSource, pid: int, at: datetime | None = None, max_nodes: int = 2000
 ) -> ProcessTree | None:
-    """The tree around ``pid`` at time ``at`` (default: its latest process); None if never seen."""
-    finder = _Finder(conn)
+    """The tree around ``pid`` at time ``at`` (default: its latest process); None if never seen.
+    ``source``: the store's connection, or another :class:`TreeSource` (one host of the fleet)."""
+    finder = _Finder(StoreTreeSource(source) if isinstance(source, sqlite3.Connection) else source)
     at_ms = None if at is None else time_to_ms(at)
     target = finder.process_at(pid, at_ms)
     if target is None:
-        target = _unrecorded(conn, pid, at_ms)
-        if target is None:
-            return None
+        if not finder.source.has_children(pid, at_ms):  # a pid without execs but with recorded children
+            return None  # (e.g. a login shell started before recording)
+        target = ProcessNode(pid)
     ancestors = _ancestors(finder, target)
     budget = [max_nodes]
     _descend(finder, target, budget)
     nodes = max_nodes - budget[0] + 1
     return ProcessTree(pid, at, target, ancestors, nodes, truncated=budget[0] < 0)
-
-
-def _unrecorded(conn: sqlite3.Connection, pid: int, at_ms: int | None) -> ProcessNode | None:
-    """A pid without execs but with recorded children (e.g. a login shell started before recording)."""
-    where, params = "ppid = ?", [pid]
-    if at_ms is not None:
-        where += " AND time_ms <= ?"
-        params.append(at_ms)
-    if conn.execute(f"SELECT 1 FROM events WHERE {where} LIMIT 1", params).fetchone() is None:
-        return None
-    return ProcessNode(pid)
 
 
 def _ancestors(finder: _Finder, node: ProcessNode) -> list[ProcessNode]:
@@ -198,16 +249,8 @@ def _descend(finder: _Finder, node: ProcessNode, budget: list[int]) -> None:
 def _children(finder: _Finder, parent: ProcessNode) -> list[ProcessNode]:
     lo = time_to_ms(parent.execs[0].time) if parent.execs else None
     hi = parent.end_ms
-    sql = "SELECT pid, min(time_ms) FROM events WHERE ppid = ?"
-    params: list[int] = [parent.pid]
-    if lo is not None:
-        sql += " AND time_ms >= ?"
-        params.append(lo)
-    if hi is not None:
-        sql += " AND time_ms < ?"
-        params.append(hi)
     children: list[ProcessNode] = []
-    for child_pid, first_ms in finder.conn.execute(sql + " GROUP BY pid", params).fetchall():
+    for child_pid, first_ms in finder.source.children(parent.pid, lo, hi):
         for proc in finder.processes_between(child_pid, first_ms, hi):
             if proc.execs[0].ppid == parent.pid:
                 children.append(proc)

@@ -1,0 +1,138 @@
+"""``search`` and ``timeline`` over the fleet in ClickHouse: the same answers as over the store.
+
+Rows are selected by :mod:`~exectrail.query.fleetsql`'s superset conditions, rebuilt as events
+(:func:`~exectrail.warehouse.rows.event_of`), checked exactly in Python (the filter, the full-text
+phrases of :mod:`~exectrail.query.fulltext`) and de-duplicated by id (a row delivered twice is
+one event until ClickHouse merges it away).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from exectrail.filters import EventFilter
+from exectrail.model import ExecEvent
+from exectrail.query.fleetsql import TIME_ORDER, exec_where
+from exectrail.query.fulltext import Phrase, matches, phrases
+from exectrail.query.search import SearchQuery
+from exectrail.query.timeline import SessionSummary, TimelineQuery
+from exectrail.warehouse.rows import EVENT_COLUMNS, event_of
+from exectrail.warehouse.source import Fleet, literal
+
+#: Rows fetched per request while streaming a large answer.
+PAGE = 20_000
+
+
+def search_text(event: ExecEvent) -> str:
+    """What ``--text`` looks in: the command line, or the path of a failed exec (as the store indexes)."""
+    if event.argv is not None:
+        return b" ".join(event.argv).decode("utf-8", "replace")
+    return (event.path or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _text_condition(wanted: list[Phrase]) -> str:
+    """A superset condition for the phrases: every token occurs somewhere in the command line or path."""
+    haystack = "concat(arrayStringConcat(argv, ' '), ' ', ifNull(path, ''))"
+    found = [
+        f"positionCaseInsensitiveUTF8({haystack}, {literal(word)}) > 0" for p in wanted for word in p.words
+    ]
+    return "(" + " AND ".join(dict.fromkeys(found)) + " OR notEmpty(argv_hex) OR isNotNull(path_hex))"
+
+
+def _events(fleet: Fleet, where: str, descending: bool = False) -> Iterator[tuple[str, ExecEvent]]:
+    """(host, event) of the rows ``where`` selects, in time order, page by page, each id once (a row
+    delivered twice is one event until ClickHouse merges the copies)."""
+    order = ", ".join(f"{c} DESC" for c in TIME_ORDER.split(", ")) if descending else TIME_ORDER
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        sql = f"SELECT id, {EVENT_COLUMNS} FROM {fleet.table}{where} ORDER BY {order}, id"
+        sql += f" LIMIT {offset}, {PAGE}"
+        rows = list(fleet.rows(sql))
+        for row in rows:
+            row_id = str(row.get("id"))
+            if row_id not in seen:
+                seen.add(row_id)
+                yield str(row.get("host")), event_of(row)
+        if len(rows) < PAGE:
+            return
+        offset += PAGE
+
+
+def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
+    """The matching events of the fleet's hosts, oldest first (newest first with ``newest_first``)."""
+    wanted = phrases(query.text) if query.text else []
+    where = exec_where(fleet, query.filter, *([_text_condition(wanted)] if wanted else []))
+    shown = 0
+    for _host, event in _events(fleet, where, query.newest_first):
+        if query.limit is not None and shown >= query.limit:
+            return
+        if query.filter.matches(event) and (not wanted or matches(wanted, search_text(event))):
+            shown += 1
+            yield event
+
+
+def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:
+    """The selected session's (user's, terminal's) events, oldest first."""
+    more = []
+    if query.unset_session:
+        more.append("isNull(ses)")
+    elif query.session is not None:
+        more.append(f"ses = {int(query.session)}")
+    if query.tty is not None:
+        more.append(f"(tty = {literal(query.tty)} OR isNotNull(tty_hex))")
+    for _host, event in _events(fleet, exec_where(fleet, query.filter, *more)):
+        if query.filter.matches(event) and (query.tty is None or event.tty == query.tty):
+            yield event
+
+
+def sessions(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
+    """Every session among the matching events, per host, oldest first."""
+    if not _exact_in_sql(query.filter):
+        return _sessions_of(fleet, query)
+    sql = (
+        "SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min(toUInt64(time) * 1000 + time_ms) AS first, "
+        "max(toUInt64(time) * 1000 + time_ms) AS last, uniqExact(id) AS events, "
+        f"uniqExactIf(id, success = 0) AS failed FROM {fleet.table}{exec_where(fleet, query.filter)} "
+        "GROUP BY host, ses, auid ORDER BY first, host"
+    )
+    out = []
+    for row in fleet.rows(sql):
+        ttys = tuple(sorted(t for t in row["ttys"] if t))
+        first, last = _ms_time(row["first"]), _ms_time(row["last"])
+        out.append(
+            SessionSummary(
+                row["ses"], row["auid"], ttys, first, last, row["events"], row["failed"], row["host"]
+            )
+        )
+    return out
+
+
+def _exact_in_sql(f: EventFilter) -> bool:
+    """Whether :func:`~exectrail.query.fleetsql.filter_conditions` is exact for ``f`` (no superset)."""
+    return not (f.comms or f.exes or f.keys or f.argv_contains)
+
+
+def _ms_time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _sessions_of(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
+    """:func:`sessions` from the events themselves, for filters SQL can only narrow down."""
+    groups: dict[tuple[str, int | None, int | None], list[ExecEvent]] = {}
+    for host, event in _events(fleet, exec_where(fleet, query.filter)):
+        if query.filter.matches(event):
+            groups.setdefault((host, event.ses, event.auid), []).append(event)
+    out = []
+    for (host, ses, auid), events in groups.items():
+        ttys = tuple(sorted({e.tty for e in events if e.tty}))
+        failed = sum(1 for e in events if e.success is False)
+        out.append(
+            SessionSummary(ses, auid, ttys, events[0].time, events[-1].time, len(events), failed, host)
+        )
+    out.sort(key=lambda s: (s.first, s.host or ""))
+    return out
+
+
+__all__ = ["search", "search_text", "sessions", "timeline"]
