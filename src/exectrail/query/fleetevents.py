@@ -9,14 +9,13 @@ one event until ClickHouse merges it away).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
-from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
-from exectrail.query.fleetsql import TIME_ORDER, exec_where
+from exectrail.query.fleetsql import TIME_ORDER, exact_where, exec_where
 from exectrail.query.fulltext import Phrase, matches, phrases
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
+from exectrail.timefmt import ms_to_time
 from exectrail.warehouse.rows import EVENT_COLUMNS, event_of
 from exectrail.warehouse.source import Fleet, literal
 
@@ -89,49 +88,21 @@ def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:
 
 def sessions(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
     """Every session among the matching events, per host, oldest first."""
-    if not _exact_in_sql(query.filter):
-        return _sessions_of(fleet, query)
     sql = (
         "SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min(toUInt64(time) * 1000 + time_ms) AS first, "
         "max(toUInt64(time) * 1000 + time_ms) AS last, uniqExact(id) AS events, "
-        f"uniqExactIf(id, success = 0) AS failed FROM {fleet.table}{exec_where(fleet, query.filter)} "
+        f"uniqExactIf(id, success = 0) AS failed FROM {fleet.table}{exact_where(fleet, query.filter)} "
         "GROUP BY host, ses, auid ORDER BY first, host"
     )
     out = []
     for row in fleet.rows(sql):
         ttys = tuple(sorted(t for t in row["ttys"] if t))
-        first, last = _ms_time(row["first"]), _ms_time(row["last"])
+        first, last = ms_to_time(row["first"]), ms_to_time(row["last"])
         out.append(
             SessionSummary(
                 row["ses"], row["auid"], ttys, first, last, row["events"], row["failed"], row["host"]
             )
         )
-    return out
-
-
-def _exact_in_sql(f: EventFilter) -> bool:
-    """Whether :func:`~exectrail.query.fleetsql.filter_conditions` is exact for ``f`` (no superset)."""
-    return not (f.comms or f.exes or f.keys or f.argv_contains)
-
-
-def _ms_time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def _sessions_of(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
-    """:func:`sessions` from the events themselves, for filters SQL can only narrow down."""
-    groups: dict[tuple[str, int | None, int | None], list[ExecEvent]] = {}
-    for host, event in _events(fleet, exec_where(fleet, query.filter)):
-        if query.filter.matches(event):
-            groups.setdefault((host, event.ses, event.auid), []).append(event)
-    out = []
-    for (host, ses, auid), events in groups.items():
-        ttys = tuple(sorted({e.tty for e in events if e.tty}))
-        failed = sum(1 for e in events if e.success is False)
-        out.append(
-            SessionSummary(ses, auid, ttys, events[0].time, events[-1].time, len(events), failed, host)
-        )
-    out.sort(key=lambda s: (s.first, s.host or ""))
     return out
 
 

@@ -1,10 +1,12 @@
-"""The review filters as ClickHouse SQL over the fleet table: a superset, made exact in Python.
+"""The review filters as ClickHouse SQL over the fleet table, with the store's exact semantics.
 
-Each condition here selects at least every row the filter matches (text the sink stored as hex
-because it was not UTF-8, globs, comma-joined keys and command-line bytes are let through), and
-:meth:`EventFilter.matches` then decides on the rebuilt event, so the fleet answers exactly as the
-store does. Times: a row's instant is ``toUInt64(time) * 1000 + time_ms``; ``time`` is also bounded
-by whole seconds so that ClickHouse skips the months and parts outside the range.
+For rows whose text is UTF-8 the conditions are exact (globs as anchored RE2 with ``(?s)``, keys
+as a comma-split list, command-line substrings compared as bytes, non-UTF-8 arguments read back
+from ``argv_hex``). Names the sink had to keep as hex (``comm_hex``, ``exe_hex``, ``key_hex``) are
+let through by the SQL and decided in Python: :func:`exact_where` reads those few rows, asks
+:meth:`EventFilter.matches` and leaves out the ids it rejects, so counts and aggregates agree with
+the store too. Times: a row's instant is ``toUInt64(time) * 1000 + time_ms``; ``time`` is also
+bounded by whole seconds so that ClickHouse skips the months and parts outside the range.
 """
 
 from __future__ import annotations
@@ -14,17 +16,37 @@ from collections.abc import Iterable
 
 from exectrail.filters import EventFilter
 from exectrail.timefmt import time_to_ms
-from exectrail.warehouse.source import Fleet, literal, text_condition
+from exectrail.warehouse.rows import EVENT_COLUMNS, event_of
+from exectrail.warehouse.source import Fleet, glob_regex, is_glob, literal
 
 #: A row's time in milliseconds since the epoch.
 MS = "(toUInt64(time) * 1000 + time_ms)"
 #: Exec rows in time order, as the store orders them (then host, for the fleet).
 TIME_ORDER = "time, time_ms, serial, ifNull(node, ''), host"
+#: The command line as bytes, arguments joined by spaces (non-UTF-8 ones from their hex).
+ARGV_BYTES = (
+    "if(notEmpty(argv_hex), arrayStringConcat(arrayMap(x -> unhex(x), argv_hex), ' '), "
+    "arrayStringConcat(argv, ' '))"
+)
+_HEX_NAMES = {"comms": "comm_hex", "exes": "exe_hex", "keys": "key_hex"}
+
+
+def raw(column: str) -> str:
+    """A text column's bytes: from its ``_hex`` companion when the text was not UTF-8."""
+    return f"if(isNotNull({column}_hex), unhex(assumeNotNull({column}_hex)), {column})"
+
+
+def bytes_literal(value: bytes) -> str:
+    """``value`` as a ClickHouse string literal of exactly those bytes."""
+    out = []
+    for byte in value:
+        ch = chr(byte)
+        out.append("\\" + ch if ch in "\\'" else ch if 0x20 <= byte < 0x7F else f"\\x{byte:02x}")
+    return "'" + "".join(out) + "'"
 
 
 def _numbers(column: str, values: Iterable[int]) -> str:
-    listed = ", ".join(str(int(v)) for v in sorted(values))
-    return f"{column} IN ({listed})"
+    return f"{column} IN ({', '.join(str(int(v)) for v in sorted(values))})"
 
 
 def ms_bounds(lo_ms: int | None, hi_ms: int | None) -> list[str]:
@@ -37,8 +59,17 @@ def ms_bounds(lo_ms: int | None, hi_ms: int | None) -> list[str]:
     return out
 
 
+def _names(column: str, patterns: Iterable[str]) -> str:
+    parts = [
+        f"match({column}, {literal('(?s)' + glob_regex(p))})" if is_glob(p) else f"{column} = {literal(p)}"
+        for p in patterns
+    ]
+    return f"({' OR '.join(parts)} OR isNotNull({column}_hex))"
+
+
 def filter_conditions(f: EventFilter) -> list[str]:
-    """SQL conditions (ANDed) that every exec row ``f`` matches meets."""
+    """SQL conditions (ANDed) that select exactly the rows ``f`` matches, but for rows with a
+    ``comm_hex``, ``exe_hex`` or ``key_hex`` that one of ``f``'s criteria reads (let through)."""
     out = []
     for column, values in (("pid", f.pids), ("ppid", f.ppids), ("uid", f.uids)):
         if values:
@@ -49,38 +80,44 @@ def filter_conditions(f: EventFilter) -> list[str]:
         if known:
             parts.append(_numbers("auid", known))
         out.append("(" + " OR ".join(parts) + ")")
-    for column, patterns in (("comm", f.comms), ("exe", f.exes)):
-        if patterns:
-            out.append(f"({text_condition(column, patterns)} OR isNotNull({column}_hex))")
+    if f.comms:
+        out.append(_names("comm", f.comms))
+    if f.exes:
+        out.append(_names("exe", f.exes))
     if f.keys:
-        found = " OR ".join(f"position(ifNull(key, ''), {literal(k)}) > 0" for k in f.keys)
-        out.append(f"({found} OR isNotNull(key_hex))")
+        found = " OR ".join(f"has(splitByChar(',', assumeNotNull(key)), {literal(k)})" for k in f.keys)
+        out.append(f"((isNotNull(key) AND ({found})) OR isNotNull(key_hex))")
     if f.success is not None:
         out.append(f"success = {1 if f.success else 0}")
     out += ms_bounds(
         None if f.start is None else time_to_ms(f.start), None if f.end is None else time_to_ms(f.end)
     )
     if f.argv_contains:
-        parts = ["notEmpty(argv_hex)"]
-        for needle in f.argv_contains:
-            if _is_utf8(needle):
-                parts.append(f"position(arrayStringConcat(argv, ' '), {literal(needle)}) > 0")
-        out.append("(" + " OR ".join(parts) + ")")
+        needles = [bytes_literal(t.encode("utf-8", "surrogateescape")) for t in f.argv_contains]
+        out.append("(" + " OR ".join(f"position({ARGV_BYTES}, {n}) > 0" for n in needles) + ")")
     return out
 
 
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def exec_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
-    """``WHERE`` for the exec rows of ``fleet``'s hosts that may match ``f`` (and ``more``)."""
+    """``WHERE`` for the exec rows of ``fleet``'s hosts that may match ``f`` (and ``more``): exact
+    but for the hex names :func:`exact_where` settles."""
     conditions = ["type = 'exec'", *([fleet.host_condition()] if fleet.hosts else []), *filter_conditions(f)]
     return " WHERE " + " AND ".join([*conditions, *more])
 
 
-__all__ = ["MS", "TIME_ORDER", "exec_where", "filter_conditions", "ms_bounds"]
+def exact_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
+    """:func:`exec_where`, made exact: rows with hex names the filter reads are checked in Python and
+    the ids it rejects left out."""
+    where = exec_where(fleet, f, *more)
+    hex_columns = [column for name, column in _HEX_NAMES.items() if getattr(f, name)]
+    if not hex_columns:
+        return where
+    doubtful = " OR ".join(f"isNotNull({c})" for c in hex_columns)
+    sql = f"SELECT id, {EVENT_COLUMNS} FROM {fleet.table}{where} AND ({doubtful})"
+    rejected = sorted({str(row.get("id")) for row in fleet.rows(sql) if not f.matches(event_of(row))})
+    if not rejected:
+        return where
+    return where + f" AND id NOT IN ({', '.join(literal(r) for r in rejected)})"
+
+
+__all__ = ["ARGV_BYTES", "MS", "TIME_ORDER", "bytes_literal", "exact_where", "exec_where", "ms_bounds", "raw"]

@@ -112,6 +112,24 @@ def place_of(program: str) -> str | None:
     return None
 
 
+def text_order(value: str | None) -> tuple[int, bytes]:
+    """SQLite's order of a text column as the store keeps it: NULL, then UTF-8 text (as TEXT), then
+    other bytes (kept as BLOB), each by their bytes."""
+    if value is None:
+        return 0, b""
+    try:
+        return 1, value.encode()
+    except UnicodeEncodeError:
+        return 2, value.encode("utf-8", "surrogateescape")
+
+
+def newest_first_seen(found: list[FirstSeen], top: int) -> list[FirstSeen]:
+    """The ``top`` most recently first-seen executables (ties by name)."""
+    found.sort(key=lambda f: text_order(f.exe))
+    found.sort(key=lambda f: f.first, reverse=True)
+    return found[:top]
+
+
 class _Reporter:
     def __init__(self, conn: sqlite3.Connection, event_filter: EventFilter, top: int) -> None:
         self.conn, self.filter, self.top = conn, event_filter, top
@@ -126,7 +144,7 @@ class _Reporter:
         ).fetchall()
 
     def users(self, column: str) -> list[UserCount]:
-        rows = self.rows(f"e.{column}, count(*)", f"GROUP BY e.{column} ORDER BY 2 DESC LIMIT {self.top}")
+        rows = self.rows(f"e.{column}, count(*)", f"GROUP BY e.{column} ORDER BY 2 DESC, 1 LIMIT {self.top}")
         return [UserCount(uid, user_name(uid), n) for uid, n in rows]
 
     def first_seen(self) -> list[FirstSeen]:
@@ -138,8 +156,7 @@ class _Reporter:
             for exe, n in in_range
             if exe in ever and (start is None or ever[exe] >= start)
         ]
-        found.sort(key=lambda f: f.first, reverse=True)
-        return found[: self.top]
+        return newest_first_seen(found, self.top)
 
     def writable(self) -> list[WritableExec]:
         program = (
@@ -166,12 +183,12 @@ class _Reporter:
         )
         exes = self.rows(
             "e.exe, count(*), count(DISTINCT e.uid)",
-            f"GROUP BY e.exe ORDER BY 2 DESC LIMIT {self.top}",
+            f"GROUP BY e.exe ORDER BY 2 DESC, 1 LIMIT {self.top}",
             "e.success = 1",
         )
         failures = self.rows(
             "e.path, e.exit, count(*)",
-            f"GROUP BY e.path, e.exit ORDER BY 3 DESC LIMIT {self.top}",
+            f"GROUP BY e.path, e.exit ORDER BY 3 DESC, 1, 2 LIMIT {self.top}",
             "e.success = 0",
         )
         hours = self.rows(

@@ -1,0 +1,162 @@
+"""``report`` over the fleet in ClickHouse: the store's summaries (:mod:`~exectrail.query.report`),
+the same answers for the same events.
+
+Each ranking reads every group from ClickHouse (counting ids once: a row delivered twice is one
+event) and ranks them in Python in the store's order, ties included (:func:`text_order`).
+Text comes back as hex of its bytes, so names that are not UTF-8 survive exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from exectrail.filters import EventFilter
+from exectrail.query.fleetsql import MS, exact_where, raw
+from exectrail.query.report import (
+    HOUR_MS,
+    MEMFD,
+    WRITABLE_DIRS,
+    ExeCount,
+    FailureCount,
+    FirstSeen,
+    HourCount,
+    Report,
+    UserCount,
+    WritableExec,
+    errno_name,
+    newest_first_seen,
+    place_of,
+    text_order,
+    user_name,
+)
+from exectrail.timefmt import ms_to_time, time_to_ms
+from exectrail.warehouse.source import Fleet
+
+T = TypeVar("T")
+EVENTS = "uniqExact(id)"
+
+
+def _text(hex_text: object) -> str | None:
+    """Text selected as ``hex(...)``: its bytes, read as the store reads a BLOB."""
+    if hex_text is None:
+        return None
+    return bytes.fromhex(str(hex_text)).decode("utf-8", "surrogateescape")
+
+
+def _ranked(items: list[T], key: Callable[[T], Any], top: int) -> list[T]:
+    items.sort(key=key)
+    return items[:top]
+
+
+def _uid_order(uid: int | None) -> tuple[int, int]:
+    return (0, 0) if uid is None else (1, uid)
+
+
+class _FleetReporter:
+    def __init__(self, fleet: Fleet, event_filter: EventFilter, top: int) -> None:
+        self.fleet, self.filter, self.top = fleet, event_filter, top
+        self.where = exact_where(fleet, event_filter)
+
+    def rows(self, select: str, tail: str = "", extra: str | None = None) -> list[dict[str, Any]]:
+        where = self.where + (f" AND {extra}" if extra else "")
+        return list(self.fleet.rows(f"SELECT {select} FROM {self.fleet.table}{where} {tail}"))
+
+    def users(self, column: str) -> list[UserCount]:
+        rows = self.rows(f"{column} AS who, {EVENTS} AS n", f"GROUP BY {column}")
+        counts = [UserCount(r["who"], user_name(r["who"]), r["n"]) for r in rows]
+        return _ranked(counts, lambda u: (-u.count, _uid_order(u.uid)), self.top)
+
+    def first_seen(self) -> list[FirstSeen]:
+        exe = f"hex({raw('exe')})"
+        in_range = self.rows(f"{exe} AS exe, {EVENTS} AS n", "GROUP BY exe", "success = 1")
+        hosts = self.fleet.host_condition()
+        sql = (
+            f"SELECT {exe} AS exe, min({MS}) AS first FROM {self.fleet.table} "
+            f"WHERE type = 'exec' AND {hosts} AND success = 1 GROUP BY exe"
+        )
+        ever = {row["exe"]: row["first"] for row in self.fleet.rows(sql)}
+        start = None if self.filter.start is None else _at_or_after(self.filter)
+        found = [
+            FirstSeen(_text(r["exe"]), ms_to_time(ever[r["exe"]]), r["n"])
+            for r in in_range
+            if r["exe"] in ever and (start is None or ever[r["exe"]] >= start)
+        ]
+        return newest_first_seen(found, self.top)
+
+    def writable(self) -> list[WritableExec]:
+        program = (
+            f"if(success = 1, {raw('exe')}, if(startsWith({raw('path')}, '/'), {raw('path')}, "
+            f"concat({raw('cwd')}, '/', {raw('path')})))"
+        )
+        prefixes = " OR ".join(f"startsWith(prog, '{p}')" for p in WRITABLE_DIRS)
+        candidates = f"({prefixes} OR position(prog, '/.') > 0 OR position(prog, '{MEMFD}') > 0)"
+        sql = (
+            f"SELECT hex(prog) AS prog, {EVENTS} AS n, min(t) AS first, max(t) AS last FROM "
+            f"(SELECT id, {program} AS prog, {MS} AS t FROM {self.fleet.table}{self.where}) "
+            f"WHERE isNotNull(prog) AND {candidates} GROUP BY prog"
+        )
+        out = []
+        for row in self.fleet.rows(sql):
+            text = _text(row["prog"])
+            place = place_of(text) if text else None
+            if text and place:
+                out.append(
+                    WritableExec(text, place, row["n"], ms_to_time(row["first"]), ms_to_time(row["last"]))
+                )
+        out.sort(key=lambda w: (-w.count, w.program))
+        return out
+
+    def build(self) -> Report:
+        (totals,) = self.rows(
+            f"{EVENTS} AS total, uniqExactIf(id, success = 0) AS failed, "
+            f"min({MS}) AS first, max({MS}) AS last"
+        )
+        total = int(totals["total"])
+        exes = self.rows(
+            f"hex({raw('exe')}) AS exe, {EVENTS} AS n, uniqExact(uid) AS users", "GROUP BY exe", "success = 1"
+        )
+        top_exes = [ExeCount(_text(r["exe"]), r["n"], r["users"]) for r in exes]
+        failures = self.rows(
+            f"hex({raw('path')}) AS path, exit, {EVENTS} AS n", "GROUP BY path, exit", "success = 0"
+        )
+        failure_counts = [
+            FailureCount(_text(r["path"]), r["exit"], errno_name(r["exit"]), r["n"]) for r in failures
+        ]
+        hours = self.rows(
+            f"intDiv({MS}, {HOUR_MS}) AS hour, {EVENTS} AS n, uniqExactIf(id, success = 0) AS failed",
+            "GROUP BY hour ORDER BY hour",
+        )
+        return Report(
+            total=total,
+            failed=int(totals["failed"]),
+            first=ms_to_time(totals["first"]) if total else None,
+            last=ms_to_time(totals["last"]) if total else None,
+            top_exes=_ranked(top_exes, lambda e: (-e.count, text_order(e.exe)), self.top),
+            top_users=self.users("uid"),
+            top_login_users=self.users("auid"),
+            failures=_ranked(
+                failure_counts, lambda f: (-f.count, text_order(f.path), _exit_order(f.exit)), self.top
+            ),
+            first_seen=self.first_seen(),
+            writable=self.writable(),
+            per_hour=[HourCount(ms_to_time(h["hour"] * HOUR_MS), h["n"], h["failed"]) for h in hours],
+        )
+
+
+def _exit_order(code: int | None) -> tuple[int, int]:
+    return (0, 0) if code is None else (1, code)
+
+
+def _at_or_after(f: EventFilter) -> int:
+    assert f.start is not None
+    ms = time_to_ms(f.start)
+    return ms + 1 if f.start.microsecond % 1000 else ms
+
+
+def report(fleet: Fleet, event_filter: EventFilter | None = None, top: int = 10) -> Report:
+    """The summaries over the fleet's events that ``event_filter`` matches (``top`` rows per ranking)."""
+    return _FleetReporter(fleet, event_filter or EventFilter(), top).build()
+
+
+__all__ = ["report"]
