@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import click
 
 from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err, report_diagnostics
-from exectrail.cli.options import Seconds, format_option, input_paths, resolve_format
+from exectrail.cli.options import (
+    Seconds,
+    fleet_options,
+    format_option,
+    input_paths,
+    open_source,
+    resolve_format,
+)
 from exectrail.errors import UsageError
 from exectrail.interference.detector import scan_logs
 from exectrail.interference.kinds import DESCRIPTIONS
@@ -16,6 +25,7 @@ from exectrail.model import CERTAIN, Alarm
 from exectrail.output.alarmlist import alarm_summary, emit_alarms
 from exectrail.output.progress import progress_bar
 from exectrail.parse.logfile import ReadStats
+from exectrail.query.fleetalarms import fleet_alarms
 
 
 @click.command("alarms")
@@ -38,6 +48,7 @@ from exectrail.parse.logfile import ReadStats
 @click.option("--certain", "certain_only", is_flag=True, help="Only alarms that are certain.")
 @click.option("--kinds", "list_kinds", is_flag=True, help="List the alarm kinds and exit.")
 @format_option
+@fleet_options
 @click.option("-v", "--verbose", is_flag=True, help="All evidence lines; the first bad lines with file:line.")
 def alarms(
     files: tuple[str, ...],
@@ -48,6 +59,8 @@ def alarms(
     certain_only: bool,
     list_kinds: bool,
     fmt: str | None,
+    source_url: str | None,
+    hosts: tuple[str, ...],
     verbose: bool,
     **params: Any,
 ) -> None:
@@ -55,19 +68,27 @@ def alarms(
 
     FILE may be plain or gzip-compressed, or - for stdin. Without FILE: /var/log/audit/audit.log and
     its rotations, oldest first. Give every rotated file, oldest first, so that their continuity can
-    be checked. Exit status: 0 no alarm, 3 alarms found, 1 input problems.
+    be checked. With --db, the alarms kept in a store; with --from, those the fleet's hosts forwarded
+    to ClickHouse. Exit status: 0 no alarm, 3 alarms found, 1 input problems.
     """
     if list_kinds:
         for kind, text in DESCRIPTIONS.items():
             click.echo(f"{kind:22} {text}")
         return
-    if db is not None:
+    problems: list[str] = []
+    fleet = open_source(source_url, hosts, Path(db) if db is not None else None)
+    if fleet is not None:
+        if files:
+            raise UsageError("give log files or --from, not both")
+        with closing(fleet):
+            found = fleet_alarms(fleet)
+    elif db is not None:
         if files:
             raise UsageError("give log files or --db, not both")
         from exectrail.store.alarms import read_checked_alarms
 
         found, broken = read_checked_alarms(db)
-        problems: list[str] = [f"{db}: {broken}"] if broken else []
+        problems = [f"{db}: {broken}"] if broken else []
     else:
         found, problems = _scan(files, key, silent_gap, no_line_checks, verbose)
     if certain_only:

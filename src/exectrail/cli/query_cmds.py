@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from exectrail.cli.options import (
     count_type,
     db_option,
     filter_options,
+    fleet_options,
     format_option,
+    open_source,
     parse_id,
     resolve_format,
     tabular_format_option,
@@ -24,6 +27,9 @@ from exectrail.errors import UsageError
 from exectrail.output.results import render_report, render_sessions, render_tree
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import TABULAR_FORMATS, make_writer
+from exectrail.query import fleetevents
+from exectrail.query.fleetreport import report as fleet_report
+from exectrail.query.fleettree import FleetTreeSource, tree_host
 from exectrail.query.report import report as build_report
 from exectrail.query.search import SearchQuery
 from exectrail.query.search import search as run_search
@@ -69,8 +75,9 @@ def _write_events(events: Any, fmt: str | None) -> int:
 @click.option("--limit", type=count_type(), help="At most this many events.")
 @click.option("--newest-first", is_flag=True, help="Newest events first.")
 @format_option
+@fleet_options
 def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_first: bool, fmt: str | None,
-           **params: Any) -> None:  # fmt: skip
+           source_url: str | None, hosts: tuple[str, ...], **params: Any) -> None:  # fmt: skip
     """Find stored exec events by the review filters and full-text words."""
     for words in text:
         if not _is_utf8(words):
@@ -80,6 +87,12 @@ def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_fir
             )
     query = SearchQuery(build_filter(params), text, limit, newest_first)
     started = time.monotonic()
+    fleet = open_source(source_url, hosts, db)
+    if fleet is not None:
+        with closing(fleet):
+            shown = _write_events(fleetevents.search(fleet, query), fmt)
+        echo_err(f"exectrail: {shown} events found in {fleet.table} ({time.monotonic() - started:.2f} s)")
+        return
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
         shown = _write_events(run_search(store.conn, query), fmt)
     echo_err(f"exectrail: {shown} events found in {store.path} ({time.monotonic() - started:.2f} s)")
@@ -95,17 +108,28 @@ def search(db: Path | None, text: tuple[str, ...], limit: int | None, newest_fir
 @click.option("--max-nodes", default=2000, show_default=True, type=count_type(),
               help="Stop listing descendants after this many processes.")  # fmt: skip
 @tabular_format_option
-def tree(pid: int, db: Path | None, at: str | None, max_nodes: int, fmt: str | None, **params: Any) -> None:
+@fleet_options
+def tree(pid: int, db: Path | None, at: str | None, max_nodes: int, fmt: str | None, source_url: str | None,
+         hosts: tuple[str, ...], **params: Any) -> None:  # fmt: skip
     """A process's ancestry and descendants, with command lines, users and times.
 
     The parent of a process is the latest exec of its ppid before the process's own first exec,
     so reused pids are told apart by time. With filters, only matching execs are listed and only
-    the descendants leading to one are kept.
+    the descendants leading to one are kept. With --from, the tree stays on one host (pids are per
+    host): the one --host names, or the only one where PID ran.
     """
     when = parse_time(at) if at else None
     event_filter = build_filter(params)
-    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
-        result = process_tree(store.conn, pid, when, max_nodes)
+    fleet = open_source(source_url, hosts, db)
+    if fleet is not None:
+        with closing(fleet):
+            host = tree_host(fleet, pid)
+            result = (
+                None if host is None else process_tree(FleetTreeSource(fleet, host), pid, when, max_nodes)
+            )
+    else:
+        with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+            result = process_tree(store.conn, pid, when, max_nodes)
     if result is not None and not event_filter.empty:
         result = prune(result, event_filter)
     if result is None:
@@ -130,7 +154,9 @@ def _session(value: str | None) -> tuple[int | None, bool]:
 @click.option("--tty", metavar="TTY", help="Terminal, e.g. pts0.")
 @filter_options
 @format_option
-def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | None, **params: Any) -> None:
+@fleet_options
+def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | None, source_url: str | None,
+             hosts: tuple[str, ...], **params: Any) -> None:  # fmt: skip
     """One login session's executions in order (--session, --auid or --tty).
 
     Without a selector, lists the sessions to choose from (table, jsonl or csv).
@@ -142,6 +168,15 @@ def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | N
             f"--format {fmt} is for exec events: the list of sessions is table, jsonl or csv "
             "(select one with --session, --auid or --tty)"
         )
+    fleet = open_source(source_url, hosts, db)
+    if fleet is not None:
+        with closing(fleet):
+            if not query.selects:
+                render_sessions(fleetevents.sessions(fleet, query), resolve_format(fmt))
+                return
+            shown = _write_events(fleetevents.timeline(fleet, query), fmt)
+        echo_err(f"exectrail: {shown} events in the timeline")
+        return
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
         if not query.selects:
             render_sessions(sessions(store.conn, query.filter), resolve_format(fmt))
@@ -155,10 +190,17 @@ def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | N
 @filter_options
 @click.option("--top", default=10, show_default=True, type=count_type(), help="Rows per ranking.")
 @tabular_format_option
-def report(db: Path | None, top: int, fmt: str | None, **params: Any) -> None:
+@fleet_options
+def report(db: Path | None, top: int, fmt: str | None, source_url: str | None, hosts: tuple[str, ...],
+           **params: Any) -> None:  # fmt: skip
     """Summaries: top executables and users, failed execs by path and error, first-seen executables,
     execs from /tmp, /dev/shm, /var/tmp, hidden directories or memfd, counts per hour."""
     event_filter = build_filter(params)
-    with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
-        result = build_report(store.conn, event_filter, top)
+    fleet = open_source(source_url, hosts, db)
+    if fleet is not None:
+        with closing(fleet):
+            result = fleet_report(fleet, event_filter, top)
+    else:
+        with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
+            result = build_report(store.conn, event_filter, top)
     render_report(result, resolve_format(fmt))

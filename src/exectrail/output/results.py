@@ -182,11 +182,13 @@ def _add_children(branch: Tree, node: ProcessNode) -> None:
 
 
 def render_sessions(items: list[SessionSummary], fmt: str) -> None:
-    """The session list of ``timeline`` without a selector."""
+    """The session list of ``timeline`` without a selector (with a ``host`` column for the fleet's)."""
+    hosts = any(s.host is not None for s in items)
     header = ["ses", "auid", "user", "ttys", "first", "last", "events", "failed"]
+    header = ["host", *header] if hosts else header
     rows: list[list[Any]] = [
-        [s.ses, s.auid, user_name(s.auid), " ".join(clean_text(t) or "" for t in s.ttys), _iso(s.first),
-         _iso(s.last), s.events, s.failed]
+        [*([s.host] if hosts else []), s.ses, s.auid, user_name(s.auid),
+         " ".join(clean_text(t) or "" for t in s.ttys), _iso(s.first), _iso(s.last), s.events, s.failed]
         for s in items
     ]  # fmt: skip
     if fmt == "jsonl":
@@ -201,8 +203,9 @@ def render_sessions(items: list[SessionSummary], fmt: str) -> None:
     for name in header:
         table.add_column(name, justify="right" if name in ("ses", "auid", "events", "failed") else "left")
     for s, row in zip(items, rows, strict=True):
-        table.add_row("unset" if s.ses is None else str(s.ses), Text(_user(s.auid)),
-                      Text(terminal_text(row[2] or "")), Text(terminal_text(row[3])),
+        first = [Text(terminal_text(s.host or ""))] if hosts else []
+        table.add_row(*first, "unset" if s.ses is None else str(s.ses), Text(_user(s.auid)),
+                      Text(terminal_text(row[-6] or "")), Text(terminal_text(row[-5])),
                       utc_text(s.first), utc_text(s.last), str(s.events), str(s.failed))  # fmt: skip
     _console().print(table if items else Text("(no sessions)", style="dim"))
 
