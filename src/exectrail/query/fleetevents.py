@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exectrail.model import ExecEvent
-from exectrail.query.fleetsql import TIME_ORDER, exact_where, exec_where
+from exectrail.query.fleetsql import TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
 from exectrail.query.fulltext import Phrase, matches, phrases
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
@@ -42,12 +42,12 @@ def _text_condition(wanted: list[Phrase]) -> str:
 def _events(fleet: Fleet, where: str, descending: bool = False) -> Iterator[tuple[str, ExecEvent]]:
     """(host, event) of the rows ``where`` selects, in time order, page by page, each id once (a row
     delivered twice is one event until ClickHouse merges the copies)."""
-    order = ", ".join(f"{c} DESC" for c in TIME_ORDER.split(", ")) if descending else TIME_ORDER
+    order = ", ".join(f"{c} DESC" for c in TIME_COLUMNS) if descending else TIME_ORDER
     seen: set[str] = set()
     offset = 0
     while True:
         sql = f"SELECT id, {EVENT_COLUMNS} FROM {fleet.table}{where} ORDER BY {order}, id"
-        sql += f" LIMIT {offset}, {PAGE}"
+        sql += f"{' DESC' if descending else ''} LIMIT {offset}, {PAGE}"
         rows = list(fleet.rows(sql))
         for row in rows:
             row_id = str(row.get("id"))

@@ -3,7 +3,8 @@ the same answers for the same events.
 
 Each ranking reads every group from ClickHouse (counting ids once: a row delivered twice is one
 event) and ranks them in Python in the store's order, ties included (:func:`text_order`).
-Text comes back as hex of its bytes, so names that are not UTF-8 survive exactly.
+Text comes back as hex of its bytes, so names that are not UTF-8 survive exactly. (Aliases never
+reuse a column's name: ClickHouse would read the alias wherever the column is named.)
 """
 
 from __future__ import annotations
@@ -69,18 +70,18 @@ class _FleetReporter:
 
     def first_seen(self) -> list[FirstSeen]:
         exe = f"hex({raw('exe')})"
-        in_range = self.rows(f"{exe} AS exe, {EVENTS} AS n", "GROUP BY exe", "success = 1")
+        in_range = self.rows(f"{exe} AS exe_bytes, {EVENTS} AS n", "GROUP BY exe_bytes", "success = 1")
         hosts = self.fleet.host_condition()
         sql = (
-            f"SELECT {exe} AS exe, min({MS}) AS first FROM {self.fleet.table} "
-            f"WHERE type = 'exec' AND {hosts} AND success = 1 GROUP BY exe"
+            f"SELECT {exe} AS exe_bytes, min({MS}) AS first FROM {self.fleet.table} "
+            f"WHERE type = 'exec' AND {hosts} AND success = 1 GROUP BY exe_bytes"
         )
-        ever = {row["exe"]: row["first"] for row in self.fleet.rows(sql)}
+        ever = {row["exe_bytes"]: row["first"] for row in self.fleet.rows(sql)}
         start = None if self.filter.start is None else _at_or_after(self.filter)
         found = [
-            FirstSeen(_text(r["exe"]), ms_to_time(ever[r["exe"]]), r["n"])
+            FirstSeen(_text(r["exe_bytes"]), ms_to_time(ever[r["exe_bytes"]]), r["n"])
             for r in in_range
-            if r["exe"] in ever and (start is None or ever[r["exe"]] >= start)
+            if r["exe_bytes"] in ever and (start is None or ever[r["exe_bytes"]] >= start)
         ]
         return newest_first_seen(found, self.top)
 
@@ -92,13 +93,13 @@ class _FleetReporter:
         prefixes = " OR ".join(f"startsWith(prog, '{p}')" for p in WRITABLE_DIRS)
         candidates = f"({prefixes} OR position(prog, '/.') > 0 OR position(prog, '{MEMFD}') > 0)"
         sql = (
-            f"SELECT hex(prog) AS prog, {EVENTS} AS n, min(t) AS first, max(t) AS last FROM "
+            f"SELECT hex(prog) AS prog_hex, {EVENTS} AS n, min(t) AS first, max(t) AS last FROM "
             f"(SELECT id, {program} AS prog, {MS} AS t FROM {self.fleet.table}{self.where}) "
             f"WHERE isNotNull(prog) AND {candidates} GROUP BY prog"
         )
         out = []
         for row in self.fleet.rows(sql):
-            text = _text(row["prog"])
+            text = _text(row["prog_hex"])
             place = place_of(text) if text else None
             if text and place:
                 out.append(
@@ -114,14 +115,18 @@ class _FleetReporter:
         )
         total = int(totals["total"])
         exes = self.rows(
-            f"hex({raw('exe')}) AS exe, {EVENTS} AS n, uniqExact(uid) AS users", "GROUP BY exe", "success = 1"
+            f"hex({raw('exe')}) AS exe_bytes, {EVENTS} AS n, uniqExact(uid) AS users",
+            "GROUP BY exe_bytes",
+            "success = 1",
         )
-        top_exes = [ExeCount(_text(r["exe"]), r["n"], r["users"]) for r in exes]
+        top_exes = [ExeCount(_text(r["exe_bytes"]), r["n"], r["users"]) for r in exes]
         failures = self.rows(
-            f"hex({raw('path')}) AS path, exit, {EVENTS} AS n", "GROUP BY path, exit", "success = 0"
+            f"hex({raw('path')}) AS path_bytes, exit, {EVENTS} AS n",
+            "GROUP BY path_bytes, exit",
+            "success = 0",
         )
         failure_counts = [
-            FailureCount(_text(r["path"]), r["exit"], errno_name(r["exit"]), r["n"]) for r in failures
+            FailureCount(_text(r["path_bytes"]), r["exit"], errno_name(r["exit"]), r["n"]) for r in failures
         ]
         hours = self.rows(
             f"intDiv({MS}, {HOUR_MS}) AS hour, {EVENTS} AS n, uniqExactIf(id, success = 0) AS failed",

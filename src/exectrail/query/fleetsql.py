@@ -22,7 +22,8 @@ from exectrail.warehouse.source import Fleet, glob_regex, is_glob, literal
 #: A row's time in milliseconds since the epoch.
 MS = "(toUInt64(time) * 1000 + time_ms)"
 #: Exec rows in time order, as the store orders them (then host, for the fleet).
-TIME_ORDER = "time, time_ms, serial, ifNull(node, ''), host"
+TIME_COLUMNS = ("time", "time_ms", "serial", "ifNull(node, '')", "host")
+TIME_ORDER = ", ".join(TIME_COLUMNS)
 #: The command line as bytes, arguments joined by spaces (non-UTF-8 ones from their hex).
 ARGV_BYTES = (
     "if(notEmpty(argv_hex), arrayStringConcat(arrayMap(x -> unhex(x), argv_hex), ' '), "
@@ -120,4 +121,14 @@ def exact_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
     return where + f" AND id NOT IN ({', '.join(literal(r) for r in rejected)})"
 
 
-__all__ = ["ARGV_BYTES", "MS", "TIME_ORDER", "bytes_literal", "exact_where", "exec_where", "ms_bounds", "raw"]
+__all__ = [
+    "ARGV_BYTES",
+    "MS",
+    "TIME_COLUMNS",
+    "TIME_ORDER",
+    "bytes_literal",
+    "exact_where",
+    "exec_where",
+    "ms_bounds",
+    "raw",
+]

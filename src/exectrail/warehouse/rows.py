@@ -44,6 +44,8 @@ def exec_body(row: dict[str, Any]) -> dict[str, Any]:
         body[name] = None if text is None else orjson.loads(text)
     if not body.get("argv_hex"):
         body.pop("argv_hex", None)
+    if not body.get("argv") and body.get("argc") != 0:  # the column holds [] for "no EXECVE record"
+        body["argv"] = None
     body["time"] = _time_text(row.get("epoch"), row.get("time_ms"))
     body["type"] = "exec"
     return body
