@@ -8,11 +8,12 @@ one event until ClickHouse merges it away).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
 from exectrail.query.fleetsql import TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
-from exectrail.query.fulltext import Phrase, matches, phrases
+from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
 from exectrail.timefmt import ms_to_time
@@ -21,6 +22,8 @@ from exectrail.warehouse.source import Fleet, literal
 
 #: Rows fetched per request while streaming a large answer.
 PAGE = 20_000
+#: Events checked against the full-text words at a time.
+CHUNK = 2_000
 
 
 def search_text(event: ExecEvent) -> str:
@@ -30,13 +33,12 @@ def search_text(event: ExecEvent) -> str:
     return (event.path or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _text_condition(wanted: list[Phrase]) -> str:
-    """A superset condition for the phrases: every token occurs somewhere in the command line or path."""
+def _text_condition(tokens: Sequence[str]) -> str:
+    """A cheap superset for the words: each of their tokens occurs in the command line or the path,
+    ignoring case (not accents: a word typed without them does not find an accented one here)."""
     haystack = "concat(arrayStringConcat(argv, ' '), ' ', ifNull(path, ''))"
-    found = [
-        f"positionCaseInsensitiveUTF8({haystack}, {literal(word)}) > 0" for p in wanted for word in p.words
-    ]
-    return "(" + " AND ".join(dict.fromkeys(found)) + " OR notEmpty(argv_hex) OR isNotNull(path_hex))"
+    found = [f"positionCaseInsensitiveUTF8({haystack}, {literal(token)}) > 0" for token in tokens]
+    return "((" + " AND ".join(found or ["1"]) + ") OR notEmpty(argv_hex) OR isNotNull(path_hex))"
 
 
 def _events(fleet: Fleet, where: str, descending: bool = False) -> Iterator[tuple[str, ExecEvent]]:
@@ -59,17 +61,31 @@ def _events(fleet: Fleet, where: str, descending: bool = False) -> Iterator[tupl
         offset += PAGE
 
 
+def _chunks(events: Iterator[ExecEvent], size: int) -> Iterator[list[ExecEvent]]:
+    while chunk := list(itertools.islice(events, size)):
+        yield chunk
+
+
 def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
     """The matching events of the fleet's hosts, oldest first (newest first with ``newest_first``)."""
-    wanted = phrases(query.text) if query.text else []
-    where = exec_where(fleet, query.filter, *([_text_condition(wanted)] if wanted else []))
+    matcher = TextMatcher(query.text) if query.text else None
+    more = [] if matcher is None else [_text_condition(matcher.tokens)]
+    found = (e for _, e in _events(fleet, exec_where(fleet, query.filter, *more), query.newest_first))
     shown = 0
-    for _host, event in _events(fleet, where, query.newest_first):
-        if query.limit is not None and shown >= query.limit:
-            return
-        if query.filter.matches(event) and (not wanted or matches(wanted, search_text(event))):
-            shown += 1
-            yield event
+    try:
+        for chunk in _chunks(found, CHUNK):
+            kept = [e for e in chunk if query.filter.matches(e)]
+            if matcher is not None:
+                hits = matcher.hits([search_text(e) for e in kept])
+                kept = [e for i, e in enumerate(kept) if i in hits]
+            for event in kept:
+                if query.limit is not None and shown >= query.limit:
+                    return
+                shown += 1
+                yield event
+    finally:
+        if matcher is not None:
+            matcher.close()
 
 
 def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:

@@ -59,7 +59,7 @@ def check_search_index(conn: sqlite3.Connection) -> tuple[str, str] | None:
             conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
-def _defined() -> str:
+def fts_definition() -> str:
     """The statement the migrations create ``events_fts`` with (the last one, should that change)."""
     made = [sql for m in MIGRATIONS for sql in m.statements if sql.startswith(_CREATE)]
     return made[-1]
@@ -69,12 +69,12 @@ def _check(conn: sqlite3.Connection) -> tuple[str, str] | None:
     found = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = 'events_fts'").fetchone()
     if found is None:
         return "damaged", "missing: the events_fts table was dropped, search --text finds nothing"
-    if found[0] != _defined():
+    if found[0] != fts_definition():
         return (
             "damaged",
             "its definition was changed (another tokenizer or options): search --text cannot be trusted",
         )
-    table = _defined().removeprefix(_CREATE)  # the same tokenizer and options for both copies
+    table = fts_definition().removeprefix(_CREATE)  # the same tokenizer and options for both copies
     conn.execute(f"CREATE VIRTUAL TABLE temp.{_EXPECTED} USING {table}")
     conn.executemany(f"INSERT INTO temp.{_EXPECTED} (rowid, cmdline) VALUES (?, ?)", _search_texts(conn))
     conn.execute(f"INSERT INTO temp.{_EXPECTED} ({_EXPECTED}) VALUES ('optimize')")
