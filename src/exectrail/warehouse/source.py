@@ -26,27 +26,67 @@ def literal(value: str) -> str:
 
 
 def glob_regex(pattern: str) -> str:
-    """A shell glob (``*``, ``?``, ``[…]``) as an anchored RE2 pattern."""
-    out, i = [], 0
-    while i < len(pattern):
+    """A shell glob as an anchored RE2 pattern meaning what ``fnmatch.fnmatchcase`` means (a port of
+    Python 3.11's ``fnmatch.translate``, without its lookarounds, which RE2 lacks)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
         ch = pattern[i]
+        i += 1
         if ch == "*":
-            out.append(".*")
+            if not out or out[-1] != ".*":
+                out.append(".*")
         elif ch == "?":
             out.append(".")
-        elif (
-            ch == "["
-            and (end := pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)) > 0
-        ):
-            body = pattern[i + 1 : end]
-            negate = body.startswith("!")
-            body = body[1:] if negate else body
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\").replace("[", "\\[") + "]")
-            i = end
+        elif ch == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("\\[")
+            else:
+                out.append(_char_class(pattern, i, j))
+                i = j + 1
         else:
             out.append(re.escape(ch))
-        i += 1
     return "^" + "".join(out) + "$"
+
+
+def _char_class(pattern: str, i: int, j: int) -> str:
+    """``pattern[i:j]``, the inside of a glob's ``[...]``, as an RE2 class (ranges running backwards
+    are dropped, as fnmatch drops them)."""
+    if "-" not in pattern[i:j]:
+        chunks = [pattern[i:j]]
+    else:
+        chunks = []
+        k = i + 2 if pattern[i] == "!" else i + 1
+        while (k := pattern.find("-", k, j)) >= 0:
+            chunks.append(pattern[i:k])
+            i = k + 1
+            k += 3
+        if chunk := pattern[i:j]:
+            chunks.append(chunk)
+        else:
+            chunks[-1] += "-"
+        for k in range(len(chunks) - 1, 0, -1):
+            if chunks[k - 1][-1] > chunks[k][0]:
+                chunks[k - 1] = chunks[k - 1][:-1] + chunks[k][1:]
+                del chunks[k]
+    negate = bool(chunks) and chunks[0].startswith("!")
+    if negate:
+        chunks[0] = chunks[0][1:]
+    inside = "-".join("".join(_class_char(c) for c in chunk) for chunk in chunks)
+    if not inside:
+        return "." if negate else "\\b\\B"  # [!] is any character; [] none
+    return "[" + ("^" if negate else "") + inside + "]"
+
+
+def _class_char(ch: str) -> str:
+    return "\\" + ch if ch in "\\[]^-" else ch
 
 
 def is_glob(pattern: str) -> bool:

@@ -1,0 +1,68 @@
+"""The pieces of fleet SQL that must mean what Python means, run on the real ClickHouse: globs as RE2
+against fnmatch, byte literals, and rows nobody but exectrail should have written."""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+
+import pytest
+
+from exectrail.query.fleetsql import bytes_literal
+from exectrail.warehouse.source import glob_regex, literal
+from tests.support.cli import run_cli
+from tests.support.paths import DATA
+from tests.support.servers import ClickHouse
+
+pytestmark = pytest.mark.server
+
+
+def _random_text(rng: random.Random, alphabet: str, size: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, size)))
+
+
+def test_globs_match_as_fnmatch_does(clickhouse: ClickHouse) -> None:
+    rng = random.Random(1509)
+    pairs = []
+    for _ in range(3000):
+        pattern = _random_text(rng, "ab/.*?[]!-\\\né", 6)
+        value = _random_text(rng, "ab/.-\\\n]!é", 6)
+        pairs.append((pattern, value))
+    pairs += [("/usr/*", "/usr/bin/ls"), ("/usr/*", "/tmp/x"), ("[!a]b", "cb"), ("[]]", "]"), ("a[", "a[")]
+    answers: list[bool] = []
+    for start in range(0, len(pairs), 500):  # match wants a constant pattern: one column per pair
+        batch = pairs[start : start + 500]
+        columns = ", ".join(f"match({literal(v)}, {literal('(?s)' + glob_regex(p))})" for p, v in batch)
+        answers += [x == "1" for x in clickhouse.query(f"SELECT {columns}").strip().split("\t")]
+    wrong = [(p, v) for (p, v), a in zip(pairs, answers, strict=True) if a != fnmatch.fnmatchcase(v, p)]
+    assert not wrong, wrong[:10]
+
+
+def test_byte_literals_are_exact(clickhouse: ClickHouse) -> None:
+    samples = [bytes(range(256)), b"it's \\ a 'quote'", "café".encode(), b"\xff\xfe", b""]
+    for sample in samples:
+        assert clickhouse.query(f"SELECT hex({bytes_literal(sample)})").strip() == sample.hex().upper()
+
+
+def test_rows_exectrail_did_not_write_are_one_line_errors(clickhouse: ClickHouse, tmp_path: object) -> None:
+    table = "fleet_hostile"
+    url = clickhouse.url(table=table)
+    log = str(DATA / "workload_enriched.log")
+    result = run_cli(
+        ["review", log, "--format", "jsonl", "--sink", url, "--host-name", "h", "--spool", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.stderr
+    clickhouse.query(
+        f"INSERT INTO default.{table} (id, host, type, time, body) VALUES "
+        "('a1', 'h', 'alarm', now(), '{not json'), ('a2', 'h', 'alarm', now(), '[1, 2]'), "
+        "('e1', 'h', 'exec', now(), '\"a string\"')"
+    )
+    try:
+        for args in (["alarms"], ["search"], ["timeline", "--auid", "unset"]):
+            result = run_cli([*args, "--from", url, "--host", "h", "--format", "jsonl"])
+            assert result.exit_code == 2, (args, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and "did not write" in lines[0], (args, result.stderr)
+            assert "Traceback" not in result.stderr
+    finally:
+        clickhouse.query(f"DROP TABLE default.{table}")
