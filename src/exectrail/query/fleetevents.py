@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
-from exectrail.query.fleetsql import TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
+from exectrail.query.fleetsql import FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
 from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
@@ -107,7 +107,7 @@ def sessions(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
     sql = (
         "SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min(toUInt64(time) * 1000 + time_ms) AS first, "
         "max(toUInt64(time) * 1000 + time_ms) AS last, uniqExact(id) AS events, "
-        f"uniqExactIf(id, success = 0) AS failed FROM {fleet.table}{exact_where(fleet, query.filter)} "
+        f"{FAILED} AS failed FROM {fleet.table}{exact_where(fleet, query.filter)} "
         "GROUP BY host, ses, auid ORDER BY first, host"
     )
     out = []

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from exectrail.filters import EventFilter
-from exectrail.query.fleetsql import MS, exact_where, raw
+from exectrail.query.fleetsql import FAILED, MS, exact_where, raw
 from exectrail.query.report import (
     HOUR_MS,
     MEMFD,
@@ -109,10 +109,7 @@ class _FleetReporter:
         return out
 
     def build(self) -> Report:
-        (totals,) = self.rows(
-            f"{EVENTS} AS total, uniqExactIf(id, success = 0) AS failed, "
-            f"min({MS}) AS first, max({MS}) AS last"
-        )
+        (totals,) = self.rows(f"{EVENTS} AS total, {FAILED} AS failed, min({MS}) AS first, max({MS}) AS last")
         total = int(totals["total"])
         exes = self.rows(
             f"hex({raw('exe')}) AS exe_bytes, {EVENTS} AS n, uniqExact(uid) AS users",
@@ -129,7 +126,7 @@ class _FleetReporter:
             FailureCount(_text(r["path_bytes"]), r["exit"], errno_name(r["exit"]), r["n"]) for r in failures
         ]
         hours = self.rows(
-            f"intDiv({MS}, {HOUR_MS}) AS hour, {EVENTS} AS n, uniqExactIf(id, success = 0) AS failed",
+            f"intDiv({MS}, {HOUR_MS}) AS hour, {EVENTS} AS n, {FAILED} AS failed",
             "GROUP BY hour ORDER BY hour",
         )
         return Report(

@@ -21,6 +21,8 @@ from exectrail.warehouse.source import Fleet, glob_regex, is_glob, literal
 
 #: A row's time in milliseconds since the epoch.
 MS = "(toUInt64(time) * 1000 + time_ms)"
+#: Failed execs among the selected rows, each id once (as the store's ``sum(1 - success)``: NULL is none).
+FAILED = "uniqExactIf(id, ifNull(success, 1) = 0)"
 #: Exec rows in time order, as the store orders them (then host, for the fleet).
 TIME_COLUMNS = ("time", "time_ms", "serial", "ifNull(node, '')", "host")
 TIME_ORDER = ", ".join(TIME_COLUMNS)
