@@ -37,6 +37,8 @@ EXEC_RULES_MISSING = "exec-rules-missing"
 # the running system against the trail (check-procs)
 UNRECORDED_EXEC = "unrecorded-exec"
 SUSPICIOUS_EXE = "suspicious-exe"
+# the fleet (fleet status, over the heartbeats forwarded to ClickHouse)
+HOST_SILENT = "host-silent"
 
 DESCRIPTIONS: dict[str, str] = {
     AUDIT_DISABLED: "audit switched off (auditctl -e 0): the kernel records nothing until it is re-enabled",
@@ -63,6 +65,7 @@ DESCRIPTIONS: dict[str, str] = {
     EXEC_RULES_MISSING: "exec events were not recorded (procmon rules absent, no exec at all) over a span",
     UNRECORDED_EXEC: "a running process started by an exec that is not in the trail",
     SUSPICIOUS_EXE: "a running process whose executable was deleted or lives in memfd:, /dev/shm or /tmp",
+    HOST_SILENT: "a host's heartbeats stopped (over twice its interval) without a 'stopped' one (certain)",
 }
 
 __all__ = [name for name in dir() if name.isupper()]
