@@ -39,10 +39,13 @@ SILENT_FACTOR = 2  # a host is silent after this many of its intervals without a
 
 #: Milliseconds since the epoch of a row: the order of heartbeats, the first and last event.
 _MS = "toUInt64(time) * 1000 + time_ms"
-#: A heartbeat row worth parsing (the compact JSON exectrail writes; the parse checks the rest).
+#: A heartbeat row worth parsing: the compact JSON exectrail writes, an object of type heartbeat with a
+#: known state and a positive number as interval (:func:`read_heartbeat` checks the rest).
 _PLAUSIBLE = (
-    "visitParamExtractFloat(body, 'interval') > 0 AND "
-    "visitParamExtractString(body, 'state') IN ('started', 'running', 'stopped')"
+    "startsWith(body, '{') AND endsWith(body, '}') AND visitParamExtractString(body, 'type') = 'heartbeat' "
+    "AND visitParamExtractString(body, 'state') IN ('started', 'running', 'stopped') "
+    "AND match(visitParamExtractRaw(body, 'interval'), '^[0-9][0-9.eE+-]*$') "
+    f"AND visitParamExtractFloat(body, 'interval') BETWEEN 1e-9 AND {MAX_INTERVAL:g}"
 )
 
 
