@@ -200,6 +200,9 @@ CLICKHOUSE_CONFIG = """<?xml version="1.0"?>
   <default_profile>default</default_profile><default_database>default</default_database>
   <timezone>UTC</timezone><mlock_executable>false</mlock_executable>
   <mark_cache_size>268435456</mark_cache_size><uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <!-- a one-node cluster over this server: Distributed tables for tests/fleet (docs/fleet.md) -->
+  <remote_servers><fleet><shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard></fleet>
+  </remote_servers>
 </yandex>
 """
 CLICKHOUSE_USERS = """<?xml version="1.0"?>
