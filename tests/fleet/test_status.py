@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,22 @@ def test_missing_table_is_one_line_exit_1(clickhouse: ClickHouse) -> None:
 def test_usage_errors_exit_2(args: list[str], needle: str) -> None:
     result = run_cli(["fleet", "status", *args])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and needle in result.stderr
+
+
+def test_a_host_name_that_is_not_utf8_is_shown_not_fatal(clickhouse: ClickHouse) -> None:
+    send(clickhouse, "fleet_bytes", [heartbeat("fine", NOW - timedelta(seconds=10))])
+    body = beat_json().replace("60", '60,"note":"\xff"').encode("latin-1")  # not UTF-8 in the JSON too
+    for n, (host, text) in enumerate(((b"bad\xff\xfehost", body), (b"fine", body))):
+        sql = (b"INSERT INTO default.fleet_bytes (id, host, type, time, time_ms, body) VALUES ('x%d', '%s', "
+               b"'heartbeat', '2026-11-25 11:59:55', 0, '%s')") % (n, host, text)  # fmt: skip
+        request = urllib.request.Request(f"http://127.0.0.1:{clickhouse.http_port}/", data=sql)
+        urllib.request.urlopen(request, timeout=30).read()
+    hosts = by_name(status_of(clickhouse, "fleet_bytes", NOW))
+    assert set(hosts) == {"bad\ufffd\ufffdhost", "fine"}
+    assert hosts["bad\ufffd\ufffdhost"].state == "running" and hosts[
+        "fine"
+    ].last_heartbeat == NOW - timedelta(seconds=5)
+    result = fleet_cli(clickhouse, "fleet_bytes", "--now", iso(NOW), "--format", "jsonl")
+    assert result.exit_code == 0 and {
+        orjson.loads(line)["host"] for line in result.stdout.splitlines()
+    } == set(hosts)

@@ -140,18 +140,25 @@ def _count(row: dict[str, Any], key: str) -> int:
     return value
 
 
+def _unhex(row: dict[str, Any], key: str) -> str:
+    """A text column read as ``hex(…)`` (so that bytes that are not UTF-8 cannot break the JSON of
+    the reply): the text, such bytes shown as U+FFFD."""
+    try:
+        return bytes.fromhex(row[key]).decode("utf-8", "replace")
+    except (KeyError, TypeError, ValueError):
+        raise WarehouseError(f"ClickHouse sent a row without {key}") from None
+
+
 def _host(row: dict[str, Any]) -> str:
-    host = row.get("host")
-    if not isinstance(host, str):
-        raise WarehouseError("ClickHouse sent a row without a host name")
-    return host
+    return _unhex(row, "host_hex")
 
 
 def exec_counts(fleet: Fleet) -> dict[str, dict[str, Any]]:
     """Per host: distinct exec events (``uniqExact`` of the id's 64-bit hash: an event delivered twice
     counts once, merged or not) and the first and last one's time (epoch ms)."""
     sql = (
-        f"SELECT host, uniqExact(cityHash64(id)) AS events, min({_MS}) AS first_ms, max({_MS}) AS last_ms "
+        "SELECT hex(host) AS host_hex, uniqExact(cityHash64(id)) AS events, "
+        f"min({_MS}) AS first_ms, max({_MS}) AS last_ms "
         f"FROM {fleet.table} PREWHERE type = 'exec' WHERE {fleet.host_condition()} GROUP BY host"
     )
     return {_host(row): row for row in fleet.rows(sql)}
@@ -159,11 +166,12 @@ def exec_counts(fleet: Fleet) -> dict[str, dict[str, Any]]:
 
 def heartbeats(fleet: Fleet) -> dict[str, dict[str, Any]]:
     """Per host: distinct alarms, heartbeat rows, unreadable ones, and the last plausible heartbeat's
-    JSON and time (epoch ms)."""
+    JSON (in hex, as the host name) and time (epoch ms)."""
     sql = (
-        "SELECT host, uniqExactIf(id, type = 'alarm') AS alarms, countIf(type = 'heartbeat') AS beats, "
+        "SELECT hex(host) AS host_hex, uniqExactIf(id, type = 'alarm') AS alarms, "
+        "countIf(type = 'heartbeat') AS beats, "
         f"countIf(type = 'heartbeat' AND NOT ({_PLAUSIBLE})) AS implausible, "
-        f"argMaxIf(body, {_MS}, type = 'heartbeat' AND {_PLAUSIBLE}) AS beat, "
+        f"hex(argMaxIf(body, {_MS}, type = 'heartbeat' AND {_PLAUSIBLE})) AS beat, "
         f"maxIf({_MS}, type = 'heartbeat' AND {_PLAUSIBLE}) AS beat_ms "
         f"FROM {fleet.table} PREWHERE type IN ('heartbeat', 'alarm') WHERE {fleet.host_condition()} "
         "GROUP BY host"
@@ -193,7 +201,7 @@ def host_status(name: str, execs: dict[str, Any], others: dict[str, Any], now: d
         first_event=_time(execs.get("first_ms")), last_event=_time(execs.get("last_ms")),
     )  # fmt: skip
     when = _time(others.get("beat_ms"))
-    beat = read_heartbeat(others.get("beat")) if when is not None else None
+    beat = read_heartbeat(_unhex(others, "beat")) if when is not None else None
     if when is None or beat is None:
         return replace(
             found, unreadable=implausible + (when is not None)
