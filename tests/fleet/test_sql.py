@@ -66,3 +66,25 @@ def test_rows_exectrail_did_not_write_are_one_line_errors(clickhouse: ClickHouse
             assert "Traceback" not in result.stderr
     finally:
         clickhouse.query(f"DROP TABLE default.{table}")
+
+
+def test_bytes_that_are_not_utf8_do_not_blind_the_fleet(clickhouse: ClickHouse, tmp_path: object) -> None:
+    """A row written around the sink with raw bytes in a text column: shown with U+FFFD, the other
+    rows still answered."""
+    table = "fleet_bytes"
+    url = clickhouse.url(table=table)
+    log = str(DATA / "workload_enriched.log")
+    args = ["--format", "jsonl", "--sink", url, "--host-name", "h", "--spool", str(tmp_path)]
+    assert run_cli(["review", log, *args]).exit_code == 0
+    clickhouse.query(
+        f"INSERT INTO default.{table} (id, host, type, time, comm, argv) "
+        "VALUES ('x1', 'h', 'exec', now(), 'zq\\xff', ['zq\\xfe'])"
+    )
+    try:
+        result = run_cli(["search", "--from", url, "--host", "h", "--format", "jsonl"])
+        assert result.exit_code == 0, result.stderr
+        comms = [line for line in result.stdout.splitlines() if "zq" in line]
+        assert len(result.stdout.splitlines()) == 230 and len(comms) == 1
+        assert "zq\ufffd" in comms[0]  # orjson writes U+FFFD as itself
+    finally:
+        clickhouse.query(f"DROP TABLE default.{table}")

@@ -312,13 +312,13 @@ def test_a_host_name_cannot_drive_the_terminal(clickhouse: ClickHouse) -> None:
 
 def test_server_down_is_one_line_exit_1() -> None:
     result = run_cli(["fleet", "status", "--from", f"clickhouse+http://127.0.0.1:{free_port()}/default"])
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "connection refused" in result.stderr
 
 
 def test_missing_table_is_one_line_exit_1(clickhouse: ClickHouse) -> None:
     result = fleet_cli(clickhouse, "never_written")
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 2 and result.stdout == ""
     assert (
         result.stderr == f"exectrail: ClickHouse at 127.0.0.1:{clickhouse.http_port} has no table "
         "default.never_written: nothing was forwarded there yet, or ?table= names another\n"

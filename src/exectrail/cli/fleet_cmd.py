@@ -3,18 +3,18 @@ heartbeat and counters, and a ``host-silent`` alarm for each host that went quie
 
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import UTC, datetime
 
 import click
 
-from exectrail.cli.common import EXIT_ALARMS, EXIT_INPUT_PROBLEMS, echo_err
+from exectrail.cli.common import EXIT_ALARMS, echo_err
 from exectrail.cli.options import fleet_options, open_source, resolve_format, tabular_format_option
 from exectrail.errors import UsageError
 from exectrail.output.alarmlist import alarm_summary
 from exectrail.output.fleetstatus import render_fleet_status
 from exectrail.query.fleetstatus import FleetStatus, fleet_status
 from exectrail.timeparse import parse_time
-from exectrail.warehouse.client import WarehouseError
 
 NEEDS_FROM = "fleet status reads the fleet in ClickHouse: give --from clickhouse+http://HOST:8123/DATABASE"
 
@@ -37,20 +37,15 @@ def status(source_url: str | None, hosts: tuple[str, ...], now_text: str | None,
     """Every host seen: its last heartbeat and state, its counters, and host-silent alarms.
 
     A host is silent when its last heartbeat is older than twice its interval and was not 'stopped'.
-    Exit status: 0 no host silent, 3 a host is silent, 1 the fleet could not be read.
+    Exit status: 0 no host silent, 3 a host is silent, 2 the fleet could not be read.
     """
     if source_url is None:
         raise UsageError(NEEDS_FROM)
     now = parse_time(now_text) if now_text is not None else datetime.now(UTC)
     fleet = open_source(source_url, hosts)
     assert fleet is not None
-    try:
+    with closing(fleet):
         found = fleet_status(fleet, now)
-    except WarehouseError as exc:  # the server or its table, not the command line: exit 1
-        echo_err(f"exectrail: {exc}")
-        raise click.exceptions.Exit(EXIT_INPUT_PROBLEMS) from None
-    finally:
-        fleet.close()
     render_fleet_status(found, resolve_format(fmt))
     echo_err(f"exectrail: {summary(found)}")
     if found.alarms:

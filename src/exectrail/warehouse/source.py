@@ -122,10 +122,13 @@ class Fleet:
                 continue
             try:
                 row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise WarehouseError(
-                    f"ClickHouse at {self.client.where} sent a row that is not JSON"
-                ) from None
+            except orjson.JSONDecodeError:  # bytes that are not UTF-8 (a row someone else wrote)
+                try:
+                    row = orjson.loads(line.decode("utf-8", "replace"))
+                except orjson.JSONDecodeError:
+                    raise WarehouseError(
+                        f"ClickHouse at {self.client.where} sent a row that is not JSON"
+                    ) from None
             if not isinstance(row, dict):
                 raise WarehouseError(f"ClickHouse at {self.client.where} sent a row that is not an object")
             yield row
