@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
-from exectrail.query.fleetsql import FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
+from exectrail.query.fleetsql import EVENTS, FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
 from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
@@ -69,8 +69,9 @@ def _chunks(events: Iterator[ExecEvent], size: int) -> Iterator[list[ExecEvent]]
 def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
     """The matching events of the fleet's hosts, oldest first (newest first with ``newest_first``)."""
     matcher = TextMatcher(query.text) if query.text else None
-    more = [] if matcher is None else [_text_condition(matcher.tokens)]
-    found = (e for _, e in _events(fleet, exec_where(fleet, query.filter, *more), query.newest_first))
+    words = None if matcher is None else _text_condition(matcher.tokens)
+    where = exec_where(fleet, query.filter, prewhere=words)
+    found = (e for _, e in _events(fleet, where, query.newest_first))
     shown = 0
     try:
         for chunk in _chunks(found, CHUNK):
@@ -106,7 +107,7 @@ def sessions(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
     """Every session among the matching events, per host, oldest first."""
     sql = (
         "SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min(toUInt64(time) * 1000 + time_ms) AS first, "
-        "max(toUInt64(time) * 1000 + time_ms) AS last, uniqExact(id) AS events, "
+        f"max(toUInt64(time) * 1000 + time_ms) AS last, {EVENTS} AS events, "
         f"{FAILED} AS failed FROM {fleet.table}{exact_where(fleet, query.filter)} "
         "GROUP BY host, ses, auid ORDER BY first, host"
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from exectrail.filters import EventFilter
-from exectrail.query.fleetsql import FAILED, MS, exact_where, raw
+from exectrail.query.fleetsql import EVENTS, FAILED, MS, exact_where, raw
 from exectrail.query.report import (
     HOUR_MS,
     MEMFD,
@@ -35,7 +35,6 @@ from exectrail.timefmt import ms_to_time, time_to_ms
 from exectrail.warehouse.source import Fleet
 
 T = TypeVar("T")
-EVENTS = "uniqExact(id)"
 
 
 def _text(hex_text: object) -> str | None:

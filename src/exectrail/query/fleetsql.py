@@ -21,8 +21,12 @@ from exectrail.warehouse.source import Fleet, glob_regex, is_glob, literal
 
 #: A row's time in milliseconds since the epoch.
 MS = "(toUInt64(time) * 1000 + time_ms)"
-#: Failed execs among the selected rows, each id once (as the store's ``sum(1 - success)``: NULL is none).
-FAILED = "uniqExactIf(id, ifNull(success, 1) = 0)"
+#: Events among the selected rows, each id once: a row delivered twice counts once until ClickHouse
+#: merges the copies. Counted by the id's 64-bit hash, 4 to 6 times faster than the string on 18.16
+#: (two of 10 million ids share a hash with odds of about 3 in a million; the count is then one short).
+EVENTS = "uniqExact(cityHash64(id))"
+#: Failed execs among them (as the store's ``sum(1 - success)``: a NULL success is not a failure).
+FAILED = "uniqExactIf(cityHash64(id), ifNull(success, 1) = 0)"
 #: Exec rows in time order, as the store orders them (then host, for the fleet).
 TIME_COLUMNS = ("time", "time_ms", "serial", "ifNull(node, '')", "host")
 TIME_ORDER = ", ".join(TIME_COLUMNS)
@@ -101,11 +105,13 @@ def filter_conditions(f: EventFilter) -> list[str]:
     return out
 
 
-def exec_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
+def exec_where(fleet: Fleet, f: EventFilter, *more: str, prewhere: str | None = None) -> str:
     """``WHERE`` for the exec rows of ``fleet``'s hosts that may match ``f`` (and ``more``): exact
-    but for the hex names :func:`exact_where` settles."""
+    but for the hex names :func:`exact_where` settles. ``prewhere``: a selective condition on few
+    columns, read first so that the other columns are read only where it holds."""
     conditions = ["type = 'exec'", *([fleet.host_condition()] if fleet.hosts else []), *filter_conditions(f)]
-    return " WHERE " + " AND ".join([*conditions, *more])
+    head = f" PREWHERE {prewhere}" if prewhere else ""
+    return head + " WHERE " + " AND ".join([*conditions, *more])
 
 
 def exact_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
