@@ -169,7 +169,7 @@ def test_every_scheme_and_parameter_is_in_the_documentation() -> None:
 def test_sinks_use_their_declared_defaults(tmp_path: Path) -> None:
     sink = open_sink(parse_sink_url("syslog+tcp://h"))
     assert isinstance(sink, syslog.SyslogSink)
-    assert sink._facility == syslog.FACILITIES[syslog.FACILITY.default] * 8
+    assert sink.rfc5424.facility == syslog.FACILITIES[syslog.FACILITY.default] * 8
     assert sink._timeout == float(TIMEOUT.default)
     ch = open_sink(parse_sink_url("clickhouse+http://h"))
     assert isinstance(ch, clickhouse.ClickHouseSink)

@@ -52,35 +52,24 @@ def header_token(value: object, limit: int) -> bytes:
     return _UNPRINTABLE.sub(b"_", value.encode("utf-8", "replace"))[:limit]
 
 
-class SyslogSink:
-    """``syslog+tcp``, ``syslog+tls`` or ``syslog+udp`` to one receiver."""
+class Rfc5424:
+    """The RFC 5424 message of each forwarded object (the syslog and RELP sinks send the same bytes):
+    ``facility=`` and ``format=`` of the sink URL decide PRI and body."""
 
     def __init__(self, spec: SinkSpec) -> None:
-        self.name = spec.display
-        self.transport = spec.scheme.partition("+")[2]
-        self.lossy = self.transport == "udp"
-        self.refused_reason = "too large for a UDP datagram"
-        self._address = (spec.host, spec.port)
-        self._timeout = spec.timeout()
         facility = FACILITY.value(spec)
         if facility not in FACILITIES:
             raise UsageError(f"--sink {spec.display}: unknown facility {facility!r}")
-        self._facility = FACILITIES[facility] * 8
-        self._server_name = spec.params.get(net.SERVER_NAME.name, spec.host)
-        self._context = net.tls_context(spec) if self.transport == "tls" else None
-        self._sock: socket.socket | None = None
-        self._recent: deque[bytes] = deque()
-        self._recent_bytes = 0
+        self.facility = FACILITIES[facility] * 8
         self._procid = str(os.getpid()).encode()
         self._hosts: dict[object, bytes] = {}
         self._mapper = body_mapper(FORMAT.value(spec))
 
-    # -- encoding ---------------------------------------------------------------------------
     def encode(self, message: Message) -> bytes:
         """One RFC 5424 message (without framing)."""
         body = message.body
         kind = body.get("type")
-        pri = self._facility + SEVERITY.get(kind if isinstance(kind, str) else "", 6)
+        pri = self.facility + SEVERITY.get(kind if isinstance(kind, str) else "", 6)
         stamp = body.get("time")
         stamp_b = stamp.encode() if isinstance(stamp, str) and _TIME.match(stamp.encode()) else b"-"
         host = body.get("host")
@@ -91,6 +80,25 @@ class SyslogSink:
         return b"<%d>1 %s %s exectrail %s %s - %s" % (
             pri, stamp_b, host_b, self._procid, header_token(kind, 32), data,
         )  # fmt: skip
+
+
+class SyslogSink:
+    """``syslog+tcp``, ``syslog+tls`` or ``syslog+udp`` to one receiver."""
+
+    def __init__(self, spec: SinkSpec) -> None:
+        self.name = spec.display
+        self.transport = spec.scheme.partition("+")[2]
+        self.lossy = self.transport == "udp"
+        self.refused_reason = "too large for a UDP datagram"
+        self._address = (spec.host, spec.port)
+        self._timeout = spec.timeout()
+        self.rfc5424 = Rfc5424(spec)
+        self.encode = self.rfc5424.encode
+        self._server_name = spec.params.get(net.SERVER_NAME.name, spec.host)
+        self._context = net.tls_context(spec) if self.transport == "tls" else None
+        self._sock: socket.socket | None = None
+        self._recent: deque[bytes] = deque()
+        self._recent_bytes = 0
 
     def frame(self, batch: Sequence[Message]) -> bytes:
         """The batch with octet-counting framing: ``LEN SP MSG`` per message."""
@@ -168,4 +176,4 @@ KINDS = (
     SinkKind("syslog+udp", "syslog+udp://HOST:PORT", SyslogSink, PARAMS, default_port=514),
 )  # fmt: skip
 
-__all__ = ["FACILITIES", "FACILITY", "KINDS", "SyslogSink"]
+__all__ = ["FACILITIES", "FACILITY", "KINDS", "Rfc5424", "SyslogSink"]
