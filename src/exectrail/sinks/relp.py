@@ -45,6 +45,10 @@ DEFAULT_PORT = 2514
 DEFAULT_WINDOW = 8
 MAX_WINDOW = 1024
 MAX_RSP_DATA = 64 << 10  # an rsp is a status line and a few offers; more is a confused receiver
+# Acknowledge the receiver's TCP segments at once: imrelp writes each rsp as its own small segment, and
+# with Nagle's algorithm on its side a second rsp waits for our (otherwise delayed, 40 ms) ACK of the
+# first: measured, a window of 2 fell from ~50,000 to 44 events/s whenever the client was only reading.
+QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 OFFERS = b"relp_version=0\nrelp_software=exectrail,%s\ncommands=syslog" % __version__.encode()
 
 
@@ -227,6 +231,8 @@ class RelpSink:
             if left <= 0:
                 raise TimeoutError(110, "no rsp from the receiver")
             sock.settimeout(left)
+            if QUICKACK is not None:  # per read: the kernel leaves quick-ack mode on its own
+                sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
             data = sock.recv(1 << 16)
             if not data:
                 raise ConnectionResetError(104, "the receiver closed the connection")
