@@ -385,6 +385,28 @@ def live_rsyslog(rsyslog: Rsyslog) -> Rsyslog:
 
 
 @pytest.fixture(scope="session")
+def relp_rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    """An rsyslog of its own with imrelp listeners (the RELP tests stop and restart it)."""
+    server = None
+    try:
+        server = Rsyslog(tmp_path_factory.mktemp("rsyslog-relp"), relp=True)
+        server.start()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    assert server is not None
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_relp_rsyslog(relp_rsyslog: Rsyslog) -> Rsyslog:
+    """The session RELP rsyslog, restarted if an earlier test left it stopped."""
+    if relp_rsyslog.proc is None or relp_rsyslog.proc.poll() is not None:
+        relp_rsyslog.start()
+    return relp_rsyslog
+
+
+@pytest.fixture(scope="session")
 def clickhouse() -> Iterator[ClickHouse]:
     server = None
     try:

@@ -63,7 +63,7 @@ WINDOW = Param("window", f"RELP commands in flight, 1..{MAX_WINDOW}", str(DEFAUL
 class RelpSink:
     """``relp`` or ``relp+tls`` to one receiver (rsyslog ``imrelp``)."""
 
-    max_txnr = relpframe.MAX_TXNR  # a session is reopened before its txnr passes this (tests lower it)
+    max_txnr = relpframe.MAX_TXNR  # the highest txnr a session uses, for its close (tests lower it)
 
     def __init__(self, spec: SinkSpec) -> None:
         self.name = spec.display
@@ -114,11 +114,11 @@ class RelpSink:
             while self._done < total:
                 if self._sock is None:
                     self._open_session()
-                if self._txnr > self.max_txnr and not self._inflight:
+                if self._txnr >= self.max_txnr and not self._inflight:  # the last txnr is close's
                     self._close_session()
                     continue
                 chunk = []
-                while sent < total and len(self._inflight) < self.window and self._txnr <= self.max_txnr:
+                while sent < total and len(self._inflight) < self.window and self._txnr < self.max_txnr:
                     chunk.append(encode(self._txnr, "syslog", payloads[sent]))
                     self._inflight.append(self._txnr)
                     self._txnr += 1

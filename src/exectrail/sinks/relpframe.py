@@ -44,7 +44,8 @@ def encode(txnr: int, command: str, data: bytes = b"") -> bytes:
 
 
 def _show(data: bytes | bytearray) -> str:
-    return repr(bytes(data[:40]))[2:-1] + ("…" if len(data) > 40 else "")
+    """At most 40 bytes of ``data``, escaped, for an error message."""
+    return repr(bytes(data[:40])) + ("…" if len(data) > 40 else "")
 
 
 class FrameReader:
@@ -71,17 +72,17 @@ class FrameReader:
             return None
         m = _HEADER.fullmatch(buf, 0, header_end)
         if m is None:
-            raise FrameError(f"malformed RELP frame header {_show(buf[: header_end + 1])!r}")
+            raise FrameError(f"malformed RELP frame header {_show(buf[: header_end + 1])}")
         txnr, command, datalen = int(m[1]), m[2].decode(), int(m[3])
         if datalen > self.max_data:
             raise FrameError(f"RELP {command} frame announces {datalen} bytes (at most {self.max_data})")
         if datalen == 0:
             if buf[header_end : header_end + 1] != b"\n":
-                raise FrameError(f"RELP frame with DATALEN 0 not ended by LF: {_show(buf)!r}")
+                raise FrameError(f"RELP frame with DATALEN 0 not ended by LF: {_show(buf)}")
             del buf[: header_end + 1]
             return Frame(txnr, command)
         if buf[header_end : header_end + 1] != b" ":
-            raise FrameError(f"RELP frame without a space before its data: {_show(buf)!r}")
+            raise FrameError(f"RELP frame without a space before its data: {_show(buf)}")
         start = header_end + 1
         end = start + datalen
         if len(buf) <= end:
@@ -106,13 +107,13 @@ class FrameReader:
             elif byte == 0x0A:
                 if spaces == 2:
                     return i
-                raise FrameError(f"malformed RELP frame header {_show(buf[: i + 1])!r}")
+                raise FrameError(f"malformed RELP frame header {_show(buf[: i + 1])}")
         if len(buf) >= limit:
-            raise FrameError(f"malformed RELP frame header {_show(buf)!r}")
+            raise FrameError(f"malformed RELP frame header {_show(buf)}")
         # a header still arriving must be a prefix of a valid one: catch garbage without waiting
         partial = bytes(buf)
         if partial and not re.fullmatch(rb"[0-9]{1,9}( ([A-Za-z]{1,32}( [0-9]{0,9})?)?)?", partial):
-            raise FrameError(f"malformed RELP frame header {_show(partial)!r}")
+            raise FrameError(f"malformed RELP frame header {_show(partial)}")
         return -1
 
 
@@ -121,7 +122,7 @@ def parse_rsp(data: bytes) -> tuple[int, str, bytes]:
     head, _, offers = data.partition(b"\n")
     m = _STATUS.match(head)
     if m is None:
-        raise FrameError(f"RELP rsp without a status code: {_show(data)!r}")
+        raise FrameError(f"RELP rsp without a status code: {_show(data)}")
     text = head[m.end() :].decode("utf-8", "replace")
     return int(m[1]), "".join(ch if ch.isprintable() else "?" for ch in text)[:200], offers
 
