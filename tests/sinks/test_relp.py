@@ -4,11 +4,15 @@ reopened before the txnr wraps, and SIGTERM restarts of rsyslog in mid-stream wi
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from exectrail.errors import UsageError
@@ -21,6 +25,7 @@ from exectrail.sinks.relp import DEFAULT_PORT, DEFAULT_WINDOW, RelpSink
 from exectrail.sinks.relpframe import Frame, encode
 from tests.sinks.relp_fake import Session, fake_relp
 from tests.support.biglog import write_big_log
+from tests.support.paths import DATA
 from tests.support.servers import Rsyslog, free_port, wait_until
 from tests.support.sink_checks import argv_bytes, expected_body
 
@@ -326,3 +331,23 @@ def test_rsyslog_restarted_three_times_mid_stream_loses_and_repeats_nothing(
     assert len(ids) - len(set(ids)) == 0, "duplicates"
     assert ids == expected  # 0 lost, 0 duplicates, in order
     print(f"{len(events)} events, rsyslog stopped at {stopped_at}")
+
+
+@server
+def test_review_forwards_over_relp_end_to_end(live_relp_rsyslog: Rsyslog, tmp_path: Path) -> None:
+    log = DATA / "workload_enriched.log"
+    url = live_relp_rsyslog.relp_url + "?window=32"
+    proc = subprocess.run(
+        [sys.executable, "-m", "exectrail.cli.main", "review", str(log), "--format", "jsonl", "--sink", url,
+         "--spool", str(tmp_path / "spool"), "--host-name", "relp-cli"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    delivered = re.search(rf"exectrail: sink {re.escape(url)}: (\d+) delivered\n", proc.stderr)
+    assert delivered, proc.stderr
+    printed = [p for p in map(orjson.loads, proc.stdout.splitlines()) if p["type"] == "exec"]
+    bodies = live_relp_rsyslog.wait_for("relp-cli", int(delivered[1]))
+    assert len(bodies) == int(delivered[1])
+    events = [b for b in bodies if b["type"] == "exec"]
+    assert [{k: v for k, v in b.items() if k not in ("host", "id")} for b in events] == printed
+    assert len(printed) == 229
