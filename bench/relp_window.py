@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -31,6 +32,7 @@ from tests.support.sink_checks import first_occurrences  # noqa: E402
 from exectrail.model import Diagnostics, ExecEvent  # noqa: E402
 from exectrail.pipeline import read_exec_events  # noqa: E402
 from exectrail.sinks import SinkSet  # noqa: E402
+from exectrail.sinks.relp import RelpSink  # noqa: E402
 
 
 def output_bytes(rsyslog: Rsyslog) -> int:
@@ -40,8 +42,9 @@ def output_bytes(rsyslog: Rsyslog) -> int:
         return 0
 
 
-def restarter(rsyslog: Rsyslog, marks: list[int], done: threading.Event) -> threading.Thread:
-    """A thread that SIGTERMs rsyslog each time its file passes the next mark and starts it 1 s later."""
+def restarter(rsyslog: Rsyslog, marks: list[int], done: threading.Event, how: int) -> threading.Thread:
+    """A thread that stops rsyslog (signal ``how``) each time its file passes the next mark and starts it
+    1 s later."""
 
     def run() -> None:
         for mark in marks:
@@ -49,7 +52,7 @@ def restarter(rsyslog: Rsyslog, marks: list[int], done: threading.Event) -> thre
                 if done.is_set():
                     return
                 time.sleep(0.005)
-            rsyslog.stop()
+            rsyslog.stop(how)
             time.sleep(1.0)
             rsyslog.start()
 
@@ -59,7 +62,7 @@ def restarter(rsyslog: Rsyslog, marks: list[int], done: threading.Event) -> thre
 
 
 def run_once(
-    rsyslog: Rsyslog, url: str, events: list[ExecEvent], spool: Path, marks: list[int]
+    rsyslog: Rsyslog, url: str, events: list[ExecEvent], spool: Path, marks: list[int], how: int
 ) -> tuple[float, int, int, bool]:
     """(seconds, lost, duplicates, in order) of one forwarding run."""
     rsyslog.stop()  # a running rsyslog keeps writing to the file it has open, even when unlinked
@@ -68,7 +71,7 @@ def run_once(
     host = "bench-relp"
     sinks = SinkSet.from_urls([url], spool, host=host, warn=lambda text: None)
     done = threading.Event()
-    thread = restarter(rsyslog, marks, done) if marks else None
+    thread = restarter(rsyslog, marks, done, how) if marks else None
     start = time.perf_counter()
     for event in events:
         sinks.submit(event)
@@ -90,7 +93,14 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--windows", default="1,2,8,32")
+    parser.add_argument("--no-leftover-read", action="store_true",
+                        help="the sink does not read the rsps still readable after a broken connection "
+                             "(to measure what that reading saves)")  # fmt: skip
+    parser.add_argument("--kill", action="store_true", help="stop rsyslog with SIGKILL, not SIGTERM")
     args = parser.parse_args()
+    how = signal.SIGKILL if args.kill else signal.SIGTERM
+    if args.no_leftover_read:
+        RelpSink._read_leftover_rsps = lambda self: None  # type: ignore[method-assign]
 
     work = Path(tempfile.mkdtemp(prefix="exectrail-relp-bench-"))
     try:
@@ -100,17 +110,17 @@ def main() -> None:
         rsyslog = Rsyslog(work / "rsyslog", relp=True)
         rsyslog.start()
         try:
-            print(f"{len(events):,} events; {args.restarts} SIGTERM restarts per run, {args.rounds} run(s)")
+            print(f"{len(events):,} events; {args.restarts} {how.name} restarts per run, {args.rounds} run(s)")
             for window in (int(w) for w in args.windows.split(",")):
                 url = f"{rsyslog.relp_url}?window={window}"
-                seconds, lost, dups, ordered = run_once(rsyslog, url, events, work / "spool", [])
+                seconds, lost, dups, ordered = run_once(rsyslog, url, events, work / "spool", [], how)
                 assert lost == 0 and dups == 0 and ordered
                 full = output_bytes(rsyslog)
                 marks = [full * (k + 1) // (args.restarts + 1) for k in range(args.restarts)]
                 lost_total = dups_total = 0
                 per_run = []
                 for _ in range(args.rounds):
-                    _, lost, dups, ordered = run_once(rsyslog, url, events, work / "spool", marks)
+                    _, lost, dups, ordered = run_once(rsyslog, url, events, work / "spool", marks, how)
                     lost_total += lost
                     dups_total += dups
                     per_run.append(dups)
