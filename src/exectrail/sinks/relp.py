@@ -38,8 +38,8 @@ from exectrail.errors import UsageError
 from exectrail.sinks import net, relpframe
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.relpframe import Frame, FrameError, FrameReader, encode
+from exectrail.sinks.rfc5424 import FACILITY, Rfc5424
 from exectrail.sinks.spec import FORMAT, TIMEOUT, Param, SinkKind, SinkSpec
-from exectrail.sinks.syslog import FACILITY, Rfc5424
 
 DEFAULT_PORT = 2514
 DEFAULT_WINDOW = 8
