@@ -26,7 +26,7 @@ from exectrail.sinks.relpframe import Frame, encode
 from tests.sinks.relp_fake import Session, fake_relp
 from tests.support.biglog import write_big_log
 from tests.support.paths import DATA
-from tests.support.servers import Rsyslog, free_port, wait_until
+from tests.support.servers import Rsyslog, free_port, hung_listener, wait_until
 from tests.support.sink_checks import argv_bytes, expected_body
 
 server = pytest.mark.server
@@ -212,6 +212,16 @@ def test_a_silent_receiver_times_out() -> None:
             pass
 
     with fake_relp(silent_after_open) as (port, _, _):
+        sink = relp_sink(f"relp://127.0.0.1:{port}?timeout=0.5")
+        start = time.monotonic()
+        with pytest.raises(SinkError, match=r"^RELP to 127\.0\.0\.1:[0-9]+: timed out after 0\.5 s"):
+            sink.send(messages(3))
+        assert time.monotonic() - start < 3
+        sink.close()
+
+
+def test_a_receiver_that_never_reads_times_out() -> None:
+    with hung_listener(rcvbuf=4096) as port:
         sink = relp_sink(f"relp://127.0.0.1:{port}?timeout=0.5")
         start = time.monotonic()
         with pytest.raises(SinkError, match=r"^RELP to 127\.0\.0\.1:[0-9]+: timed out after 0\.5 s"):
