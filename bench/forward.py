@@ -1,12 +1,12 @@
-"""Benchmark forwarding: events/s from a real audit log to rsyslog (TCP, TLS) and ClickHouse, and
-the time to drain the spool after a 10 s receiver outage.
+"""Benchmark forwarding: events/s from a real audit log to rsyslog (TCP, TLS, RELP) and ClickHouse, and
+the time to drain the spool after a 10 s receiver outage (TCP, RELP).
 
     python bench/forward.py [--log PATH] [--lines 500000] [--outage 10]
 
 The log is ``/var/tmp/exectrail-bench/bench_enriched.log`` (real, built by bench/review.py) when it
 exists with at least ``--lines`` lines, else one made of the committed real logs repeated with shifted
 serials (tests/support/biglog.py). The receivers are real servers on 127.0.0.1 started here
-(tests/support/servers.py: rsyslog with imtcp + gtls writing to a file, Debian clickhouse-server).
+(tests/support/servers.py: rsyslog with imtcp + gtls + imrelp writing to a file, Debian clickhouse-server).
 
 Figures: parsing alone (the log → events); each sink fed with the parsed events (submit → every
 event acknowledged, i.e. ``SinkSet.close`` returned with nothing pending), checked at the receiver
@@ -86,11 +86,14 @@ def report(name: str, n: int, submit_s: float, total_s: float, summary: SinkSumm
           f"{n / submit_s:,.0f}/s)  {check}")  # fmt: skip
 
 
-def outage(rsyslog: Rsyslog, events: list[ExecEvent], spool: Path, seconds: float) -> None:
-    host = "bench-outage"
+def outage(
+    rsyslog: Rsyslog, events: list[ExecEvent], spool: Path, seconds: float, relp: bool = False
+) -> None:
+    host = "bench-outage-relp" if relp else "bench-outage"
     expected = [e.event_id for e in events]
     rsyslog.stop()
-    sinks = SinkSet.from_urls([rsyslog.tcp_url], spool, host=host, warn=lambda text: print(f"  [{text}]"))
+    url = rsyslog.relp_url if relp else rsyslog.tcp_url
+    sinks = SinkSet.from_urls([url], spool, host=host, warn=lambda text: print(f"  [{text}]"))
     down_at = time.perf_counter()
     for event in events:
         sinks.submit(event)
@@ -107,7 +110,8 @@ def outage(rsyslog: Rsyslog, events: list[ExecEvent], spool: Path, seconds: floa
     done_at = time.perf_counter()
     assert summary.dropped == 0 and summary.pending == 0, summary
     check = check_syslog(rsyslog, host, expected)
-    print(f"outage {up_at - down_at:4.1f} s (TCP)   spool at restart {peak['spool_events']:,} events "
+    kind = "RELP" if relp else "TCP"
+    print(f"outage {up_at - down_at:4.1f} s ({kind})  spool at restart {peak['spool_events']:,} events "
           f"({peak['spool_bytes'] / 1e6:.0f} MB); reconnected {back_at - up_at:.2f} s after the restart, "
           f"spool drained {done_at - up_at:.2f} s after it ({len(events) / (done_at - back_at):,.0f} "
           f"events/s); {check}")  # fmt: skip
@@ -130,7 +134,7 @@ def main() -> None:
     print(f"{'parse only':<22} {rate}")
 
     work = Path(tempfile.mkdtemp(prefix="exectrail-forward-bench-"))
-    rsyslog = Rsyslog(work / "rsyslog")
+    rsyslog = Rsyslog(work / "rsyslog", relp=True)
     clickhouse = ClickHouse()
     try:
         rsyslog.start()
@@ -138,6 +142,8 @@ def main() -> None:
         targets = [
             ("rsyslog TCP", rsyslog.tcp_url, "bench-tcp"),
             ("rsyslog TLS", rsyslog.tls_url, "bench-tls"),
+            ("rsyslog RELP", rsyslog.relp_url, "bench-relp"),
+            ("rsyslog RELP+TLS", rsyslog.relp_tls_url, "bench-relp-tls"),
             ("ClickHouse HTTP", clickhouse.url(table="bench"), "bench-ch"),
         ]
         for name, url, host in targets:
@@ -161,6 +167,7 @@ def main() -> None:
         assert summary.dropped == 0 and summary.pending == 0
 
         outage(rsyslog, events, work / "spool", args.outage)
+        outage(rsyslog, events, work / "spool", args.outage, relp=True)
     finally:
         rsyslog.stop()
         clickhouse.cleanup()

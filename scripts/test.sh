@@ -14,7 +14,7 @@ if [ ! -f pyproject.toml ] || [ ! -d src/exectrail ]; then die "the exectrail so
 
 APT_PACKAGES=(python3 python3-venv ca-certificates
               auditd python3-audit gcc gcc-multilib libc6-dev-i386
-              rsyslog rsyslog-gnutls gnutls-bin openssl clickhouse-server clickhouse-client
+              rsyslog rsyslog-gnutls rsyslog-relp gnutls-bin openssl clickhouse-server clickhouse-client
               debootstrap zstd systemd man-db)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from exectrail.model import ExecEvent
-from tests.support.servers import clickhouse, live_rsyslog, rsyslog
+from tests.support.servers import clickhouse, live_relp_rsyslog, live_rsyslog, relp_rsyslog, rsyslog
 
-__all__ = ["clickhouse", "live_rsyslog", "real_events", "rsyslog"]
+__all__ = ["clickhouse", "live_relp_rsyslog", "live_rsyslog", "real_events", "relp_rsyslog", "rsyslog"]
 
 
 @pytest.fixture(scope="session")

@@ -32,11 +32,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "status": frozenset(),
     "spool": frozenset({"base"}),
     "forwarder": frozenset({"base", "spool", "status"}),
+    "rfc5424": frozenset({"base", "spec"}),  # the message the syslog and RELP sinks send
+    "relpframe": frozenset(),  # the RELP wire format
     "registry": frozenset({"base", "spec"}) | SINK_MODULES,
     "sinkset": frozenset({"base", "forwarder", "registry", "spool"}),
     "url": frozenset({"registry", "spec"}),  # the old import path, re-exported
     "__init__": frozenset({"base", "forwarder", "registry", "sinkset", "spec", "status"}),
-    **dict.fromkeys(SINK_MODULES, frozenset({"base", "spec", "net"})),
+    **dict.fromkeys(SINK_MODULES, frozenset({"base", "spec", "net", "rfc5424"})),
+    "relp": frozenset({"base", "spec", "net", "rfc5424", "relpframe"}),
 }
 
 
@@ -126,7 +129,9 @@ def test_the_import_check_sees_wrong_imports(importer: str, source: str, expecte
 
 
 def test_every_scheme_is_declared_by_its_sink_module() -> None:
-    assert SCHEMES == ("syslog+tcp", "syslog+tls", "syslog+udp", "clickhouse+http", "jsonl", "sqlite")
+    assert SCHEMES == (
+        "syslog+tcp", "syslog+tls", "syslog+udp", "relp", "relp+tls", "clickhouse+http", "jsonl", "sqlite",
+    )  # fmt: skip
     for module in modules():
         for kind in module.KINDS:
             assert isinstance(kind, SinkKind)
@@ -169,7 +174,7 @@ def test_every_scheme_and_parameter_is_in_the_documentation() -> None:
 def test_sinks_use_their_declared_defaults(tmp_path: Path) -> None:
     sink = open_sink(parse_sink_url("syslog+tcp://h"))
     assert isinstance(sink, syslog.SyslogSink)
-    assert sink._facility == syslog.FACILITIES[syslog.FACILITY.default] * 8
+    assert sink.rfc5424.facility == syslog.FACILITIES[syslog.FACILITY.default] * 8
     assert sink._timeout == float(TIMEOUT.default)
     ch = open_sink(parse_sink_url("clickhouse+http://h"))
     assert isinstance(ch, clickhouse.ClickHouseSink)
@@ -185,7 +190,7 @@ def test_the_sink_modules_load_on_first_use_only() -> None:
     """Every command imports the sinks package: one that forwards nothing does not load ssl/http.client."""
     code = (
         "import sys, exectrail.sinks, exectrail.sinks.registry as r\n"
-        "names = ['exectrail.sinks.' + m for m in ('syslog', 'clickhouse', 'jsonl', 'sqlite', 'net')]\n"
+        f"names = ['exectrail.sinks.' + m for m in {sorted({*SINK_MODULES, 'net'})}]\n"
         "print(sorted(n for n in names if n in sys.modules))\n"
         "r.parse_sink_url('jsonl:///x')\n"
         "print(sorted(n for n in names if n in sys.modules))\n"

@@ -1,6 +1,8 @@
-"""Real receivers on 127.0.0.1 for the sink tests and bench/forward.py: rsyslog (TCP + TLS) and ClickHouse.
+"""Real receivers on 127.0.0.1 for the sink tests and bench/forward.py: rsyslog (TCP + TLS, optionally
+RELP) and ClickHouse.
 
-Needs the Debian packages rsyslog, rsyslog-gnutls, clickhouse-server, clickhouse-client and openssl.
+Needs the Debian packages rsyslog, rsyslog-gnutls, rsyslog-relp, clickhouse-server, clickhouse-client and
+openssl.
 Everything runs in a temporary directory on spare ports; nothing touches the system's own daemons.
 """
 
@@ -99,22 +101,40 @@ input(type="imtcp" address="127.0.0.1" port="{tls}" ruleset="out"
 template(name="line" type="string" string="%msgid% %hostname% %app-name% %msg%\\n")
 ruleset(name="out") {{ action(type="omfile" file="{dir}/messages.log" template="line") }}
 """
+# imrelp (rsyslog-relp): plain and TLS listeners into the same ruleset. With the Direct main queue above,
+# imrelp's "200 OK" follows the file write (the ack means "written", not "queued").
+RSYSLOG_RELP_CONF = """
+module(load="imrelp" tls.tlslib="openssl")
+input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="out" maxDataSize="8m")
+input(type="imrelp" address="127.0.0.1" port="{relptls}" ruleset="out" maxDataSize="8m" tls="on"
+      tls.myCert="{dir}/server.pem" tls.myPrivKey="{dir}/server-key.pem" tls.caCert="{dir}/ca.pem")
+"""
 
 
 class Rsyslog:
-    """``rsyslogd -n`` with an imtcp listener (plain) and a TLS listener, writing to one file."""
+    """``rsyslogd -n`` with an imtcp listener (plain) and a TLS listener, writing to one file; with
+    ``relp=True`` also imrelp listeners (plain and TLS, :attr:`relp_url` and :attr:`relp_tls_url`)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, relp: bool = False) -> None:
         self.program = find_program("rsyslogd")
         if self.program is None:
             raise ServerUnavailable("rsyslogd is not installed (apt-get install rsyslog rsyslog-gnutls)")
+        if relp and not any(Path("/usr/lib").glob("*/rsyslog/imrelp.so")):
+            raise ServerUnavailable("rsyslog's imrelp module is not installed (apt-get install rsyslog-relp)")
         self.dir = directory
         (directory / "work").mkdir(parents=True, exist_ok=True)
         make_certificates(directory)
         self.tcp_port, self.tls_port, self.udp_port = free_port(), free_port(), free_port()
         self.conf = directory / "rsyslog.conf"
         ports = {"tcp": self.tcp_port, "tls": self.tls_port, "udp": self.udp_port}
-        self.conf.write_text(RSYSLOG_CONF.format(dir=directory, **ports))
+        conf = RSYSLOG_CONF.format(dir=directory, **ports)
+        self.relp_ports: tuple[int, ...] = ()
+        if relp:
+            self.relp_ports = (free_port(), free_port())
+            conf += RSYSLOG_RELP_CONF.format(
+                dir=directory, relp=self.relp_ports[0], relptls=self.relp_ports[1]
+            )
+        self.conf.write_text(conf)
         self.output = directory / "messages.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -130,6 +150,14 @@ class Rsyslog:
     def tls_url(self) -> str:
         return f"syslog+tls://127.0.0.1:{self.tls_port}?ca={self.dir / 'ca.pem'}"
 
+    @property
+    def relp_url(self) -> str:
+        return f"relp://127.0.0.1:{self.relp_ports[0]}"
+
+    @property
+    def relp_tls_url(self) -> str:
+        return f"relp+tls://127.0.0.1:{self.relp_ports[1]}?ca={self.dir / 'ca.pem'}"
+
     def start(self) -> None:
         log = open(self.dir / "rsyslogd.out", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -137,9 +165,8 @@ class Rsyslog:
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            wait_until(
-                lambda: port_open(self.tcp_port) and port_open(self.tls_port), 15, "rsyslogd to listen"
-            )
+            ports = (self.tcp_port, self.tls_port, *self.relp_ports)
+            wait_until(lambda: all(port_open(port) for port in ports), 15, "rsyslogd to listen")
         except TimeoutError:
             self.stop()
             out = (self.dir / "rsyslogd.out").read_text(errors="replace")[-600:]
@@ -358,6 +385,28 @@ def live_rsyslog(rsyslog: Rsyslog) -> Rsyslog:
     if rsyslog.proc is None or rsyslog.proc.poll() is not None:
         rsyslog.start()
     return rsyslog
+
+
+@pytest.fixture(scope="session")
+def relp_rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    """An rsyslog of its own with imrelp listeners (the RELP tests stop and restart it)."""
+    server = None
+    try:
+        server = Rsyslog(tmp_path_factory.mktemp("rsyslog-relp"), relp=True)
+        server.start()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    assert server is not None
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_relp_rsyslog(relp_rsyslog: Rsyslog) -> Rsyslog:
+    """The session RELP rsyslog, restarted if an earlier test left it stopped."""
+    if relp_rsyslog.proc is None or relp_rsyslog.proc.poll() is not None:
+        relp_rsyslog.start()
+    return relp_rsyslog
 
 
 @pytest.fixture(scope="session")

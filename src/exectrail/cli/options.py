@@ -322,8 +322,9 @@ def sink_options(func: F) -> F:
     options = [
         click.option("--sink", "sinks", multiple=True, metavar="URL",
                      help="Forward events (repeatable): syslog+tcp://HOST:PORT, "
-                          "syslog+tls://HOST:PORT?ca=FILE, syslog+udp://HOST:PORT, "
-                          "clickhouse+http://HOST:8123/DB?table=T, jsonl:///PATH, sqlite:///PATH."),
+                          "syslog+tls://HOST:PORT?ca=FILE, syslog+udp://HOST:PORT, relp://HOST:PORT, "
+                          "relp+tls://HOST:PORT?ca=FILE, clickhouse+http://HOST:8123/DB?table=T, "
+                          "jsonl:///PATH, sqlite:///PATH."),
         click.option("--spool", default=DEFAULT_SPOOL_DIR, show_default=True, metavar="DIR",
                      help="Where events wait while a receiver is down or slow."),
         click.option("--spool-max", default="1G", show_default=True, metavar="SIZE",

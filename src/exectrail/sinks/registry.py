@@ -22,9 +22,9 @@ from exectrail.sinks.spec import SinkKind, SinkSpec, parse_url
 @functools.cache
 def modules() -> tuple[ModuleType, ...]:
     """The sink modules, in the order users see their schemes."""
-    from exectrail.sinks import clickhouse, jsonl, sqlite, syslog
+    from exectrail.sinks import clickhouse, jsonl, relp, sqlite, syslog
 
-    return (syslog, clickhouse, jsonl, sqlite)
+    return (syslog, relp, clickhouse, jsonl, sqlite)
 
 
 @functools.cache

@@ -20,36 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
-import re
 import socket
 from collections import deque
 from collections.abc import Sequence
 
-from exectrail.errors import UsageError
-from exectrail.output.mapped import body_mapper
 from exectrail.sinks import net
 from exectrail.sinks.base import Message, SinkError
-from exectrail.sinks.spec import FORMAT, TIMEOUT, Param, SinkKind, SinkSpec
+from exectrail.sinks.rfc5424 import FACILITIES, FACILITY, Rfc5424
+from exectrail.sinks.spec import FORMAT, TIMEOUT, SinkKind, SinkSpec
 
-FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
-    "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "audit": 13, "alert": 14, "clock": 15,
-    **{f"local{i}": 16 + i for i in range(8)},
-}  # fmt: skip
-FACILITY = Param("facility", "syslog facility name (kern … local7)", "authpriv")
-SEVERITY = {"alarm": 2}  # crit; everything else is info (6)
 MAX_UDP = 65507
 REPLAY_BYTES = 4 << 20
-_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)\Z")
-_UNPRINTABLE = re.compile(rb"[^\x21-\x7e]")
-
-
-def header_token(value: object, limit: int) -> bytes:
-    """A header field: printable US-ASCII without spaces, at most ``limit`` bytes, or ``-``."""
-    if not isinstance(value, str) or not value:
-        return b"-"
-    return _UNPRINTABLE.sub(b"_", value.encode("utf-8", "replace"))[:limit]
 
 
 class SyslogSink:
@@ -62,35 +43,13 @@ class SyslogSink:
         self.refused_reason = "too large for a UDP datagram"
         self._address = (spec.host, spec.port)
         self._timeout = spec.timeout()
-        facility = FACILITY.value(spec)
-        if facility not in FACILITIES:
-            raise UsageError(f"--sink {spec.display}: unknown facility {facility!r}")
-        self._facility = FACILITIES[facility] * 8
+        self.rfc5424 = Rfc5424(spec)
+        self.encode = self.rfc5424.encode
         self._server_name = spec.params.get(net.SERVER_NAME.name, spec.host)
         self._context = net.tls_context(spec) if self.transport == "tls" else None
         self._sock: socket.socket | None = None
         self._recent: deque[bytes] = deque()
         self._recent_bytes = 0
-        self._procid = str(os.getpid()).encode()
-        self._hosts: dict[object, bytes] = {}
-        self._mapper = body_mapper(FORMAT.value(spec))
-
-    # -- encoding ---------------------------------------------------------------------------
-    def encode(self, message: Message) -> bytes:
-        """One RFC 5424 message (without framing)."""
-        body = message.body
-        kind = body.get("type")
-        pri = self._facility + SEVERITY.get(kind if isinstance(kind, str) else "", 6)
-        stamp = body.get("time")
-        stamp_b = stamp.encode() if isinstance(stamp, str) and _TIME.match(stamp.encode()) else b"-"
-        host = body.get("host")
-        host_b = self._hosts.get(host)
-        if host_b is None:
-            host_b = self._hosts[host] = header_token(host, 255)
-        data = message.json if self._mapper is None else self._mapper.json(body, message.json)
-        return b"<%d>1 %s %s exectrail %s %s - %s" % (
-            pri, stamp_b, host_b, self._procid, header_token(kind, 32), data,
-        )  # fmt: skip
 
     def frame(self, batch: Sequence[Message]) -> bytes:
         """The batch with octet-counting framing: ``LEN SP MSG`` per message."""
@@ -168,4 +127,4 @@ KINDS = (
     SinkKind("syslog+udp", "syslog+udp://HOST:PORT", SyslogSink, PARAMS, default_port=514),
 )  # fmt: skip
 
-__all__ = ["FACILITIES", "FACILITY", "KINDS", "SyslogSink"]
+__all__ = ["FACILITIES", "FACILITY", "KINDS", "Rfc5424", "SyslogSink"]
