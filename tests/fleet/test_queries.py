@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from exectrail.query import fleetevents
 from tests.support.cli import run_cli
 from tests.support.paths import DATA, REPO
 from tests.support.servers import ClickHouse
@@ -125,6 +126,40 @@ SEARCHES = [
 def test_search(fleet: Fleet, host: str, args: list[str]) -> None:
     store = fleet.store_lines(host, ["search", *args])
     assert fleet.fleet_lines(host, ["search", *args]) == store
+
+
+WORD_SEARCHES = [
+    ["--text", "gcc"],
+    ["--text", "tmp*", "--limit", "3"],
+    ["--text", "usr/bin", "--limit", "10", "--newest-first"],
+    ["--text", "x86_64-linux-gnu", "--limit", "1"],
+    ["--text", "exec_chain bin", "--limit", "40"],
+    ["--text", "nosuchword"],
+]
+
+
+@pytest.mark.parametrize("rare", [0, 10**9], ids=["common-words", "rare-words"])
+@pytest.mark.parametrize("args", WORD_SEARCHES, ids=lambda a: " ".join(a))
+def test_word_index_plans(fleet: Fleet, args: list[str], rare: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every way the fleet finds words gives the store's answer: the index's rows of a rare word; the
+    index's first rows of a common word (--limit), grown until certain; a scan (no --limit)."""
+    monkeypatch.setattr(fleetevents, "RARE", rare)
+    monkeypatch.setattr(fleetevents, "FIRST_ROWS", 1)  # the first rows grow from 4 × --limit
+    for host in LOGS:
+        assert fleet.fleet_lines(host, ["search", *args]) == fleet.store_lines(host, ["search", *args])
+
+
+def test_without_a_word_index(fleet: Fleet, clickhouse: ClickHouse) -> None:
+    """A table made before the index (or whose index was dropped) is scanned, with the same answers."""
+    clickhouse.query(f"RENAME TABLE default.{TABLE}_words TO default.{TABLE}_words_away")
+    try:
+        for host in LOGS:
+            for args in WORD_SEARCHES:
+                assert fleet.fleet_lines(host, ["search", *args]) == fleet.store_lines(
+                    host, ["search", *args]
+                )
+    finally:
+        clickhouse.query(f"RENAME TABLE default.{TABLE}_words_away TO default.{TABLE}_words")
 
 
 def test_search_found_something(fleet: Fleet) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
 from exectrail.query.fleetsql import EVENTS, FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
+from exectrail.query.fleetwords import RARE, Driver, driver
 from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
@@ -24,6 +25,8 @@ from exectrail.warehouse.source import Fleet, literal
 PAGE = 20_000
 #: Events checked against the full-text words at a time.
 CHUNK = 2_000
+#: A common word's first index rows read at once (at least four times ``--limit``).
+FIRST_ROWS = 2_000
 
 
 def search_text(event: ExecEvent) -> str:
@@ -66,27 +69,63 @@ def _chunks(events: Iterator[ExecEvent], size: int) -> Iterator[list[ExecEvent]]
         yield chunk
 
 
+def _checked(
+    fleet: Fleet, query: SearchQuery, where: str, matcher: TextMatcher | None
+) -> Iterator[ExecEvent]:
+    """The events of the rows ``where`` selects that the filter and the words match, in order."""
+    for chunk in _chunks((e for _, e in _events(fleet, where, query.newest_first)), CHUNK):
+        kept = [e for e in chunk if query.filter.matches(e)]
+        if matcher is not None:
+            hits = matcher.hits([search_text(e) for e in kept])
+            kept = [e for i, e in enumerate(kept) if i in hits]
+        yield from kept
+
+
+def _first_by_words(
+    fleet: Fleet, query: SearchQuery, matcher: TextMatcher, drive: Driver
+) -> Iterator[ExecEvent]:
+    """The first matches when the rarest word is common: the index's first ``k`` rows of it in time
+    order are the candidates; matches in the last second they reach may lack some of that second's,
+    so they wait for a larger ``k`` (four times as many) unless the word has no more rows."""
+    assert query.limit is not None
+    shown, k = 0, max(4 * query.limit, FIRST_ROWS)
+    while True:
+        edge = drive.second_at(k, query.newest_first)
+        where = exec_where(fleet, query.filter, prewhere=drive.candidates(k, query.newest_first))
+        for event in itertools.islice(_checked(fleet, query, where, matcher), shown, None):
+            second = int(event.time.timestamp())
+            if edge is not None and (second <= edge if query.newest_first else second >= edge):
+                break  # not yet certain: that second may hold earlier matches past the k rows
+            shown += 1
+            yield event
+            if shown >= query.limit:
+                return
+        if edge is None:
+            return
+        k *= 4
+
+
 def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
     """The matching events of the fleet's hosts, oldest first (newest first with ``newest_first``)."""
-    matcher = TextMatcher(query.text) if query.text else None
-    words = None if matcher is None else _text_condition(matcher.tokens)
-    where = exec_where(fleet, query.filter, prewhere=words)
-    found = (e for _, e in _events(fleet, where, query.newest_first))
-    shown = 0
+    if not query.text:
+        yield from itertools.islice(
+            _checked(fleet, query, exec_where(fleet, query.filter), None), query.limit
+        )
+        return
+    matcher = TextMatcher(query.text)
     try:
-        for chunk in _chunks(found, CHUNK):
-            kept = [e for e in chunk if query.filter.matches(e)]
-            if matcher is not None:
-                hits = matcher.hits([search_text(e) for e in kept])
-                kept = [e for i, e in enumerate(kept) if i in hits]
-            for event in kept:
-                if query.limit is not None and shown >= query.limit:
-                    return
-                shown += 1
-                yield event
+        drive = driver(fleet, matcher.terms, query.filter)
+        if drive is not None and drive.rows > RARE and query.limit is not None:
+            yield from _first_by_words(fleet, query, matcher, drive)
+            return
+        if drive is not None and drive.rows <= RARE:
+            candidates = drive.candidates()
+        else:  # no index, or a common word and every match wanted: read the command lines
+            candidates = _text_condition(matcher.tokens)
+        where = exec_where(fleet, query.filter, prewhere=candidates)
+        yield from itertools.islice(_checked(fleet, query, where, matcher), query.limit)
     finally:
-        if matcher is not None:
-            matcher.close()
+        matcher.close()
 
 
 def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:

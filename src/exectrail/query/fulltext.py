@@ -26,14 +26,20 @@ class TextMatcher:
         self._conn = sqlite3.connect(":memory:")
         self._conn.execute(fts_definition())
         self._conn.execute(f"CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, {_TABLE}, 'instance')")
-        self.tokens = self._tokens(words)
+        self.terms = self._terms(words)
+        self.tokens = list(dict.fromkeys(token for token, _ in self.terms))
 
-    def _tokens(self, words: Sequence[str]) -> list[str]:
-        """Every token of the words, folded as FTS5 folds them (in order, each once)."""
-        text = " ".join(w.rstrip("*") for w in words)
-        self._insert([text])
-        found = [row[0] for row in self._conn.execute("SELECT term FROM temp.vocab ORDER BY offset")]
-        return list(dict.fromkeys(found))
+    def _terms(self, words: Sequence[str]) -> list[tuple[str, bool]]:
+        """Every token of the words, folded as FTS5 folds them, each with whether it is a prefix
+        (the last token of a word ending in ``*``), in order, each once."""
+        out: dict[tuple[str, bool], None] = {}
+        for text in words:
+            for word in text.split():
+                self._insert([word.rstrip("*")])
+                found = [row[0] for row in self._conn.execute("SELECT term FROM temp.vocab ORDER BY offset")]
+                for i, token in enumerate(found):
+                    out[token, word.endswith("*") and i == len(found) - 1] = None
+        return list(out)
 
     def _insert(self, texts: Sequence[str]) -> None:
         self._conn.execute(f"INSERT INTO {_TABLE}({_TABLE}) VALUES ('delete-all')")

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+from exectrail.warehouse.table import table_exists, words_table
 
 #: Output settings every read uses: 64-bit integers as numbers, not strings.
 READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
@@ -135,12 +136,12 @@ class Fleet:
 
     def exists(self) -> bool:
         """Whether the table exists (a fleet nobody forwarded to yet has none)."""
-        database, _, name = self.table.partition(".")
-        sql = (
-            "SELECT count() AS n FROM system.tables "
-            f"WHERE database = {literal(database)} AND name = {literal(name)}"
-        )
-        return any(row.get("n") for row in self.rows(sql))
+        return table_exists(self.client, self.table)
+
+    def has_words(self) -> bool:
+        """Whether the table has its word index (tables made before exectrail 15's sink have not,
+        until a sink of this version forwards to them)."""
+        return table_exists(self.client, words_table(self.table))
 
     def close(self) -> None:
         self.client.close()

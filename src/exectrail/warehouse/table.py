@@ -151,10 +151,56 @@ def upgrade_table(client: ClickHouseClient, table: str) -> None:
             ) from None
 
 
+#: The words of an exec row as the word index keeps them: the command line (or a failed exec's path)
+#: in lower case cut at every character that is not a letter or digit, each word once. The store's
+#: full-text index (SQLite FTS5 ``unicode61``) also removes accents; ClickHouse 18.16 cannot.
+ROW_WORDS = (
+    "arrayReduce('groupUniqArray', extractAll(lowerUTF8(concat(arrayStringConcat(argv, ' '), ' ', "
+    "ifNull(path, ''))), '[\\\\pL\\\\pN]+'))"
+)
+
+
+def words_table(table: str) -> str:
+    """The word index of ``table``: one row per (word, exec row), ordered by word."""
+    return f"{table}_words"
+
+
+def words_ddl(table: str) -> list[str]:
+    """The word index and the materialized view that fills it on every insert into ``table``.
+
+    ClickHouse 18.16 has no token skip index (``tokenbf_v1`` came in 19.x); this is its equivalent
+    by hand: a search for a word reads the index's range for that word (ordered by word, host,
+    time), not every command line of the fleet."""
+    words = words_table(table)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {words} (word String, host String, time DateTime('UTC'), id String) "
+        "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(time) ORDER BY (word, host, time, id)",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {words}_mv TO {words} AS SELECT arrayJoin({ROW_WORDS}) "
+        f"AS word, host, time, id FROM {table} WHERE type = 'exec'",
+    ]
+
+
+def table_exists(client: ClickHouseClient, table: str) -> bool:
+    database, _, name = table.partition(".")
+    sql = "SELECT count() FROM system.tables WHERE database = '{}' AND name = '{}' FORMAT TabSeparated"
+    sql = sql.format(database.replace("'", "\\'"), name.replace("'", "\\'"))
+    return client.query(sql).strip() not in (b"", b"0")
+
+
 def ensure_table(client: ClickHouseClient, table: str) -> None:
-    """Create ``table`` when missing and upgrade it when an older exectrail made it."""
+    """Create ``table`` and its word index when missing, upgrade a table an older exectrail made,
+    and index the words of the rows it already holds when the index is new."""
     client.query(create_table_sql(table), None, **DDL_SETTINGS)
     upgrade_table(client, table)
+    if table_exists(client, words_table(table)):
+        return
+    for statement in words_ddl(table):
+        client.query(statement)
+    # rows inserted since the view exists are indexed twice: harmless (the index merges them away)
+    client.query(
+        f"INSERT INTO {words_table(table)} SELECT arrayJoin({ROW_WORDS}) AS word, host, time, id "
+        f"FROM {table} WHERE type = 'exec'"
+    )
 
 
 def insert_rows(client: ClickHouseClient, table: str, rows: bytes) -> None:
@@ -163,6 +209,7 @@ def insert_rows(client: ClickHouseClient, table: str, rows: bytes) -> None:
 
 
 __all__ = [
-    "COLUMNS", "DEFAULT_DATABASE", "DEFAULT_TABLE", "ENGINE", "LISTS", "OBJECTS", "create_table_sql",
-    "ensure_table", "insert_rows", "split_time", "to_row", "upgrade_table", "wanted_columns",
+    "COLUMNS", "DEFAULT_DATABASE", "DEFAULT_TABLE", "ENGINE", "LISTS", "OBJECTS", "ROW_WORDS",
+    "create_table_sql", "ensure_table", "insert_rows", "split_time", "table_exists", "to_row",
+    "upgrade_table", "wanted_columns", "words_ddl", "words_table",
 ]  # fmt: skip
