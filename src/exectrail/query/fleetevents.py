@@ -25,8 +25,8 @@ from exectrail.warehouse.source import Fleet, literal
 PAGE = 20_000
 #: Events checked against the full-text words at a time.
 CHUNK = 2_000
-#: A common word's first index rows read at once (at least four times ``--limit``).
-FIRST_ROWS = 2_000
+#: A common word's first index rows read at once (at least twice ``--limit``).
+FIRST_ROWS = 500
 
 
 def search_text(event: ExecEvent) -> str:
@@ -88,7 +88,7 @@ def _first_by_words(
     order are the candidates; matches in the last second they reach may lack some of that second's,
     so they wait for a larger ``k`` (four times as many) unless the word has no more rows."""
     assert query.limit is not None
-    shown, k = 0, max(4 * query.limit, FIRST_ROWS)
+    shown, k = 0, max(2 * query.limit, FIRST_ROWS)
     while True:
         edge = drive.second_at(k, query.newest_first)
         where = exec_where(fleet, query.filter, prewhere=drive.candidates(k, query.newest_first))
