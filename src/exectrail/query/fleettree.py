@@ -46,7 +46,7 @@ class FleetTreeSource:
             return
         listed = ", ".join(str(p) for p in wanted)
         sql = (
-            f"SELECT id, {EVENT_COLUMNS} FROM {self.fleet.table}{self._where} AND pid IN ({listed}) "
+            f"SELECT id, {EVENT_COLUMNS} FROM {self.fleet.table} PREWHERE pid IN ({listed}){self._where} "
             f"ORDER BY {TIME_ORDER}, id"
         )
         seen: set[str] = set()
