@@ -10,7 +10,7 @@ import pytest
 
 from exectrail.query.fleetstatus import fleet_status
 from exectrail.sinks.clickhouse import open_fleet
-from exectrail.warehouse.table import ENGINE, create_table_sql, wanted_columns
+from exectrail.warehouse.table import ENGINE, create_table_sql, wanted_columns, words_ddl
 from tests.fleet.test_status import heartbeat, send
 from tests.support.fake_sinks import wait_for
 from tests.support.paths import DOCS
@@ -106,3 +106,8 @@ def test_sink_and_status_through_a_distributed_table(clickhouse: ClickHouse) -> 
         fleet.close()
     assert [(h.name, h.heartbeats, h.silent) for h in status.hosts] == [("a", 1, False), ("b", 2, True)]
     assert clickhouse.query("SELECT count() FROM default.dist FINAL").strip() == "2"
+
+
+def test_the_word_index_block_is_what_the_sink_creates() -> None:
+    block = ";\n\n".join(words_ddl(TABLE)) + ";"
+    assert block in sql_blocks(), "docs/fleet.md's word index DDL is stale:\n" + block
