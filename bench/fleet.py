@@ -206,7 +206,7 @@ def cli_questions(url: str, fleet: Fleet, hosts: int, rounds: int, repeat: int) 
             "100",
             "--format",
             "jsonl",
-        ],  # fmt: skip
+        ],
         "search_common_all": ["search", "--from", url, "--text", COMMON_WORD, "--format", "jsonl"],
         "tree": [
             "tree",
@@ -219,7 +219,7 @@ def cli_questions(url: str, fleet: Fleet, hosts: int, rounds: int, repeat: int) 
             host_name(h),
             "--format",
             "jsonl",
-        ],  # fmt: skip
+        ],
         "fleet_status": ["fleet", "status", "--from", url],
         "startup": ["--version"],
     }
@@ -286,8 +286,10 @@ def main() -> int:
     logged = list(read_exec_events([check], Diagnostics()))
     assert [_key(e) for e in logged] == [_key(e) for e in replayed], "the text log is not host000's rounds"
     check.unlink()
-    report: dict[str, Any] = {"cpus": os.cpu_count(), "hosts": args.hosts, "events_per_host": args.events,
-                              "captured_events": len(events), "questions": fleet.questions.describe()}  # fmt: skip
+    report: dict[str, Any] = {
+        "cpus": os.cpu_count(), "hosts": args.hosts, "events_per_host": args.events,
+        "captured_events": len(events), "questions": fleet.questions.describe(),
+    }  # fmt: skip
     say(f"fleet: {args.hosts} hosts × {args.events:,} events from {len(events)} captured events")
     server = ClickHouse(args.keep)
     server.start()

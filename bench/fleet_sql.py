@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fleet_data import COMMON_WORD, Fleet, host_name, rare_word
-
 from exectrail.warehouse.client import ClickHouseClient
 from exectrail.warehouse.source import literal
+from fleet_data import COMMON_WORD, Fleet, host_name, rare_word
 
 CMDLINE = "cmdline String MATERIALIZED lowerUTF8(arrayStringConcat(argv, ' '))"
 NO_PREWHERE = {"optimize_move_to_prewhere": 0}
@@ -83,8 +82,8 @@ def measure_sql(
         client.query(f"DROP TABLE IF EXISTS {name}")
         client.query(f"CREATE TABLE {name} AS {table}")
     client.query(f"ALTER TABLE {copy} ADD COLUMN {CMDLINE}")
-    t.once("copy 10M rows (INSERT SELECT) into a plain table", f"INSERT INTO {plain} SELECT * FROM {table}")
-    t.once("copy 10M rows into a table with the MATERIALIZED cmdline", f"INSERT INTO {copy} SELECT * FROM {table}")
+    t.once("copy the rows (INSERT SELECT) into a plain table", f"INSERT INTO {plain} SELECT * FROM {table}")
+    t.once("copy the rows into a table with the cmdline column", f"INSERT INTO {copy} SELECT * FROM {table}")
     client.query(f"DROP TABLE {plain}")
 
     for kind, word in (("rare", rare_word(fleet.questions.base_rare, h, r)), ("common", COMMON_WORD)):
@@ -99,7 +98,8 @@ def measure_sql(
             t(f"{kind} word, {how}, rows, WHERE (auto PREWHERE)", f"{select} WHERE {cond}{rows}")
             t(f"{kind} word, {how}, rows, WHERE", f"{select} WHERE {cond}{rows}", **NO_PREWHERE)
             t(f"{kind} word, {how}, rows, PREWHERE", f"{select} PREWHERE {cond}{rows}")
-        t(f"{kind} word, concat, rows, FINAL", f"SELECT * FROM {table} FINAL WHERE {word_conditions(word)['concat']}{rows}")
+        concat = word_conditions(word)["concat"]
+        t(f"{kind} word, concat, rows, FINAL", f"SELECT * FROM {table} FINAL WHERE {concat}{rows}")
     client.query(f"DROP TABLE {copy}")
 
     pid, _ = fleet.tree_question(h, r)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import orjson
-
 from exectrail.errors import UsageError
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec, parse_url
@@ -25,6 +23,7 @@ from exectrail.warehouse.table import (
     OBJECTS,
     ensure_table,
     insert_rows,
+    row_json,
     split_time,
     to_row,
     wanted_columns,
@@ -49,7 +48,7 @@ class ClickHouseSink:
             if not self._table_ready:
                 ensure_table(self.client, self.table)
                 self._table_ready = True
-            insert_rows(self.client, self.table, b"\n".join(orjson.dumps(to_row(m)) for m in batch))
+            insert_rows(self.client, self.table, b"\n".join([row_json(m) for m in batch]))
         except WarehouseError as exc:
             raise SinkError(str(exc)) from None
         return 0
