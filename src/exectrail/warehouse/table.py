@@ -19,7 +19,7 @@ import orjson
 
 from exectrail.jsonform import object_text
 from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
-from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+from exectrail.warehouse.client import ClickHouseClient, Payload, WarehouseError
 
 #: Columns every message has (exec events, alarms, heartbeats); ``body`` holds the JSON of the rest.
 ENVELOPE = (("id", "String"), ("host", "String"), ("type", "String"), ("time", "DateTime('UTC')"),
@@ -225,8 +225,9 @@ def ensure_table(client: ClickHouseClient, table: str) -> None:
     upgrade_table(client, table)
 
 
-def insert_rows(client: ClickHouseClient, table: str, rows: bytes) -> None:
-    """Insert ``rows`` (JSONEachRow lines from :func:`to_row`)."""
+def insert_rows(client: ClickHouseClient, table: str, rows: Payload) -> None:
+    """Insert ``rows`` (JSONEachRow lines from :func:`to_row` or :func:`row_json`; pieces end with a
+    newline)."""
     client.query(f"INSERT INTO {table} FORMAT JSONEachRow", rows, input_format_skip_unknown_fields=1)
 
 
