@@ -36,8 +36,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "bench"):
@@ -55,18 +58,40 @@ from exectrail.sinks.clickhouse import ClickHouseSink  # noqa: E402
 from exectrail.sinks.forwarder import Forwarder  # noqa: E402
 from exectrail.sinks.registry import parse_sink_url  # noqa: E402
 from exectrail.warehouse.client import ClickHouseClient  # noqa: E402
+from exectrail.warehouse.table import row_json, to_row  # noqa: E402
 from fleet_data import COMMON_WORD, Fleet, Questions, host_name, rare_word  # noqa: E402
 from fleet_sql import measure_sql  # noqa: E402
 from store import cli  # noqa: E402
 
 CAPTURES = (DATA / "interleaved_concurrent.log", DATA / "workload_enriched.log")
 TABLE = "exec_events"
-BACKLOG = 12_000  # events in the forwarder's memory: ~23 MB of JSON, under its 32 MiB bound
 SILENT_HOSTS = 3  # the last hosts stop sending heartbeats half-way (fleet status flags them)
 
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+class CpuClock:
+    """CPU seconds spent by this process (all threads) and by the ClickHouse server since ``start``."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.ours, self.theirs = time.process_time(), self._server()
+
+    def _server(self) -> float:
+        if self.server_pid is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def per_event(self, events: int) -> dict[str, float]:
+        """Microseconds of CPU per event: this process (submit + forwarder) and the server."""
+        return {"python_cpu_us_per_event": (time.process_time() - self.ours) / events * 1e6,
+                "server_cpu_us_per_event": (self._server() - self.theirs) / events * 1e6}  # fmt: skip
 
 
 def base_log(work: Path) -> Path:
@@ -76,7 +101,9 @@ def base_log(work: Path) -> Path:
     return log
 
 
-def load(url: str, fleet: Fleet, hosts: int, per_host: int, spool: Path) -> dict[str, Any]:
+def load(
+    url: str, fleet: Fleet, hosts: int, per_host: int, spool: Path, server: int | None
+) -> dict[str, Any]:
     """Every host's rounds, interleaved round by round, through one SinkSet; heartbeats on the way."""
     n = len(fleet.events)
     rounds = -(-per_host // n)
@@ -85,11 +112,13 @@ def load(url: str, fleet: Fleet, hosts: int, per_host: int, spool: Path) -> dict
     (forwarder,) = sinks.forwarders
     submitted = beats = 0
     waited = 0.0
+    limit = backlog_limit(forwarder, fleet)
+    cpu = CpuClock(server)
     start = time.perf_counter()
     for r in range(rounds):
         take = min(n, per_host - r * n)
         for h in range(hosts):
-            waited += pace(forwarder)
+            waited += pace(forwarder, limit)
             sinks.host = host_name(h)
             for event in itertools.islice(fleet.round(h, r), take):
                 sinks.submit(event)
@@ -110,14 +139,22 @@ def load(url: str, fleet: Fleet, hosts: int, per_host: int, spool: Path) -> dict
     if summary.pending or summary.dropped or summary.delivered != submitted + beats:
         raise SystemExit(f"ingest lost events: {summary}")
     return {"events": submitted, "heartbeats": beats, "submit_s": submit_s, "paced_s": waited,
-            "total_s": total_s, "events_per_s": submitted / total_s}  # fmt: skip
+            "total_s": total_s, "events_per_s": submitted / total_s, **cpu.per_event(submitted)}  # fmt: skip
 
 
-def pace(forwarder: Forwarder) -> float:
-    """Wait while the forwarder holds more than :data:`BACKLOG` events (beyond its memory bound they
-    would go to the spool: the bench measures what the forwarder delivers, not how fast a disk fills)."""
+def backlog_limit(forwarder: Forwarder, fleet: Fleet) -> int:
+    """Events the forwarder may hold before the bench waits: its memory bound plus the open batch,
+    less a margin, in events of the fleet's average size (beyond the bound they would go to the spool:
+    the bench measures what the forwarder delivers, not how fast a disk fills)."""
+    size = statistics.mean(len(event_message(e, "host000").json) for e in fleet.events)
+    tuning = forwarder.tuning
+    return int(0.8 * (tuning.memory_bytes + tuning.batch_bytes) / size)
+
+
+def pace(forwarder: Forwarder, limit: int) -> float:
+    """Wait while the forwarder holds more than ``limit`` events; return the seconds waited."""
     start = time.perf_counter()
-    while forwarder.status()["backlog"] > BACKLOG:
+    while forwarder.status()["backlog"] > limit:
         time.sleep(0.005)
     return time.perf_counter() - start
 
@@ -133,14 +170,18 @@ def prebuilt(fleet: Fleet, count: int) -> list[tuple[str, ExecEvent]]:
     return out
 
 
-def probe_ingest(url: str, events: list[tuple[str, ExecEvent]], spool: Path) -> dict[str, Any]:
+def probe_ingest(
+    url: str, fleet: Fleet, events: list[tuple[str, ExecEvent]], spool: Path, server: int | None
+) -> dict[str, Any]:
     """Submit → all acknowledged for pre-built events, through a SinkSet (one forwarder)."""
+    cpu = CpuClock(server)
     start = time.perf_counter()
     sinks = SinkSet.from_urls([url], spool, host="probe")
     (forwarder,) = sinks.forwarders
+    limit = backlog_limit(forwarder, fleet)
     for i, (host, event) in enumerate(events):
         if i % 500 == 0:
-            pace(forwarder)
+            pace(forwarder, limit)
         sinks.host = host
         sinks.submit(event)
     submit_s = time.perf_counter() - start
@@ -148,15 +189,16 @@ def probe_ingest(url: str, events: list[tuple[str, ExecEvent]], spool: Path) -> 
     total_s = time.perf_counter() - start
     assert summary.delivered == len(events) and not summary.pending, summary
     return {"events": len(events), "submit_s": submit_s, "total_s": total_s,
-            "events_per_s": len(events) / total_s}  # fmt: skip
+            "events_per_s": len(events) / total_s, **cpu.per_event(len(events))}  # fmt: skip
 
 
-def probe_sink(url: str, events: list[tuple[str, ExecEvent]]) -> dict[str, Any]:
+def probe_sink(url: str, events: list[tuple[str, ExecEvent]], server: int | None) -> dict[str, Any]:
     """The sink alone: pre-built messages → ``send`` in batches of its preferred size."""
     messages = [event_message(e, host) for host, e in events]
     sink = ClickHouseSink(parse_sink_url(url))
     size = int(sink.tuning_hints["batch_events"])
     sink.send(messages[:1])  # the table is created outside the clock
+    cpu = CpuClock(server)
     start = time.perf_counter()
     for i in range(0, len(messages), size):
         sink.send(messages[i : i + size])
@@ -167,7 +209,32 @@ def probe_sink(url: str, events: list[tuple[str, ExecEvent]]) -> dict[str, Any]:
         "batch": size,
         "seconds": seconds,
         "events_per_s": len(messages) / seconds,
+        **cpu.per_event(len(messages)),
     }
+
+
+def stages(fleet: Fleet, repeat: int) -> dict[str, float]:
+    """CPU microseconds per event of each step this process takes (best of ``repeat``, 100 hosts' round)."""
+    events = [e for h in range(100) for e in fleet.round(h, 2000)]
+    messages = [event_message(e, "host000") for e in events]
+    steps: dict[str, Callable[[], object]] = {
+        "replay (bench only)": lambda: [e for h in range(100) for e in fleet.round(h, 2000)],
+        "event_message (submit: event_to_dict + orjson)": lambda: [event_message(e, "h") for e in events],
+        "row_json (sink)": lambda: [row_json(m) for m in messages],
+        "to_row + orjson.dumps (the sink before row_json)": lambda: [
+            orjson.dumps(to_row(m)) for m in messages
+        ],
+    }
+    out = {}
+    for name, step in steps.items():
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.process_time()
+            step()
+            best = min(best, time.process_time() - start)
+        out[name] = best / len(events) * 1e6
+        say(f"  {name}: {out[name]:.1f} µs CPU per event")
+    return out
 
 
 def run_cli(args: list[str], repeat: int, count_lines: bool = False) -> dict[str, Any]:
@@ -294,11 +361,12 @@ def main() -> int:
     server = ClickHouse(args.keep)
     server.start()
     url = server.url(table=TABLE)
+    server_pid = server.proc.pid if server.proc else None
     rounds = -(-args.events // len(events))
     try:
         if not args.reuse:
             say("ingest through one SinkSet (ClickHouse sink):")
-            report["ingest"] = load(url, fleet, args.hosts, args.events, work / "spool")
+            report["ingest"] = load(url, fleet, args.hosts, args.events, work / "spool", server_pid)
             say(f"ingest: {json.dumps(report['ingest'])}")
         client = ClickHouseClient("127.0.0.1", server.http_port, timeout=600)
         report["rows"] = int(client.query(f"SELECT count() FROM {TABLE}").decode())
@@ -307,14 +375,16 @@ def main() -> int:
             report["sql"] = measure_sql(client, TABLE, fleet, args.hosts, rounds, args.repeat, say)
         say("the questions through the CLI:")
         report["cli"] = cli_questions(url, fleet, args.hosts, rounds, args.repeat)
+        say("CPU per event of each step in this process:")
+        report["stages"] = stages(fleet, 3)
         say("ingest probes (scratch tables):")
         sample = prebuilt(fleet, args.probe)
         for name, probe in (("ingest_prebuilt", "probe_ingest"), ("sink_alone", "probe_sink")):
             probe_url = server.url(table=probe)
             if name == "ingest_prebuilt":
-                report[name] = probe_ingest(probe_url, sample, work / "probe-spool")
+                report[name] = probe_ingest(probe_url, fleet, sample, work / "probe-spool", server_pid)
             else:
-                report[name] = probe_sink(probe_url, sample)
+                report[name] = probe_sink(probe_url, sample, server_pid)
             client.query(f"DROP TABLE IF EXISTS {probe}")
             say(f"  {name}: {json.dumps(report[name])}")
         client.close()
