@@ -221,9 +221,7 @@ def stages(fleet: Fleet, repeat: int) -> dict[str, float]:
         "replay (bench only)": lambda: [e for h in range(100) for e in fleet.round(h, 2000)],
         "event_message (submit: event_to_dict + orjson)": lambda: [event_message(e, "h") for e in events],
         "row_json (sink)": lambda: [row_json(m) for m in messages],
-        "to_row + orjson.dumps (the sink before row_json)": lambda: [
-            orjson.dumps(to_row(m)) for m in messages
-        ],
+        "to_row + orjson.dumps (before row_json)": lambda: [orjson.dumps(to_row(m)) for m in messages],
     }
     out = {}
     for name, step in steps.items():
