@@ -61,10 +61,11 @@ from exectrail.warehouse.client import ClickHouseClient  # noqa: E402
 from exectrail.warehouse.table import row_json, to_row  # noqa: E402
 from fleet_data import COMMON_WORD, Fleet, Questions, host_name, rare_word  # noqa: E402
 from fleet_sql import measure_sql  # noqa: E402
-from store import cli  # noqa: E402
+from store import ROUND_SPAN, cli  # noqa: E402
 
 CAPTURES = (DATA / "interleaved_concurrent.log", DATA / "workload_enriched.log")
 TABLE = "exec_events"
+BEATS = 100  # heartbeats per host over the load (fewer when a host has fewer rounds)
 SILENT_HOSTS = 3  # the last hosts stop sending heartbeats half-way (fleet status flags them)
 
 
@@ -107,7 +108,7 @@ def load(
     """Every host's rounds, interleaved round by round, through one SinkSet; heartbeats on the way."""
     n = len(fleet.events)
     rounds = -(-per_host // n)
-    beats_every = max(1, rounds // 100)
+    interval = ROUND_SPAN * max(1, rounds / BEATS)  # seconds between a host's heartbeats
     sinks = SinkSet.from_urls([url], spool, host=host_name(0), tuning=None)
     (forwarder,) = sinks.forwarders
     submitted = beats = 0
@@ -124,11 +125,12 @@ def load(
                 sinks.submit(event)
             submitted += take
             silent = h >= hosts - SILENT_HOSTS and r > rounds // 2
-            if r % beats_every == 0 and not silent:
-                sinks.submit_message(fleet.heartbeat(h, r, r // beats_every, "running", 60.0 * beats_every))
+            beat = r * BEATS // rounds
+            if (r == 0 or beat != (r - 1) * BEATS // rounds) and not silent:
+                sinks.submit_message(fleet.heartbeat(h, r, beat, "running", interval))
                 beats += 1
             if r == rounds - 1 and h < hosts - SILENT_HOSTS:
-                sinks.submit_message(fleet.heartbeat(h, r, rounds, "stopped", 60.0 * beats_every))
+                sinks.submit_message(fleet.heartbeat(h, r, BEATS, "stopped", interval))
                 beats += 1
         if r % 10 == 0:
             rate = submitted / (time.perf_counter() - start)
