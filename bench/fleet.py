@@ -60,7 +60,7 @@ from exectrail.sinks.registry import parse_sink_url  # noqa: E402
 from exectrail.warehouse.client import ClickHouseClient  # noqa: E402
 from exectrail.warehouse.table import row_json, to_row  # noqa: E402
 from fleet_data import COMMON_WORD, Fleet, Questions, host_name, rare_word  # noqa: E402
-from fleet_sql import measure_sql  # noqa: E402
+from fleet_sql import SECTIONS, measure_sql  # noqa: E402
 from store import ROUND_SPAN, cli  # noqa: E402
 
 CAPTURES = (DATA / "interleaved_concurrent.log", DATA / "workload_enriched.log")
@@ -336,6 +336,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="Ask the data kept in --keep DIR; no load.")
     parser.add_argument("--probe", type=int, default=300_000, help="Events of the pre-built ingest probes.")
     parser.add_argument("--sql", action="store_true", help="Also time the raw SQL variants.")
+    parser.add_argument(
+        "--sql-sections", default=",".join(SECTIONS), help="Of the SQL: words,tree,heartbeats."
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--json", type=Path)
@@ -372,7 +375,8 @@ def main() -> int:
         report["rows"] = int(client.query(f"SELECT count() FROM {TABLE}").decode())
         say(f"rows in {TABLE}: {report['rows']:,}")
         if args.sql:
-            report["sql"] = measure_sql(client, TABLE, fleet, args.hosts, rounds, args.repeat, say)
+            sections = tuple(args.sql_sections.split(","))
+            report["sql"] = measure_sql(client, TABLE, fleet, args.hosts, rounds, args.repeat, say, sections)
         say("the questions through the CLI:")
         report["cli"] = cli_questions(url, fleet, args.hosts, rounds, args.repeat)
         say("CPU per event of each step in this process:")

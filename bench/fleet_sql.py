@@ -22,6 +22,8 @@ from fleet_data import COMMON_WORD, Fleet, host_name, rare_word
 
 CMDLINE = "cmdline String MATERIALIZED lowerUTF8(arrayStringConcat(argv, ' '))"
 NO_PREWHERE = {"optimize_move_to_prewhere": 0}
+SECTIONS = ("words", "tree", "heartbeats")
+SLOW = 1  # runs of a whole-table FINAL read of every column (over a minute each on 10M rows)
 
 
 class Timer:
@@ -31,9 +33,10 @@ class Timer:
         self.client, self.repeat, self.say = client, repeat, say
         self.figures: dict[str, Any] = {}
 
-    def __call__(self, label: str, sql: str, **settings: object) -> float:
+    def __call__(self, label: str, sql: str, repeat: int | None = None, **settings: object) -> float:
         times, reply = [], b""
-        for _ in range(self.repeat):
+        repeat = repeat or self.repeat
+        for _ in range(repeat):
             start = time.perf_counter()
             reply = self.client.query(sql + " FORMAT TabSeparated", None, **settings)
             times.append(time.perf_counter() - start)
@@ -43,7 +46,7 @@ class Timer:
         self.figures[label] = {"median_ms": median * 1e3, "best_ms": min(times) * 1e3, "answer": answer,
                                "sql": sql, **({"settings": settings} if settings else {})}  # fmt: skip
         extra = f" [{', '.join(f'{k}={v}' for k, v in settings.items())}]" if settings else ""
-        self.say(f"- {label}: {median * 1e3:.0f} ms median of {self.repeat} ({answer}){extra}: `{sql}`")
+        self.say(f"- {label}: {median * 1e3:.0f} ms median of {repeat} ({answer}){extra}: `{sql}`")
         return median
 
     def once(self, label: str, sql: str) -> float:
@@ -66,7 +69,7 @@ def word_conditions(word: str) -> dict[str, str]:
 
 def measure_sql(
     client: ClickHouseClient, table: str, fleet: Fleet, hosts: int, rounds: int, repeat: int,
-    say: Callable[[str], None],
+    say: Callable[[str], None], sections: tuple[str, ...] = SECTIONS,
 ) -> dict[str, Any]:  # fmt: skip
     """Time the variants on ``table`` (a copy with the ``cmdline`` column is made, then dropped)."""
     t = Timer(client, repeat, say)
@@ -74,6 +77,27 @@ def measure_sql(
     host = literal(host_name(h))
     parts = client.query(f"SELECT count() FROM system.parts WHERE active AND table = {literal(table)}")
     say(f"SQL over {table}: {int(parts)} active parts; {host_name(h)} asked; median of {repeat}, HTTP")
+    if "words" in sections:
+        words(t, client, table, fleet, h, r)
+    if "tree" in sections:
+        pid, _ = fleet.tree_question(h, r)
+        for column in ("pid", "ppid"):
+            where = f"host = {host} AND {column} = {pid}"
+            t(f"tree lookup {column}", f"SELECT * FROM {table} WHERE {where}")
+            t(f"tree lookup {column}, FINAL", f"SELECT * FROM {table} FINAL WHERE {where}")
+    if "heartbeats" in sections:
+        beats = "SELECT host, max(time), argMax(body, time) FROM {table} {clause} type = 'heartbeat'"
+        beats += " GROUP BY host"
+        t("last heartbeat per host, WHERE", beats.format(table=table, clause="WHERE"))
+        t("last heartbeat per host, PREWHERE", beats.format(table=table, clause="PREWHERE"))
+        t("last heartbeat per host, FINAL", beats.format(table=f"{table} FINAL", clause="WHERE"))
+        t("events per host", f"SELECT host, count() FROM {table} WHERE type = 'exec' GROUP BY host")
+    return t.figures
+
+
+def words(t: Timer, client: ClickHouseClient, table: str, fleet: Fleet, h: int, r: int) -> None:
+    """The word over the command line: three expressions, WHERE/PREWHERE, one host/the fleet, FINAL."""
+    host = literal(host_name(h))
     t("count all rows", f"SELECT count() FROM {table}")
     t("count all rows FINAL", f"SELECT count() FROM {table} FINAL")
 
@@ -99,22 +123,8 @@ def measure_sql(
             t(f"{kind} word, {how}, rows, WHERE", f"{select} WHERE {cond}{rows}", **NO_PREWHERE)
             t(f"{kind} word, {how}, rows, PREWHERE", f"{select} PREWHERE {cond}{rows}")
         concat = word_conditions(word)["concat"]
-        t(f"{kind} word, concat, rows, FINAL", f"SELECT * FROM {table} FINAL WHERE {concat}{rows}")
+        t(f"{kind} word, concat, rows, FINAL", f"SELECT * FROM {table} FINAL WHERE {concat}{rows}", SLOW)
     client.query(f"DROP TABLE {copy}")
 
-    pid, _ = fleet.tree_question(h, r)
-    for column in ("pid", "ppid"):
-        where = f"host = {host} AND {column} = {pid}"
-        t(f"tree lookup {column}", f"SELECT * FROM {table} WHERE {where}")
-        t(f"tree lookup {column}, FINAL", f"SELECT * FROM {table} FINAL WHERE {where}")
-    beats = (
-        "SELECT host, max(time), argMax(body, time) FROM {table} {clause} type = 'heartbeat' GROUP BY host"
-    )
-    t("last heartbeat per host, WHERE", beats.format(table=table, clause="WHERE"))
-    t("last heartbeat per host, PREWHERE", beats.format(table=table, clause="PREWHERE"))
-    t("last heartbeat per host, FINAL", beats.format(table=f"{table} FINAL", clause="WHERE"))
-    t("events per host", f"SELECT host, count() FROM {table} WHERE type = 'exec' GROUP BY host")
-    return t.figures
 
-
-__all__ = ["CMDLINE", "measure_sql"]
+__all__ = ["CMDLINE", "SECTIONS", "measure_sql"]
