@@ -247,14 +247,16 @@ CLICKHOUSE_USERS = """<?xml version="1.0"?>
 class ClickHouse:
     """``clickhouse-server`` as the ``clickhouse`` user (when root) with a temporary config and data path."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
+        """``directory``: keep config and data there (made when missing, reused when it has data; new
+        ports each time) instead of a temporary directory."""
         self.program = find_program("clickhouse-server")
         if self.program is None:
             raise ServerUnavailable("clickhouse-server is not installed (apt-get install clickhouse-server)")
-        self.dir = Path(tempfile.mkdtemp(prefix="exectrail-clickhouse-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="exectrail-clickhouse-")) if directory is None else directory
         self.http_port, tcp, inter = free_port(), free_port(), free_port()
         for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
-            (self.dir / sub).mkdir()
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
         fill = {"dir": self.dir, "http": self.http_port, "tcp": tcp, "inter": inter}
         (self.dir / "config.xml").write_text(CLICKHOUSE_CONFIG.format(**fill))
         (self.dir / "users.xml").write_text(CLICKHOUSE_USERS)
@@ -273,10 +275,15 @@ class ClickHouse:
     def url(self, database: str = "default", table: str = "exec_events") -> str:
         return f"clickhouse+http://127.0.0.1:{self.http_port}/{database}?table={table}"
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """The command line that starts this server (as the ``clickhouse`` user when root)."""
         command = [str(self.program), f"--config-file={self.dir / 'config.xml'}"]
         if self.user:
             command = ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--init-groups", *command]
+        return command
+
+    def start(self) -> None:
+        command = self.command()
         self.proc = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
         )

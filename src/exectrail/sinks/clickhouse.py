@@ -7,15 +7,13 @@ The table is created on first use and upgraded when an older exectrail made it. 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
-
-import orjson
 
 from exectrail.errors import UsageError
 from exectrail.sinks.base import Message, SinkError
 from exectrail.sinks.spec import TIMEOUT, Param, SinkKind, SinkSpec, parse_url
-from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+from exectrail.warehouse.client import ClickHouseClient, Payload, WarehouseError
 from exectrail.warehouse.source import Fleet
 from exectrail.warehouse.table import (
     DEFAULT_DATABASE,
@@ -25,6 +23,7 @@ from exectrail.warehouse.table import (
     OBJECTS,
     ensure_table,
     insert_rows,
+    row_json,
     split_time,
     to_row,
     wanted_columns,
@@ -49,12 +48,12 @@ class ClickHouseSink:
             if not self._table_ready:
                 ensure_table(self.client, self.table)
                 self._table_ready = True
-            insert_rows(self.client, self.table, b"\n".join(orjson.dumps(to_row(m)) for m in batch))
+            insert_rows(self.client, self.table, lambda: pieces(batch))
         except WarehouseError as exc:
             raise SinkError(str(exc)) from None
         return 0
 
-    def query(self, sql: str, data: bytes | None = None, **settings: object) -> bytes:
+    def query(self, sql: str, data: Payload | None = None, **settings: object) -> bytes:
         """Run one statement on the sink's server (tests and benches use it)."""
         try:
             return self.client.query(sql, data, **settings)
@@ -63,6 +62,16 @@ class ClickHouseSink:
 
     def close(self) -> None:
         self.client.close()
+
+
+#: Rows per piece of an insert: the server parses one piece while the next is built.
+PIECE_ROWS = 1000
+
+
+def pieces(batch: Sequence[Message]) -> Iterator[bytes]:
+    """A batch as JSONEachRow pieces of :data:`PIECE_ROWS` lines, made as they are sent."""
+    for start in range(0, len(batch), PIECE_ROWS):
+        yield b"".join([row_json(m) + b"\n" for m in batch[start : start + PIECE_ROWS]])
 
 
 def client_for(spec: SinkSpec) -> ClickHouseClient:

@@ -9,12 +9,17 @@ from __future__ import annotations
 import base64
 import http.client
 import socket
+from collections.abc import Callable, Iterable
 from urllib.parse import urlencode
 
 from exectrail.errors import ExectrailError
 from exectrail.neterrors import cannot_resolve, describe_io_error
 
 RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+#: An INSERT's payload: the bytes, or a function giving its pieces afresh (sent as they are made, with
+#: chunked transfer encoding, so the server parses one piece while the next is built; called again
+#: for the one retry).
+Payload = bytes | Callable[[], Iterable[bytes]]
 
 
 class WarehouseError(ExectrailError):
@@ -39,7 +44,7 @@ class ClickHouseClient:
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def query(self, sql: str, data: bytes | None = None, **settings: object) -> bytes:
+    def query(self, sql: str, data: Payload | None = None, **settings: object) -> bytes:
         """Run one statement (``data`` is an INSERT's payload); return the response body."""
         params = dict(settings)
         if data is None:
@@ -64,10 +69,13 @@ class ClickHouseClient:
             raise WarehouseError(f"ClickHouse refused ({status}): {first[0] if first else 'no reason given'}")
         return reply
 
-    def _post(self, target: str, data: bytes) -> tuple[int, bytes]:
+    def _post(self, target: str, data: Payload) -> tuple[int, bytes]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self._conn.request("POST", target, body=data, headers=self._headers)
+        if isinstance(data, bytes):
+            self._conn.request("POST", target, body=data, headers=self._headers)
+        else:
+            self._conn.request("POST", target, body=data(), headers=self._headers, encode_chunked=True)
         response = self._conn.getresponse()
         return response.status, response.read()
 
@@ -84,4 +92,4 @@ class ClickHouseClient:
             self._conn = None
 
 
-__all__ = ["ClickHouseClient", "WarehouseError"]
+__all__ = ["ClickHouseClient", "Payload", "WarehouseError"]
