@@ -57,7 +57,7 @@ def test_check_reports_every_problem_one_line_each(tmp_path: Path) -> None:
         f'exectrail: {path}: heartbeat: expected a number of seconds, got "x"',
         f"exectrail: {path}: rules.keys: unknown key (did you mean rules.key?)",
         f"exectrail: {path}: forward.sinks[2]: 'nope://x': unknown kind; use one of syslog+tcp, syslog+tls, "
-        "syslog+udp, clickhouse+http, jsonl, sqlite (e.g. syslog+tcp://HOST:PORT)",
+        "syslog+udp, relp, relp+tls, clickhouse+http, jsonl, sqlite (e.g. syslog+tcp://HOST:PORT)",
     ]
 
 
