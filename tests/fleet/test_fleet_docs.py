@@ -11,8 +11,8 @@ import pytest
 from exectrail.query.fleetstatus import fleet_status
 from exectrail.sinks.clickhouse import open_fleet
 from exectrail.warehouse.table import ENGINE, create_table_sql, wanted_columns, words_ddl
-from tests.fleet.test_status import heartbeat, send
 from tests.support.fake_sinks import wait_for
+from tests.support.fleet import heartbeat, send
 from tests.support.paths import DOCS
 from tests.support.servers import ClickHouse
 

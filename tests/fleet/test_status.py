@@ -10,7 +10,6 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -22,36 +21,15 @@ from exectrail.output.fleetstatus import CSV_FIELDS
 from exectrail.output.writers import HiddenWriter
 from exectrail.query.fleetstatus import FleetStatus, HostStatus, fleet_status
 from exectrail.sinks import SinkRun, SinkSet, Tuning
-from exectrail.sinks.base import Message
-from exectrail.sinks.clickhouse import ClickHouseSink, open_fleet
-from exectrail.sinks.registry import parse_sink_url
+from exectrail.sinks.clickhouse import open_fleet
 from exectrail.timefmt import iso
 from tests.support.cli import run_cli
+from tests.support.fleet import heartbeat, send
 from tests.support.servers import ClickHouse, free_port
 
 pytestmark = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def heartbeat(host: str, when: datetime, state: str = "running", interval: float = 60.0, n: int = 1,
-              pid: int = 4242, lost: int = 0) -> dict[str, Any]:  # fmt: skip
-    """A heartbeat body exactly as ``WatchOutputs._beat`` makes it."""
-    return {
-        "type": "heartbeat", "id": f"heartbeat:{host}:{pid}:{n}", "host": host, "time": iso(when),
-        "state": state, "pid": pid, "mode": "daemon", "interval": interval,
-        "counters": {"records": 10 * n, "events": 3 * n, "shown": 3 * n, "lost": lost, "alarms": 0,
-                     "stored": 3 * n, "uptime_s": int(interval) * n},
-    }  # fmt: skip
-
-
-def send(clickhouse: ClickHouse, table: str, bodies: list[dict[str, Any]]) -> None:
-    """``bodies`` through the ClickHouse sink (one batch), as the sink set would hand them on."""
-    sink = ClickHouseSink(parse_sink_url(clickhouse.url(table=table)))
-    try:
-        sink.send([Message(body) for body in bodies])
-    finally:
-        sink.close()
 
 
 def forward_events(

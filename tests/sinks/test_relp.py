@@ -1,4 +1,4 @@
-"""The RELP sink: URL parameters, protocol edge cases against a scripted receiver (tests/sinks/relp_fake.py),
+"""The RELP sink: URL parameters, protocol edge cases against a scripted receiver (support/relp_fake.py),
 and a real rsyslog imrelp (``server`` marker): byte-exact delivery over relp and relp+tls, sessions
 reopened before the txnr wraps, and SIGTERM restarts of rsyslog in mid-stream with 0 lost, 0 duplicates."""
 
@@ -23,9 +23,9 @@ from exectrail.sinks.base import Message
 from exectrail.sinks.registry import open_sink, parse_sink_url
 from exectrail.sinks.relp import DEFAULT_PORT, DEFAULT_WINDOW, RelpSink
 from exectrail.sinks.relpframe import Frame, encode
-from tests.sinks.relp_fake import Session, fake_relp
 from tests.support.biglog import write_big_log
 from tests.support.paths import DATA
+from tests.support.relp_fake import Session, fake_relp
 from tests.support.servers import Rsyslog, free_port, hung_listener, wait_until
 from tests.support.sink_checks import argv_bytes, expected_body
 
