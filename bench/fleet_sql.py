@@ -77,6 +77,8 @@ def measure_sql(
     host = literal(host_name(h))
     parts = client.query(f"SELECT count() FROM system.parts WHERE active AND table = {literal(table)}")
     say(f"SQL over {table}: {int(parts)} active parts; {host_name(h)} asked; median of {repeat}, HTTP")
+    for scratch in (f"{table}_cmdline", f"{table}_plain"):  # left by an interrupted run
+        client.query(f"DROP TABLE IF EXISTS {scratch}")
     if "words" in sections:
         words(t, client, table, fleet, h, r)
     if "tree" in sections:
