@@ -130,6 +130,7 @@ def test_search(fleet: Fleet, host: str, args: list[str]) -> None:
 
 WORD_SEARCHES = [
     ["--text", "gcc"],
+    ["--text", "bin", "--newest-first"],
     ["--text", "tmp*", "--limit", "3"],
     ["--text", "usr/bin", "--limit", "10", "--newest-first"],
     ["--text", "x86_64-linux-gnu", "--limit", "1"],
@@ -142,9 +143,11 @@ WORD_SEARCHES = [
 @pytest.mark.parametrize("args", WORD_SEARCHES, ids=lambda a: " ".join(a))
 def test_word_index_plans(fleet: Fleet, args: list[str], rare: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every way the fleet finds words gives the store's answer: the index's rows of a rare word; the
-    index's first rows of a common word (--limit), grown until certain; a scan (no --limit)."""
+    index's first rows of a common word (--limit), grown until certain; every match of a common word,
+    a window of seconds at a time."""
     monkeypatch.setattr(fleetevents, "RARE", rare)
-    monkeypatch.setattr(fleetevents, "FIRST_ROWS", 1)  # the first rows grow from 4 × --limit
+    monkeypatch.setattr(fleetevents, "FIRST_ROWS", 1)  # the first rows grow from 2 × --limit
+    monkeypatch.setattr(fleetevents, "WINDOW_ROWS", 3)  # every match: many windows, crowded seconds
     for host in LOGS:
         assert fleet.fleet_lines(host, ["search", *args]) == fleet.store_lines(host, ["search", *args])
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
 from exectrail.query.fleetsql import EVENTS, FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
-from exectrail.query.fleetwords import RARE, Driver, driver
+from exectrail.query.fleetwords import RARE, Driver, driver, windows
 from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
@@ -25,6 +25,8 @@ from exectrail.warehouse.source import Fleet, literal
 PAGE = 20_000
 #: Events checked against the full-text words at a time.
 CHUNK = 2_000
+#: A common word's index rows per window when every match is wanted.
+WINDOW_ROWS = 20_000
 #: A common word's first index rows read at once (at least twice ``--limit``).
 FIRST_ROWS = 500
 
@@ -118,9 +120,16 @@ def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
         if drive is not None and drive.rows > RARE and query.limit is not None:
             yield from _first_by_words(fleet, query, matcher, drive)
             return
+        if drive is not None and drive.rows > RARE:  # every match of a common word: a window at a time
+            for window in windows(drive, WINDOW_ROWS, query.newest_first):
+                candidates = drive.candidates(within=window)
+                yield from _checked(
+                    fleet, query, exec_where(fleet, query.filter, prewhere=candidates), matcher
+                )
+            return
         if drive is not None and drive.rows <= RARE:
             candidates = drive.candidates()
-        else:  # no index, or a common word and every match wanted: read the command lines
+        else:  # no index: read the command lines
             candidates = _text_condition(matcher.tokens)
         where = exec_where(fleet, query.filter, prewhere=candidates)
         yield from itertools.islice(_checked(fleet, query, where, matcher), query.limit)

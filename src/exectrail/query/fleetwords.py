@@ -12,7 +12,7 @@ yet), the scan too.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from exectrail.filters import EventFilter
@@ -41,19 +41,22 @@ class Driver:
     where: str
     rows: int
 
-    def candidates(self, limit: int | None = None, descending: bool = False) -> str:
-        """A condition on the fleet table: the row is among the word's (the first ``limit`` in time order)."""
+    def candidates(self, limit: int | None = None, descending: bool = False, within: str = "") -> str:
+        """A condition on the fleet table: the row is among the word's (the first ``limit`` in time
+        order; ``within``: a further condition on the index's ``time``)."""
         order = ""
         if limit is not None:
             d = " DESC" if descending else ""
             order = f" ORDER BY time{d}, host{d}, id{d} LIMIT {int(limit)}"
-        return f"(host, time, id) IN (SELECT host, time, id FROM {self.table} WHERE {self.where}{order})"
+        where = self.where + (f" AND {within}" if within else "")
+        return f"(host, time, id) IN (SELECT host, time, id FROM {self.table} WHERE {where}{order})"
 
-    def second_at(self, rank: int, descending: bool = False) -> int | None:
-        """The time (epoch seconds) of the word's ``rank``-th row in time order (from 0); None past
-        the last."""
+    def second_at(self, rank: int, descending: bool = False, within: str = "") -> int | None:
+        """The time (epoch seconds) of the word's ``rank``-th row in time order (from 0; among those
+        ``within`` says); None past the last."""
         d = " DESC" if descending else ""
-        sql = f"SELECT toUInt32(time) AS t FROM {self.table} WHERE {self.where} ORDER BY time{d}"
+        where = self.where + (f" AND {within}" if within else "")
+        sql = f"SELECT toUInt32(time) AS t FROM {self.table} WHERE {where} ORDER BY time{d}"
         sql += f" LIMIT {int(rank)}, 1"
         found = [row["t"] for row in self.fleet.rows(sql)]
         return int(found[0]) if found else None
@@ -80,4 +83,24 @@ def driver(fleet: Fleet, terms: Sequence[tuple[str, bool]], f: EventFilter) -> D
     return best
 
 
-__all__ = ["RARE", "Driver", "driver"]
+def windows(drive: Driver, size: int, descending: bool = False) -> Iterator[str]:
+    """Conditions on ``time`` that cut the word's rows into windows of whole seconds holding about
+    ``size`` rows each (more when one second holds more), in time order: every match of a common
+    word, read a window at a time so that no single query sorts them all."""
+    bound: int | None = None  # the first second not yet read (the last, newest first)
+    while True:
+        beyond = "" if bound is None else f"time {'<=' if descending else '>='} toDateTime({bound})"
+        edge = drive.second_at(size, descending, beyond)
+        if edge is None:
+            yield beyond or "1"
+            return
+        if edge == bound:  # one second holds more than ``size`` rows: it is a window of its own
+            yield f"time = toDateTime({edge})"
+            bound = edge - 1 if descending else edge + 1
+            continue
+        upto = f"time {'>' if descending else '<'} toDateTime({edge})"
+        yield f"{beyond} AND {upto}" if beyond else upto
+        bound = edge
+
+
+__all__ = ["RARE", "Driver", "driver", "windows"]
