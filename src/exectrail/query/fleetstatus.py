@@ -1,7 +1,7 @@
 """``fleet status``: every host of the fleet table, its last heartbeat, what the table holds for it,
 and a ``host-silent`` alarm for each host that stopped sending heartbeats without saying so.
 
-Two queries, each one ``GROUP BY host``: the exec rows (distinct events, first and last time) and the
+Two queries, each one ``GROUP BY host``: the exec rows (how many, first and last time) and the
 other rows (distinct alarms, the last heartbeat by ``argMax``). A heartbeat's JSON is data a host, or
 anyone who can write to the table, put there: one whose JSON is broken, whose ``state`` is not one
 exectrail sends or whose ``interval`` is not a positive number is *unreadable*: counted, never
@@ -62,7 +62,7 @@ class HostStatus:
     counters: dict[str, int] = field(default_factory=dict)  # the last heartbeat's (integers only)
     heartbeats: int = 0  # heartbeat rows
     unreadable: int = 0  # heartbeat rows not trusted
-    events: int = 0  # distinct exec events
+    events: int = 0  # exec rows: an event delivered twice counts twice until ClickHouse merges the copies
     alarms: int = 0  # distinct alarms
     first_event: datetime | None = None
     last_event: datetime | None = None
@@ -154,10 +154,11 @@ def _host(row: dict[str, Any]) -> str:
 
 
 def exec_counts(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    """Per host: distinct exec events (``uniqExact`` of the id's 64-bit hash: an event delivered twice
-    counts once, merged or not) and the first and last one's time (epoch ms)."""
+    """Per host: exec rows and the first and last one's time (epoch ms). Rows, not distinct ids: an
+    event delivered twice counts twice until ClickHouse merges the copies (counting distinct ids took
+    0.9 s over 10 M rows on 2 cores, rows 0.12 s; the host's own count is its heartbeat's counter)."""
     sql = (
-        "SELECT hex(host) AS host_hex, uniqExact(cityHash64(id)) AS events, "
+        "SELECT hex(host) AS host_hex, count() AS events, "
         f"min({_MS}) AS first_ms, max({_MS}) AS last_ms "
         f"FROM {fleet.table} PREWHERE type = 'exec' WHERE {fleet.host_condition()} GROUP BY host"
     )
