@@ -27,7 +27,7 @@ from tests.support.biglog import write_big_log
 from tests.support.paths import DATA
 from tests.support.relp_fake import Session, fake_relp
 from tests.support.servers import Rsyslog, free_port, hung_listener, wait_until
-from tests.support.sink_checks import argv_bytes, expected_body
+from tests.support.sink_checks import check_exact
 
 server = pytest.mark.server
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
@@ -212,22 +212,22 @@ def test_a_silent_receiver_times_out() -> None:
             pass
 
     with fake_relp(silent_after_open) as (port, _, _):
-        sink = relp_sink(f"relp://127.0.0.1:{port}?timeout=0.5")
-        start = time.monotonic()
-        with pytest.raises(SinkError, match=r"^RELP to 127\.0\.0\.1:[0-9]+: timed out after 0\.5 s"):
-            sink.send(messages(3))
-        assert time.monotonic() - start < 3
-        sink.close()
+        _times_out_soon(port)
 
 
 def test_a_receiver_that_never_reads_times_out() -> None:
     with hung_listener(rcvbuf=4096) as port:
-        sink = relp_sink(f"relp://127.0.0.1:{port}?timeout=0.5")
-        start = time.monotonic()
-        with pytest.raises(SinkError, match=r"^RELP to 127\.0\.0\.1:[0-9]+: timed out after 0\.5 s"):
-            sink.send(messages(3))
-        assert time.monotonic() - start < 3
-        sink.close()
+        _times_out_soon(port)
+
+
+def _times_out_soon(port: int) -> None:
+    """A send to ``port`` with a 0.5 s timeout fails with one line within 3 s."""
+    sink = relp_sink(f"relp://127.0.0.1:{port}?timeout=0.5")
+    start = time.monotonic()
+    with pytest.raises(SinkError, match=r"^RELP to 127\.0\.0\.1:[0-9]+: timed out after 0\.5 s"):
+        sink.send(messages(3))
+    assert time.monotonic() - start < 3
+    sink.close()
 
 
 def test_a_refused_connection_is_one_line() -> None:
@@ -253,17 +253,6 @@ def test_the_session_is_reopened_before_the_txnr_passes_its_limit() -> None:
 
 
 # -- a real rsyslog with imrelp ------------------------------------------------------------------------
-
-
-def check_exact(rsyslog: Rsyslog, host: str, events: list[ExecEvent]) -> None:
-    """Every event arrived exactly once, in order, with the whole event and byte-exact argv."""
-    rsyslog.wait_for(host, len(events))
-    received = rsyslog.received(host)
-    assert [body["id"] for _, _, body in received] == [e.event_id for e in events]
-    for (msgid, app, body), event in zip(received, events, strict=True):
-        assert (msgid, app) == (b"exec", b"exectrail")
-        assert body == expected_body(event, host)
-        assert argv_bytes(body) == event.argv
 
 
 @server

@@ -17,7 +17,7 @@ import pytest
 from exectrail.model import ExecEvent
 from exectrail.sinks import SinkError, SinkSet, SinkSummary, Tuning
 from tests.support.servers import Rsyslog, free_port, hung_listener
-from tests.support.sink_checks import argv_bytes, expected_body
+from tests.support.sink_checks import check_exact
 
 server = pytest.mark.server  # needs the real rsyslog
 FAST = Tuning(retry_initial=0.05, retry_max=0.5)
@@ -31,17 +31,6 @@ def forward(
     for event in events:
         sinks.submit(event)
     return sinks.close(wait), warnings
-
-
-def check_exact(rsyslog: Rsyslog, host: str, events: list[ExecEvent]) -> None:
-    """Every event arrived exactly once, in order, with the whole event and byte-exact argv."""
-    rsyslog.wait_for(host, len(events))
-    received = rsyslog.received(host)
-    assert [body["id"] for _, _, body in received] == [e.event_id for e in events]
-    for (msgid, app, body), event in zip(received, events, strict=True):
-        assert (msgid, app) == (b"exec", b"exectrail")
-        assert body == expected_body(event, host)
-        assert argv_bytes(body) == event.argv
 
 
 @server

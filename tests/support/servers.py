@@ -172,6 +172,12 @@ class Rsyslog:
             out = (self.dir / "rsyslogd.out").read_text(errors="replace")[-600:]
             raise ServerUnavailable(f"rsyslogd did not start: {out}") from None
 
+    def running(self) -> Rsyslog:
+        """This server, started again if it was stopped."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        return self
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -373,47 +379,39 @@ def unavailable(reason: str) -> None:
     skip_or_fail(f"server: {reason}")
 
 
-@pytest.fixture(scope="session")
-def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+def _running_rsyslog(directory: Path, relp: bool = False) -> Iterator[Rsyslog]:
     server = None
     try:
-        server = Rsyslog(tmp_path_factory.mktemp("rsyslog"))
+        server = Rsyslog(directory, relp=relp)
         server.start()
     except ServerUnavailable as exc:
         unavailable(str(exc))
     assert server is not None
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    yield from _running_rsyslog(tmp_path_factory.mktemp("rsyslog"))
 
 
 @pytest.fixture
 def live_rsyslog(rsyslog: Rsyslog) -> Rsyslog:
     """The session rsyslog, restarted if an earlier test left it stopped."""
-    if rsyslog.proc is None or rsyslog.proc.poll() is not None:
-        rsyslog.start()
-    return rsyslog
+    return rsyslog.running()
 
 
 @pytest.fixture(scope="session")
 def relp_rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
     """An rsyslog of its own with imrelp listeners (the RELP tests stop and restart it)."""
-    server = None
-    try:
-        server = Rsyslog(tmp_path_factory.mktemp("rsyslog-relp"), relp=True)
-        server.start()
-    except ServerUnavailable as exc:
-        unavailable(str(exc))
-    assert server is not None
-    yield server
-    server.stop()
+    yield from _running_rsyslog(tmp_path_factory.mktemp("rsyslog-relp"), relp=True)
 
 
 @pytest.fixture
 def live_relp_rsyslog(relp_rsyslog: Rsyslog) -> Rsyslog:
     """The session RELP rsyslog, restarted if an earlier test left it stopped."""
-    if relp_rsyslog.proc is None or relp_rsyslog.proc.poll() is not None:
-        relp_rsyslog.start()
-    return relp_rsyslog
+    return relp_rsyslog.running()
 
 
 @pytest.fixture(scope="session")

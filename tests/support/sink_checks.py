@@ -6,6 +6,7 @@ from typing import Any
 
 from exectrail.jsonform import event_to_dict
 from exectrail.model import ExecEvent
+from tests.support.servers import Rsyslog
 
 
 def expected_body(event: ExecEvent, host: str) -> dict[str, Any]:
@@ -22,6 +23,17 @@ def argv_bytes(body: dict[str, Any]) -> tuple[bytes, ...] | None:
     if body.get("argv_hex"):
         return tuple(bytes.fromhex(h) for h in body["argv_hex"])
     return tuple(a.encode("utf-8") for a in body["argv"])
+
+
+def check_exact(rsyslog: Rsyslog, host: str, events: list[ExecEvent]) -> None:
+    """Every event arrived exactly once, in order, with the whole event and byte-exact argv."""
+    rsyslog.wait_for(host, len(events))
+    received = rsyslog.received(host)
+    assert [body["id"] for _, _, body in received] == [e.event_id for e in events]
+    for (msgid, app, body), event in zip(received, events, strict=True):
+        assert (msgid, app) == (b"exec", b"exectrail")
+        assert body == expected_body(event, host)
+        assert argv_bytes(body) == event.argv
 
 
 def first_occurrences(ids: list[str]) -> list[str]:
