@@ -12,11 +12,12 @@ import itertools
 from collections.abc import Iterator, Sequence
 
 from exectrail.model import ExecEvent
-from exectrail.query.fleetsql import EVENTS, FAILED, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
+from exectrail.query.fleetsql import EVENTS, FAILED, MS, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
 from exectrail.query.fleetwords import RARE, Driver, driver, windows
 from exectrail.query.fulltext import TextMatcher
 from exectrail.query.search import SearchQuery
 from exectrail.query.timeline import SessionSummary, TimelineQuery
+from exectrail.store.codec import search_text
 from exectrail.timefmt import ms_to_time
 from exectrail.warehouse.rows import EVENT_COLUMNS, event_of
 from exectrail.warehouse.source import Fleet, literal
@@ -29,13 +30,6 @@ CHUNK = 2_000
 WINDOW_ROWS = 20_000
 #: A common word's first index rows read at once (at least twice ``--limit``).
 FIRST_ROWS = 500
-
-
-def search_text(event: ExecEvent) -> str:
-    """What ``--text`` looks in: the command line, or the path of a failed exec (as the store indexes)."""
-    if event.argv is not None:
-        return b" ".join(event.argv).decode("utf-8", "replace")
-    return (event.path or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _text_condition(tokens: Sequence[str]) -> str:
@@ -154,8 +148,8 @@ def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:
 def sessions(fleet: Fleet, query: TimelineQuery) -> list[SessionSummary]:
     """Every session among the matching events, per host, oldest first."""
     sql = (
-        "SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min(toUInt64(time) * 1000 + time_ms) AS first, "
-        f"max(toUInt64(time) * 1000 + time_ms) AS last, {EVENTS} AS events, "
+        f"SELECT host, ses, auid, groupUniqArray(tty) AS ttys, min({MS}) AS first, "
+        f"max({MS}) AS last, {EVENTS} AS events, "
         f"{FAILED} AS failed FROM {fleet.table}{exact_where(fleet, query.filter)} "
         "GROUP BY host, ses, auid ORDER BY first, host"
     )

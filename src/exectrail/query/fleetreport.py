@@ -31,7 +31,8 @@ from exectrail.query.report import (
     text_order,
     user_name,
 )
-from exectrail.timefmt import ms_to_time, time_to_ms
+from exectrail.store.reader import ms_at_or_after
+from exectrail.timefmt import ms_to_time
 from exectrail.warehouse.source import Fleet
 
 T = TypeVar("T")
@@ -49,8 +50,9 @@ def _ranked(items: list[T], key: Callable[[T], Any], top: int) -> list[T]:
     return items[:top]
 
 
-def _uid_order(uid: int | None) -> tuple[int, int]:
-    return (0, 0) if uid is None else (1, uid)
+def _null_first(value: int | None) -> tuple[int, int]:
+    """SQLite's order of a number column: NULL before every number."""
+    return (0, 0) if value is None else (1, value)
 
 
 class _FleetReporter:
@@ -65,7 +67,7 @@ class _FleetReporter:
     def users(self, column: str) -> list[UserCount]:
         rows = self.rows(f"{column} AS who, {EVENTS} AS n", f"GROUP BY {column}")
         counts = [UserCount(r["who"], user_name(r["who"]), r["n"]) for r in rows]
-        return _ranked(counts, lambda u: (-u.count, _uid_order(u.uid)), self.top)
+        return _ranked(counts, lambda u: (-u.count, _null_first(u.uid)), self.top)
 
     def first_seen(self) -> list[FirstSeen]:
         exe = f"hex({raw('exe')})"
@@ -76,7 +78,7 @@ class _FleetReporter:
             f"WHERE type = 'exec' AND {hosts} AND success = 1 GROUP BY exe_bytes"
         )
         ever = {row["exe_bytes"]: row["first"] for row in self.fleet.rows(sql)}
-        start = None if self.filter.start is None else _at_or_after(self.filter)
+        start = None if self.filter.start is None else ms_at_or_after(self.filter.start)
         found = [
             FirstSeen(_text(r["exe_bytes"]), ms_to_time(ever[r["exe_bytes"]]), r["n"])
             for r in in_range
@@ -137,22 +139,12 @@ class _FleetReporter:
             top_users=self.users("uid"),
             top_login_users=self.users("auid"),
             failures=_ranked(
-                failure_counts, lambda f: (-f.count, text_order(f.path), _exit_order(f.exit)), self.top
+                failure_counts, lambda f: (-f.count, text_order(f.path), _null_first(f.exit)), self.top
             ),
             first_seen=self.first_seen(),
             writable=self.writable(),
             per_hour=[HourCount(ms_to_time(h["hour"] * HOUR_MS), h["n"], h["failed"]) for h in hours],
         )
-
-
-def _exit_order(code: int | None) -> tuple[int, int]:
-    return (0, 0) if code is None else (1, code)
-
-
-def _at_or_after(f: EventFilter) -> int:
-    assert f.start is not None
-    ms = time_to_ms(f.start)
-    return ms + 1 if f.start.microsecond % 1000 else ms
 
 
 def report(fleet: Fleet, event_filter: EventFilter | None = None, top: int = 10) -> Report:

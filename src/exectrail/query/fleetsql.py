@@ -56,13 +56,29 @@ def _numbers(column: str, values: Iterable[int]) -> str:
     return f"{column} IN ({', '.join(str(int(v)) for v in sorted(values))})"
 
 
-def ms_bounds(lo_ms: int | None, hi_ms: int | None) -> list[str]:
-    """Conditions for ``lo_ms <= time <= hi_ms`` (either may be None)."""
+def ms_range(f: EventFilter) -> tuple[int | None, int | None]:
+    """The filter's ``--start`` and ``--end`` in ms since the epoch (None where not given)."""
+    return (None if f.start is None else time_to_ms(f.start), None if f.end is None else time_to_ms(f.end))
+
+
+def second_bounds(lo_ms: int | None, hi_ms: int | None) -> list[str]:
+    """Conditions on ``time`` (whole seconds) for the seconds ``lo_ms`` to ``hi_ms`` touch (either
+    may be None): what lets ClickHouse skip the months and parts outside the range."""
     out = []
     if lo_ms is not None:
-        out += [f"time >= toDateTime({max(lo_ms // 1000, 0)})", f"{MS} >= {lo_ms}"]
+        out.append(f"time >= toDateTime({max(lo_ms // 1000, 0)})")
     if hi_ms is not None:
-        out += [f"time <= toDateTime({max(math.ceil(hi_ms / 1000), 0)})", f"{MS} <= {hi_ms}"]
+        out.append(f"time <= toDateTime({max(math.ceil(hi_ms / 1000), 0)})")
+    return out
+
+
+def ms_bounds(lo_ms: int | None, hi_ms: int | None) -> list[str]:
+    """Conditions for ``lo_ms <= time <= hi_ms`` (either may be None)."""
+    out = second_bounds(lo_ms, hi_ms)
+    if lo_ms is not None:
+        out.append(f"{MS} >= {lo_ms}")
+    if hi_ms is not None:
+        out.append(f"{MS} <= {hi_ms}")
     return out
 
 
@@ -96,9 +112,7 @@ def filter_conditions(f: EventFilter) -> list[str]:
         out.append(f"((isNotNull(key) AND ({found})) OR isNotNull(key_hex))")
     if f.success is not None:
         out.append(f"success = {1 if f.success else 0}")
-    out += ms_bounds(
-        None if f.start is None else time_to_ms(f.start), None if f.end is None else time_to_ms(f.end)
-    )
+    out += ms_bounds(*ms_range(f))
     if f.argv_contains:
         needles = [bytes_literal(t.encode("utf-8", "surrogateescape")) for t in f.argv_contains]
         out.append("(" + " OR ".join(f"position({ARGV_BYTES}, {n}) > 0" for n in needles) + ")")
@@ -130,13 +144,6 @@ def exact_where(fleet: Fleet, f: EventFilter, *more: str) -> str:
 
 
 __all__ = [
-    "ARGV_BYTES",
-    "MS",
-    "TIME_COLUMNS",
-    "TIME_ORDER",
-    "bytes_literal",
-    "exact_where",
-    "exec_where",
-    "ms_bounds",
-    "raw",
-]
+    "ARGV_BYTES", "EVENTS", "FAILED", "MS", "TIME_COLUMNS", "TIME_ORDER", "bytes_literal", "exact_where",
+    "exec_where", "ms_bounds", "ms_range", "raw", "second_bounds",
+]  # fmt: skip

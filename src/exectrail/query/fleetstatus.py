@@ -24,6 +24,7 @@ import orjson
 
 from exectrail.interference.kinds import HOST_SILENT
 from exectrail.model import CERTAIN, Alarm
+from exectrail.query.fleetsql import MS
 from exectrail.timefmt import iso
 from exectrail.warehouse.client import WarehouseError
 from exectrail.warehouse.source import Fleet
@@ -38,7 +39,6 @@ MAX_INTERVAL = 1e9  # seconds, what ``watch --heartbeat`` accepts at most
 SILENT_FACTOR = 2  # a host is silent after this many of its intervals without a heartbeat
 
 #: Milliseconds since the epoch of a row: the order of heartbeats, the first and last event.
-_MS = "toUInt64(time) * 1000 + time_ms"
 #: A heartbeat row worth parsing: the compact JSON exectrail writes, an object of type heartbeat with a
 #: known state and a positive number as interval (:func:`read_heartbeat` checks the rest).
 _PLAUSIBLE = (
@@ -159,7 +159,7 @@ def exec_counts(fleet: Fleet) -> dict[str, dict[str, Any]]:
     0.9 s over 10 M rows on 2 cores, rows 0.12 s; the host's own count is its heartbeat's counter)."""
     sql = (
         "SELECT hex(host) AS host_hex, count() AS events, "
-        f"min({_MS}) AS first_ms, max({_MS}) AS last_ms "
+        f"min({MS}) AS first_ms, max({MS}) AS last_ms "
         f"FROM {fleet.table} PREWHERE type = 'exec' WHERE {fleet.host_condition()} GROUP BY host"
     )
     return {_host(row): row for row in fleet.rows(sql)}
@@ -172,8 +172,8 @@ def heartbeats(fleet: Fleet) -> dict[str, dict[str, Any]]:
         "SELECT hex(host) AS host_hex, uniqExactIf(id, type = 'alarm') AS alarms, "
         "countIf(type = 'heartbeat') AS beats, "
         f"countIf(type = 'heartbeat' AND NOT ({_PLAUSIBLE})) AS implausible, "
-        f"hex(argMaxIf(body, {_MS}, type = 'heartbeat' AND {_PLAUSIBLE})) AS beat, "
-        f"maxIf({_MS}, type = 'heartbeat' AND {_PLAUSIBLE}) AS beat_ms "
+        f"hex(argMaxIf(body, {MS}, type = 'heartbeat' AND {_PLAUSIBLE})) AS beat, "
+        f"maxIf({MS}, type = 'heartbeat' AND {_PLAUSIBLE}) AS beat_ms "
         f"FROM {fleet.table} PREWHERE type IN ('heartbeat', 'alarm') WHERE {fleet.host_condition()} "
         "GROUP BY host"
     )

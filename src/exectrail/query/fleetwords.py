@@ -11,12 +11,11 @@ yet), the scan too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from exectrail.filters import EventFilter
-from exectrail.timefmt import time_to_ms
+from exectrail.query.fleetsql import ms_range, second_bounds
 from exectrail.warehouse.source import Fleet, literal
 from exectrail.warehouse.table import words_table
 
@@ -68,11 +67,7 @@ def driver(fleet: Fleet, terms: Sequence[tuple[str, bool]], f: EventFilter) -> D
     if not terms or not fleet.has_words():
         return None
     table = words_table(fleet.table)
-    narrow = [fleet.host_condition()]
-    if f.start is not None:
-        narrow.append(f"time >= toDateTime({max(time_to_ms(f.start) // 1000, 0)})")
-    if f.end is not None:
-        narrow.append(f"time <= toDateTime({max(math.ceil(time_to_ms(f.end) / 1000), 0)})")
+    narrow = [fleet.host_condition(), *second_bounds(*ms_range(f))]
     best: Driver | None = None
     for token, prefix in terms:
         where = " AND ".join([_term_condition(token, prefix), *narrow])
