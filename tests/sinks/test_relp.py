@@ -25,7 +25,7 @@ from exectrail.sinks.relp import DEFAULT_PORT, DEFAULT_WINDOW, RelpSink
 from exectrail.sinks.relpframe import Frame, encode
 from tests.support.biglog import write_big_log
 from tests.support.paths import DATA
-from tests.support.relp_fake import Session, fake_relp
+from tests.support.relp_fake import Session, fake_relp, obliging
 from tests.support.servers import Rsyslog, free_port, hung_listener, wait_until
 from tests.support.sink_checks import check_exact
 
@@ -70,11 +70,7 @@ def test_url_defaults_and_window_bounds(tmp_path: Path) -> None:
 
 
 def test_pipelined_commands_with_consecutive_txnrs_and_a_clean_close() -> None:
-    def script(session: Session) -> None:
-        session.accept_open()
-        session.serve()
-
-    with fake_relp(script) as (port, frames, errors):
+    with fake_relp(obliging) as (port, frames, errors):
         sink = relp_sink(f"relp://127.0.0.1:{port}?window=4")
         batch = messages(10)
         assert sink.send(batch) == 0
@@ -96,11 +92,7 @@ def test_a_500_rsp_is_the_receivers_reason_and_only_the_rest_is_sent_again() -> 
         session.rsp(frame, b"500 disk full")
         session.serve()
 
-    def accept(session: Session) -> None:
-        session.accept_open()
-        session.serve()
-
-    with fake_relp(refuse_fourth, accept) as (port, frames, errors):
+    with fake_relp(refuse_fourth, obliging) as (port, frames, errors):
         sink = relp_sink(f"relp://127.0.0.1:{port}?window=1")
         batch = messages(6)
         with pytest.raises(SinkError) as info:
@@ -118,11 +110,7 @@ def test_serverclose_ends_the_session_and_the_next_send_reconnects() -> None:
         session.serve(2)
         session.write(encode(0, "serverclose"))
 
-    def accept(session: Session) -> None:
-        session.accept_open()
-        session.serve()
-
-    with fake_relp(close_after_two, accept) as (port, frames, errors):
+    with fake_relp(close_after_two, obliging) as (port, frames, errors):
         sink = relp_sink(f"relp://127.0.0.1:{port}?window=1")
         batch = messages(5)
         with pytest.raises(SinkError, match=r"the receiver closed the session \(serverclose\)$"):
@@ -143,11 +131,7 @@ def test_rsps_read_after_the_connection_broke_count_as_delivered() -> None:
         session.conn.shutdown(socket.SHUT_WR)
         time.sleep(0.2)
 
-    def accept(session: Session) -> None:
-        session.accept_open()
-        session.serve()
-
-    with fake_relp(answer_five_and_go, accept) as (port, frames, errors):
+    with fake_relp(answer_five_and_go, obliging) as (port, frames, errors):
         sink = relp_sink(f"relp://127.0.0.1:{port}?window=8")
         batch = messages(8)
         with pytest.raises(SinkError, match="the receiver closed the connection"):
@@ -237,11 +221,7 @@ def test_a_refused_connection_is_one_line() -> None:
 
 
 def test_the_session_is_reopened_before_the_txnr_passes_its_limit() -> None:
-    def script(session: Session) -> None:
-        session.accept_open()
-        session.serve()
-
-    with fake_relp(script) as (port, frames, errors):
+    with fake_relp(obliging) as (port, frames, errors):
         sink = relp_sink(f"relp://127.0.0.1:{port}?window=3")
         sink.max_txnr = 6
         batch = messages(12)

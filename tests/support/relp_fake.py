@@ -63,6 +63,12 @@ class Session:
 Script = Callable[[Session], None]
 
 
+def obliging(session: Session) -> None:
+    """The script of a receiver that opens the session and answers every command ``200 OK``."""
+    session.accept_open()
+    session.serve()
+
+
 @contextmanager
 def fake_relp(*scripts: Script) -> Iterator[tuple[int, list[Frame], list[BaseException]]]:
     """Serve connection n with ``scripts[n]`` (the last one for all later connections); yields
