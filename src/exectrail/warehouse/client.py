@@ -26,6 +26,11 @@ class WarehouseError(ExectrailError):
     """ClickHouse could not be reached or refused a statement (the message says why, in one line)."""
 
 
+def literal(value: str) -> str:
+    """``value`` as a ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 class ClickHouseClient:
     """Runs statements on one server; ``close`` drops the connection (a later query reconnects)."""
 
@@ -92,4 +97,4 @@ class ClickHouseClient:
             self._conn = None
 
 
-__all__ = ["ClickHouseClient", "Payload", "WarehouseError"]
+__all__ = ["ClickHouseClient", "Payload", "WarehouseError", "literal"]

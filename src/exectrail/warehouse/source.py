@@ -14,16 +14,11 @@ from typing import Any
 
 import orjson
 
-from exectrail.warehouse.client import ClickHouseClient, WarehouseError
+from exectrail.warehouse.client import ClickHouseClient, WarehouseError, literal
 from exectrail.warehouse.table import table_exists, words_table
 
 #: Output settings every read uses: 64-bit integers as numbers, not strings.
 READ_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
-
-
-def literal(value: str) -> str:
-    """``value`` as a ClickHouse string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def glob_regex(pattern: str) -> str:

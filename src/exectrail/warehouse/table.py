@@ -19,7 +19,7 @@ import orjson
 
 from exectrail.jsonform import object_text
 from exectrail.schema import BY_NAME, EVENT_FIELDS, OBJECT, clickhouse_columns
-from exectrail.warehouse.client import ClickHouseClient, Payload, WarehouseError
+from exectrail.warehouse.client import ClickHouseClient, Payload, WarehouseError, literal
 
 #: Columns every message has (exec events, alarms, heartbeats); ``body`` holds the JSON of the rest.
 ENVELOPE = (("id", "String"), ("host", "String"), ("type", "String"), ("time", "DateTime('UTC')"),
@@ -198,8 +198,9 @@ def upgrade_table(client: ClickHouseClient, table: str) -> None:
     SYSCALL fields made Nullable), so that no value of the JSON is refused or dropped."""
     database, _, name = table.partition(".")
     sql = (
-        "SELECT name, type FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated"
-    ).format(database.replace("'", "\\'"), name.replace("'", "\\'"))
+        f"SELECT name, type FROM system.columns WHERE database = {literal(database)} "
+        f"AND table = {literal(name)} FORMAT TabSeparated"
+    )
     have = dict(line.split("\t", 1) for line in client.query(sql).decode().splitlines() if "\t" in line)
     if "argv_hex" not in have:  # not a table exectrail made: leave it alone (the insert says why)
         return
@@ -250,8 +251,10 @@ def words_ddl(table: str) -> list[str]:
 
 def table_exists(client: ClickHouseClient, table: str) -> bool:
     database, _, name = table.partition(".")
-    sql = "SELECT count() FROM system.tables WHERE database = '{}' AND name = '{}' FORMAT TabSeparated"
-    sql = sql.format(database.replace("'", "\\'"), name.replace("'", "\\'"))
+    sql = (
+        f"SELECT count() FROM system.tables WHERE database = {literal(database)} "
+        f"AND name = {literal(name)} FORMAT TabSeparated"
+    )
     return client.query(sql).strip() not in (b"", b"0")
 
 
