@@ -88,3 +88,33 @@ def test_bytes_that_are_not_utf8_do_not_blind_the_fleet(clickhouse: ClickHouse, 
         assert "zq\ufffd" in comms[0]  # orjson writes U+FFFD as itself
     finally:
         clickhouse.query(f"DROP TABLE default.{table}")
+
+
+def test_hostile_host_names_and_words_are_values_not_sql(clickhouse: ClickHouse, tmp_path: object) -> None:
+    """--host, --text, --comm and --argv-contains values that try to close the quote or comment the
+    rest out select nothing, and change nothing."""
+    table = "fleet_injection"
+    url = clickhouse.url(table=table)
+    log = str(DATA / "workload_enriched.log")
+    args = ["--format", "jsonl", "--sink", url, "--host-name", "h", "--spool", str(tmp_path)]
+    assert run_cli(["review", log, *args]).exit_code == 0
+    hostile = ["h'OR'1'='1'--", "h\\'OR'1'='1", "h';DROP/**/TABLE/**/default.fleet_injection;--"]
+    try:
+        for value in hostile:
+            for query in (
+                ["search", "--host", value],
+                ["search", "--host", "h", "--text", value],
+                ["search", "--host", "h", "--comm", value],
+                ["search", "--host", "h", "--argv-contains", value],
+                ["report", "--host", value],
+            ):
+                result = run_cli([*query, "--from", url, "--format", "jsonl"])
+                assert result.exit_code == 0, (query, result.stderr)
+                assert '"type":"exec"' not in result.stdout, query
+        assert int(clickhouse.query(f"SELECT count() FROM default.{table} WHERE type = 'exec'")) == 229
+        spaced = run_cli(["search", "--host", "h' OR 1=1 --", "--from", url])
+        assert spaced.exit_code == 2 and "--host wants a host name or a glob" in spaced.stderr
+    finally:
+        clickhouse.query(f"DROP TABLE default.{table}")
+        clickhouse.query(f"DROP TABLE IF EXISTS default.{table}_words_mv")
+        clickhouse.query(f"DROP TABLE IF EXISTS default.{table}_words")
