@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from exectrail.filters import EventFilter
+from exectrail.jsonform import from_hex
 from exectrail.query.fleetsql import EVENTS, FAILED, MS, exact_where, raw
 from exectrail.query.report import (
     HOUR_MS,
@@ -40,9 +41,7 @@ T = TypeVar("T")
 
 def _text(hex_text: object) -> str | None:
     """Text selected as ``hex(...)``: its bytes, read as the store reads a BLOB."""
-    if hex_text is None:
-        return None
-    return bytes.fromhex(str(hex_text)).decode("utf-8", "surrogateescape")
+    return None if hex_text is None else from_hex(str(hex_text))
 
 
 def _ranked(items: list[T], key: Callable[[T], Any], top: int) -> list[T]:
