@@ -74,6 +74,15 @@ def check_chain(directory: str) -> None:
     _check_above(directory)
 
 
+def check_parent(directory: str | Path) -> Path:
+    """The real path of an existing ``directory`` to put a new file in, after checking it (sticky
+    ``/tmp`` will do: nobody else can replace what we make there) and every directory above it."""
+    real = os.path.realpath(os.fspath(directory))
+    _check_dir(real, os.stat(real), holder=False)
+    _check_above(real)
+    return Path(real)
+
+
 def secure_dir(directory: str | Path, *, create: bool = True) -> Path:
     """The real path of ``directory`` after checking it and its parents; missing parts are made 0700.
 
@@ -225,6 +234,7 @@ __all__ = [
     "UnsafePathError",
     "check_chain",
     "check_file",
+    "check_parent",
     "open_append",
     "open_dir",
     "open_in",

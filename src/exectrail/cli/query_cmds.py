@@ -24,13 +24,11 @@ from exectrail.cli.options import (
     tabular_format_option,
 )
 from exectrail.errors import UsageError
-from exectrail.output.results import render_report, render_sessions, render_tree
+from exectrail.output.results import render_sessions, render_tree
 from exectrail.output.terminal import terminal_text
 from exectrail.output.writers import TABULAR_FORMATS, make_writer
 from exectrail.query import fleetevents
-from exectrail.query.fleetreport import report as fleet_report
 from exectrail.query.fleettree import FleetTreeSource, tree_host
-from exectrail.query.report import report as build_report
 from exectrail.query.search import SearchQuery
 from exectrail.query.search import search as run_search
 from exectrail.query.timeline import TimelineQuery, sessions
@@ -183,24 +181,3 @@ def timeline(db: Path | None, session: str | None, tty: str | None, fmt: str | N
             return
         shown = _write_events(run_timeline(store.conn, query), fmt)
     echo_err(f"exectrail: {shown} events in the timeline")
-
-
-@click.command()
-@db_option
-@filter_options
-@click.option("--top", default=10, show_default=True, type=count_type(), help="Rows per ranking.")
-@tabular_format_option
-@fleet_options
-def report(db: Path | None, top: int, fmt: str | None, source_url: str | None, hosts: tuple[str, ...],
-           **params: Any) -> None:  # fmt: skip
-    """Summaries: top executables and users, failed execs by path and error, first-seen executables,
-    execs from /tmp, /dev/shm, /var/tmp, hidden directories or memfd, counts per hour."""
-    event_filter = build_filter(params)
-    fleet = open_source(source_url, hosts, db)
-    if fleet is not None:
-        with closing(fleet):
-            result = fleet_report(fleet, event_filter, top)
-    else:
-        with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
-            result = build_report(store.conn, event_filter, top)
-    render_report(result, resolve_format(fmt))

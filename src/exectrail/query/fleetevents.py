@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 
+from exectrail.filters import EventFilter
 from exectrail.model import ExecEvent
 from exectrail.query.fleetsql import EVENTS, FAILED, MS, TIME_COLUMNS, TIME_ORDER, exact_where, exec_where
 from exectrail.query.fleetwords import RARE, Driver, driver, windows
@@ -129,6 +130,13 @@ def search(fleet: Fleet, query: SearchQuery) -> Iterator[ExecEvent]:
         yield from itertools.islice(_checked(fleet, query, where, matcher), query.limit)
     finally:
         matcher.close()
+
+
+def hosted_events(fleet: Fleet, event_filter: EventFilter) -> Iterator[tuple[str, ExecEvent]]:
+    """(host, event) of every event of the fleet's hosts the filter selects, oldest first."""
+    for host, event in _events(fleet, exec_where(fleet, event_filter)):
+        if event_filter.matches(event):
+            yield host, event
 
 
 def timeline(fleet: Fleet, query: TimelineQuery) -> Iterator[ExecEvent]:
