@@ -8,7 +8,8 @@
   const OVERSCAN = 8;             // rows drawn above and below the viewport
   const SEARCH_DELAY = 120;       // ms after the last key before a search runs
   const CHILD_LINKS = 200;        // children listed in the detail panel
-  const EXPAND_UP_TO = 2000;      // a case this small opens with its whole tree expanded
+  const EXPAND_UP_TO = 2000;
+  const ALARMS_FIRST = 50;        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
   const ERRNO = {
     1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
     14: "EFAULT", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 26: "ETXTBSY",
@@ -16,7 +17,7 @@
   };
   // C0, DEL, C1, line/paragraph separators and the bidi controls: shown escaped
   const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/g;
-  const NEEDS_QUOTES = /[\s"'\\]/;
+  const NEEDS_QUOTES = /[\s"']/;
 
   /* ---------- small DOM helpers ---------- */
 
@@ -180,13 +181,14 @@
     if (notUtf8(index)) parent.appendChild(el("span", "mark bad-utf8", "not UTF-8"));
   }
 
-  /** argv joined by spaces; an argument that is empty or holds a space or quote is shown quoted. */
+  /** argv joined by spaces; an argument that is empty or holds a space or quote is shown quoted (its "
+   * as \"; backslashes stay as they are: a \xNN of a not-UTF-8 string keeps its look, and the mark tells). */
   function appendArgv(parent, argv) {
     argv.forEach((index, k) => {
       if (k) parent.appendChild(document.createTextNode(" "));
       const arg = C.strings[index];
       if (arg === "" || NEEDS_QUOTES.test(arg)) {
-        appendVisible(parent, "\"" + arg.replace(/(["\\])/g, "\\$1") + "\"");
+        appendVisible(parent, "\"" + arg.replace(/"/g, "\\\"") + "\"");
       } else {
         appendVisible(parent, arg);
       }
@@ -471,6 +473,7 @@
         const row = el("tr");
         const name = el("td");
         appendVisible(name, input.name);
+        if (input.note) appendVisible(name.appendChild(el("span", "note")), " (" + input.note + ")");
         row.appendChild(name);
         row.appendChild(el("td", "num", formatCount(input.bytes)));
         row.appendChild(el("td", "mono", input.sha256));
@@ -503,46 +506,63 @@
     const box = section("alarms", "Alarms");
     const alarms = sortedAlarms();
     if (!alarms.length) box.appendChild(el("p", "quiet", "No interference with the trail was found."));
-    for (const alarm of alarms) {
-      const card = testid(el("article", "alarm " + (alarm.certainty === "certain" ? "certain" : "suspicious")),
-        "alarm");
-      card.setAttribute("data-kind", alarm.kind);
-      const head = el("header");
-      head.appendChild(el("span", "kind", alarm.kind));
-      head.appendChild(el("span", "certainty", alarm.certainty));
-      head.appendChild(el("span", "when", formatTime(alarm.time) + " UTC"));
-      if (alarm.host) head.appendChild(el("span", "host", "host " + plainVisible(alarm.host)));
-      if (alarm.span) {
-        const end = alarm.span[1];
-        head.appendChild(el("span", "span", end === null ? "blind to the end of the data"
-          : "blind for " + formatDuration(end - alarm.span[0])));
-      }
-      card.appendChild(head);
-      appendVisible(card.appendChild(el("p", "alarm-summary")), alarm.summary);
-      if (alarm.evidence && alarm.evidence.length) {
-        const pre = el("pre", "evidence");
-        alarm.evidence.forEach((line, k) => {
-          if (k) pre.appendChild(document.createTextNode("\n"));
-          appendVisible(pre, line);
-        });
-        card.appendChild(pre);
-      }
-      if (alarm.details && Object.keys(alarm.details).length) {
-        const more = el("details", "alarm-details");
-        more.appendChild(el("summary", "", "details"));
-        appendVisible(more.appendChild(el("pre")), JSON.stringify(alarm.details, null, 1));
-        card.appendChild(more);
-      }
-      const link = testid(el("a", "events-around", "events around"), "alarm-events");
-      link.href = "#explorer";
-      link.addEventListener("click", (event) => {
-        event.preventDefault();
-        showEventsAround(alarm);
+    const list = el("div", "alarm-list");
+    box.appendChild(list);
+    const addCards = (from, to) => {
+      for (const alarm of alarms.slice(from, to)) list.appendChild(alarmCard(alarm));
+    };
+    addCards(0, ALARMS_FIRST);
+    if (alarms.length > ALARMS_FIRST) {
+      const more = el("button", "more", "Show all " + formatCount(alarms.length) + " alarms (" +
+        formatCount(alarms.length - ALARMS_FIRST) + " more)");
+      more.type = "button";
+      more.addEventListener("click", () => {
+        more.remove();
+        addCards(ALARMS_FIRST, alarms.length);
       });
-      card.appendChild(link);
-      box.appendChild(card);
+      box.appendChild(more);
     }
     root.appendChild(box);
+  }
+
+  function alarmCard(alarm) {
+    const card = testid(el("article", "alarm " + (alarm.certainty === "certain" ? "certain" : "suspicious")),
+      "alarm");
+    card.setAttribute("data-kind", alarm.kind);
+    const head = el("header");
+    head.appendChild(el("span", "kind", alarm.kind));
+    head.appendChild(el("span", "certainty", alarm.certainty));
+    head.appendChild(el("span", "when", formatTime(alarm.time) + " UTC"));
+    if (alarm.host) head.appendChild(el("span", "host", "host " + plainVisible(alarm.host)));
+    if (alarm.span) {
+      const end = alarm.span[1];
+      head.appendChild(el("span", "span", end === null ? "blind to the end of the data"
+        : "blind for " + formatDuration(end - alarm.span[0])));
+    }
+    card.appendChild(head);
+    appendVisible(card.appendChild(el("p", "alarm-summary")), alarm.summary);
+    if (alarm.evidence && alarm.evidence.length) {
+      const pre = el("pre", "evidence");
+      alarm.evidence.forEach((line, k) => {
+        if (k) pre.appendChild(document.createTextNode("\n"));
+        appendVisible(pre, line);
+      });
+      card.appendChild(pre);
+    }
+    if (alarm.details && Object.keys(alarm.details).length) {
+      const more = el("details", "alarm-details");
+      more.appendChild(el("summary", "", "details"));
+      appendVisible(more.appendChild(el("pre")), JSON.stringify(alarm.details, null, 1));
+      card.appendChild(more);
+    }
+    const link = testid(el("a", "events-around", "events around"), "alarm-events");
+    link.href = "#explorer";
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      showEventsAround(alarm);
+    });
+    card.appendChild(link);
+    return card;
   }
 
   /** Index of the first event at or after ``ms`` (binary search over the time column). */

@@ -1,0 +1,284 @@
+"""The case report page in a real browser (Debian's headless chromium): a report made by the CLI from the
+captured logs shows what ``review`` and ``alarms`` say, its tree expands, searches and opens an event's
+fields, hostile arguments stay text, and the page asks the network for nothing."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exectrail.interference import kinds
+from tests.support import logedit as ed
+from tests.support.browser import Browser
+from tests.support.paths import DATA, REPO
+from tests.support.report_page import (
+    IMG,
+    SCRIPT,
+    alarmed,
+    case_data,
+    column,
+    hostile_log,
+    make_report,
+    reviewed,
+)
+
+LOGS = [DATA / "workload_enriched.log", DATA / "interleaved_concurrent.log"]
+PLAIN_ARG = re.compile(r"^[\w./=,:+-]+$")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_report(tmp_path_factory.mktemp("report") / "case.html", LOGS)
+
+
+@pytest.fixture(scope="module")
+def events() -> list[dict[str, Any]]:
+    return reviewed(LOGS)
+
+
+@pytest.fixture
+def page(browser: Browser, report: Path) -> Browser:
+    browser.open(report)
+    return browser
+
+
+def count(page: Browser, name: str) -> int:
+    """A summary count as the page shows it (its text, thousands separators dropped)."""
+    shown = page.testid(name).text.replace(",", "")
+    assert shown == page.testid(name).get_attribute("data-value"), name
+    return int(shown)
+
+
+def row(page: Browser, event: int) -> Any:
+    return page.one(f'[data-testid="tree-row"][data-event="{event}"]')
+
+
+def rows_after(page: Browser, event: int) -> list[int]:
+    """data-event of the rows drawn below ``event``'s row, up to the next row at its depth or above."""
+    below = page.js(
+        """const rows = [...document.querySelectorAll('[data-testid="tree-row"]')];
+        const at = rows.findIndex((r) => r.dataset.event === String(arguments[0]));
+        const indent = (r) => parseFloat(r.style.paddingLeft);
+        const out = [];
+        for (const r of rows.slice(at + 1)) {
+          if (indent(r) <= indent(rows[at])) break;
+          out.push(r.dataset.event);
+        }
+        return out;""",
+        event,
+    )
+    return [int(x) for x in below]
+
+
+def search(page: Browser, text: str) -> int:
+    """Type ``text`` into the search box; the match count once the page has answered."""
+    before = page.testid("tree-matches").get_attribute("data-value")
+    page.type_into(page.testid("tree-search"), text)
+    page.wait(lambda: page.testid("tree-matches").get_attribute("data-value") != before, 5, "the search")
+    return int(page.testid("tree-matches").get_attribute("data-value"))
+
+
+def detail_values(page: Browser) -> dict[str, Any]:
+    """data-field -> the detail-value element, in page order."""
+    fields = page.all('[data-testid="detail"] [data-testid="detail-field"]')
+    return {f.get_attribute("data-field"): f.find_element("css selector", '[data-testid="detail-value"]')
+            for f in fields}  # fmt: skip
+
+
+def shown_time(text: str) -> str:
+    """The page's '2026-11-25 14:50:46.518 UTC' as review's '2026-11-25T14:50:46.518Z'."""
+    return text.removesuffix(" UTC").replace(" ", "T") + "Z"
+
+
+def test_summary_counts_are_what_review_and_alarms_say(
+    page: Browser, report: Path, events: list[dict[str, Any]]
+) -> None:
+    assert count(page, "count-events") == len(events) == count(page, "count-included")
+    assert count(page, "count-failed") == sum(1 for e in events if not e["success"]) > 0
+    alarms = alarmed(LOGS)
+    assert count(page, "count-alarms") == len(alarms) == len(page.testids("alarm")) > 0
+    assert int(page.testid("tree-matches").get_attribute("data-value")) == len(events)
+    made = case_data(report)["made"]
+    assert page.testid("made").text == f"Made {made['at']} by {made['by']}: {made['command']}"
+    assert "not made from a store" in page.testid("chain-head").text
+    assert page.testids("cut-notice") == []
+    page.screenshot("summary")
+
+
+def test_a_cut_report_says_so(browser: Browser, tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    browser.open(make_report(tmp_path / "cut.html", LOGS, "--max-events", "100"))
+    assert count(browser, "count-included") == 100
+    assert count(browser, "count-events") == len(events)
+    assert "100" in browser.testid("cut-notice").text
+
+
+def test_expand_and_collapse_a_node(page: Browser, report: Path) -> None:
+    data = case_data(report)
+    parent, ppid = column(data, "parent"), column(data, "ppid")
+    page.click(page.testid("collapse-all"))
+    groups = page.testids("tree-row")
+    assert groups and {g.get_attribute("data-event") for g in groups} == {"-1"}
+    assert {g.get_attribute("data-expanded") for g in groups} == {"false"}
+    # the first group: the events without a recorded parent whose ppid is the first such event's
+    roots = [i for i, p in enumerate(parent) if p == -1]
+    first_group = [i for i in roots if ppid[i] == ppid[roots[0]]]
+    page.click(page.testids("tree-toggle")[0])
+    assert page.testids("tree-row")[0].get_attribute("data-expanded") == "true"
+    shown = [int(r.get_attribute("data-event")) for r in page.testids("tree-row")[1:]]
+    assert shown[: len(first_group)] == first_group[: len(shown)]
+    # an event with children of its own: closed, then open, then closed again
+    node = next(i for i in first_group if i in parent)
+    children = [i for i, p in enumerate(parent) if p == node]
+    assert row(page, node).get_attribute("data-expanded") == "false"
+    assert rows_after(page, node) == []
+    page.click(row(page, node).find_element("css selector", '[data-testid="tree-toggle"]'))
+    assert row(page, node).get_attribute("data-expanded") == "true"
+    assert rows_after(page, node)[: len(children)] == children[: len(rows_after(page, node))]
+    assert rows_after(page, node), "its children appear"
+    page.click(row(page, node).find_element("css selector", '[data-testid="tree-toggle"]'))
+    assert row(page, node).get_attribute("data-expanded") == "false"
+    assert rows_after(page, node) == []
+    page.click(page.testid("expand-all"))
+    assert page.all('[data-testid="tree-row"][data-expanded="false"]') == []
+    page.screenshot("tree-expanded")
+
+
+def test_search_finds_a_command_line(page: Browser, events: list[dict[str, Any]]) -> None:
+    lines = [" ".join(e["argv"]) for e in events if e["argv"]]
+    query = next(
+        line for e, line in zip((e for e in events if e["argv"]), lines, strict=True)
+        if len(e["argv"]) >= 3 and all(PLAIN_ARG.match(a) for a in e["argv"]) and lines.count(line) == 1
+    )  # fmt: skip
+    assert search(page, query.upper()) == sum(1 for line in lines if query in line) == 1
+    matching = page.all('[data-testid="tree-row"].match')
+    assert [m.get_attribute("textContent") for m in matching if query in m.get_attribute("textContent")]
+    assert search(page, "no event holds " + secrets.token_hex(8)) == 0
+    assert page.testids("tree-row") == []
+
+
+def test_a_row_opens_every_field(page: Browser, events: list[dict[str, Any]]) -> None:
+    target = next(e for e in events if e["success"] and e["argv"] and len(e["argv"]) > 2)
+    page.type_into(page.testid("tree-search"), " ".join(target["argv"]))
+    page.wait(lambda: page.all('[data-testid="tree-row"].match'), 5, "a match")
+    page.click(page.all('[data-testid="tree-row"].match')[0])
+    values = page.wait(lambda: detail_values(page), 5, "the detail panel")
+    assert list(values) == [k for k in events[0] if k != "type" and not k.endswith("_hex")]
+    serial, time = int(values["serial"].text), shown_time(values["time"].text)
+    event = next(e for e in events if e["serial"] == serial and e["time"] == time)
+    assert event["argv"] == target["argv"]
+    assert values["pid"].text == str(event["pid"])
+    assert values["exe"].get_attribute("textContent") == event["exe"]
+    args = values["argv"].find_elements("css selector", "li")
+    assert [a.get_attribute("textContent") for a in args] == event["argv"]
+    assert values["auid"].get_attribute("textContent") == (
+        "null" if event["auid"] is None else str(event["auid"])
+    )
+    page.screenshot("detail")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    folder = tmp_path_factory.mktemp("hostile")
+    serial = hostile_log(DATA / "workload_enriched.log", folder / "audit.log", b' a0="gcc"')
+    return make_report(folder / "hostile.html", [folder / "audit.log"]), serial
+
+
+def test_hostile_arguments_are_shown_never_run(browser: Browser, hostile: tuple[Path, int]) -> None:
+    report, serial = hostile
+    browser.open(report)
+    title = browser.js("return document.title")
+    assert search(browser, "pwned") == 1
+    shown = browser.all('[data-testid="tree-row"].match')[0]
+    text = shown.get_attribute("textContent")
+    assert "<img src=x onerror=" in text and SCRIPT in text
+    browser.click(shown)
+    values = browser.wait(lambda: detail_values(browser), 5, "the detail panel")
+    assert values["serial"].text == str(serial)
+    args = [a.get_attribute("textContent") for a in values["argv"].find_elements("css selector", "li")]
+    assert args[1:3] == [IMG, SCRIPT]
+    assert browser.all("img") == [] and browser.all("#app script") == []
+    assert browser.js("return document.title") == title and "pwned" not in title
+    assert browser.console_errors() == []
+
+
+def test_a_non_utf8_argument_shows_its_bytes(browser: Browser, hostile: tuple[Path, int]) -> None:
+    report, _ = hostile
+    browser.open(report)
+    search(browser, "pwned")
+    shown = browser.all('[data-testid="tree-row"].match')[0]
+    assert "\\xff\\xfe" in shown.get_attribute("textContent")
+    assert shown.find_elements("css selector", ".bad-utf8")
+    browser.click(shown)
+    argv = browser.wait(lambda: detail_values(browser), 5, "the detail panel")["argv"]
+    third = argv.find_elements("css selector", "li")[3]
+    assert third.get_attribute("textContent").startswith("\\xff\\xfe")
+    assert third.find_element("css selector", ".bad-utf8").text == "not UTF-8"
+    assert third.find_element("css selector", ".hex code").text == "fffe"
+
+
+def test_the_page_makes_no_request(browser: Browser, report: Path) -> None:
+    browser.open(report)
+    browser.click(browser.testid("expand-all"))
+    browser.click(browser.testids("tree-row")[1])
+    assert browser.requests() == [report.resolve().as_uri()]
+    assert browser.console_errors() == []
+
+
+def test_the_timeline_is_drawn(page: Browser) -> None:
+    drawn = page.js(
+        """const c = arguments[0], g = c.getContext('2d');
+        const px = g.getImageData(0, 0, c.width, c.height).data;
+        let painted = 0, red = 0;
+        for (let k = 0; k < px.length; k += 4) {
+          if (px[k + 3] > 0) painted++;
+          if (px[k + 3] > 200 && px[k] > 150 && px[k + 1] < 80 && px[k + 2] < 80) red++;
+        }
+        return {painted, red, width: c.width, css: c.clientWidth, ratio: devicePixelRatio,
+                blank: c.toDataURL() === document.createElement('canvas').toDataURL()};""",
+        page.testid("timeline"),
+    )
+    assert drawn["width"] == round(drawn["css"] * drawn["ratio"]) > 0
+    assert not drawn["blank"] and drawn["painted"] > 1000
+    assert drawn["red"] > 0, "failed execs and alarms are drawn in red"
+
+
+def test_an_alarm_leads_to_the_events_around_it(browser: Browser, tmp_path: Path) -> None:
+    lines = ed.read_lines(DATA / "workload_enriched.log")
+    log = ed.write(tmp_path / "audit.log", ed.drop_event(lines, ed.exec_serials(lines)[40]))
+    report = make_report(tmp_path / "edited.html", [log])
+    browser.open(report)
+    expected = sorted(a["kind"] for a in alarmed([log]))
+    cards = browser.testids("alarm")
+    assert sorted(c.get_attribute("data-kind") for c in cards) == expected
+    assert kinds.EVENTS_MISSING in expected
+    card = next(c for c in cards if c.get_attribute("data-kind") == kinds.EVENTS_MISSING)
+    assert "type=" in card.find_element("css selector", "pre").text  # its evidence lines
+    browser.click(card.find_element("css selector", '[data-testid="alarm-events"]'))
+    selected = browser.wait(lambda: browser.all('[data-testid="tree-row"].selected'), 5, "a selected row")[0]
+    event = int(selected.get_attribute("data-event"))
+    assert browser.testid("detail").get_attribute("data-event") == str(event)
+    inside = browser.js(
+        """const r = arguments[0].getBoundingClientRect(), t = arguments[1].getBoundingClientRect();
+        return r.top >= t.top && r.bottom <= t.bottom && t.top >= 0 && t.top < innerHeight;""",
+        selected, browser.testid("tree"),
+    )  # fmt: skip
+    assert inside, "the selected row is scrolled into view"
+    data = case_data(report)
+    alarm_time = next(a["time"] for a in data["alarms"] if a["kind"] == kinds.EVENTS_MISSING)
+    times = column(data, "time")
+    assert abs(times[event] - alarm_time) == min(abs(t - alarm_time) for t in times)
+
+
+def test_whole_page_screenshot(page: Browser) -> None:
+    path = page.full_page_screenshot("report")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_readme_screenshot_is_a_small_png() -> None:
+    png = REPO / "docs" / "img" / "report.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size < 300_000
