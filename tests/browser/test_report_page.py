@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from exectrail.interference import kinds
+from exectrail.output.html import render_html
 from tests.support import logedit as ed
 from tests.support.browser import Browser
 from tests.support.paths import DATA, REPO
 from tests.support.report_page import (
+    CONTROLS,
     IMG,
     SCRIPT,
     alarmed,
@@ -218,6 +220,30 @@ def test_a_non_utf8_argument_shows_its_bytes(browser: Browser, hostile: tuple[Pa
     assert third.get_attribute("textContent").startswith("\\xff\\xfe")
     assert third.find_element("css selector", ".bad-utf8").text == "not UTF-8"
     assert third.find_element("css selector", ".hex code").text == "fffe"
+
+
+def test_control_characters_are_made_visible(browser: Browser, hostile: tuple[Path, int]) -> None:
+    browser.open(hostile[0])
+    search(browser, "pwned")
+    shown = browser.all('[data-testid="tree-row"].match')[0]
+    escapes = [c.get_attribute("textContent") for c in shown.find_elements("css selector", ".argv .ctl")]
+    assert escapes == ["\\n", "\\x1b", "\\u{202e}"]
+    assert "\n" not in shown.get_attribute("textContent") and "\u202e" not in shown.get_attribute(
+        "textContent"
+    )
+    browser.click(shown)
+    argv = browser.wait(lambda: detail_values(browser), 5, "the detail panel")["argv"]
+    fifth = argv.find_elements("css selector", "li")[4].get_attribute("textContent")
+    assert fifth == CONTROLS.replace("\n", "\\n").replace("\x1b", "\\x1b").replace("\u202e", "\\u{202e}")
+
+
+def test_a_case_of_another_version_is_refused(browser: Browser, tmp_path: Path) -> None:
+    page = tmp_path / "future.html"
+    page.write_text(render_html({"version": 2, "summary": {}}, "future"), encoding="utf-8")
+    browser.drain()
+    browser.driver.get(page.as_uri())
+    assert browser.wait(lambda: browser.js("return document.body.dataset.ready"), 5, "data-ready") == "error"
+    assert "version 2" in browser.text("#app")
 
 
 def test_the_page_makes_no_request(browser: Browser, report: Path) -> None:

@@ -169,5 +169,25 @@ def chromium() -> Iterator[Browser]:
             yield Browser(driver)
         finally:
             driver.quit()
+            _wait_gone(profile)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait_gone(profile: str, timeout: float = 10.0) -> None:
+    """Wait until no process of this browser (its profile directory on the command line) is left."""
+    marker = f"--user-data-dir={profile}".encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                alive = marker in cmdline.read_bytes()
+            except OSError:
+                continue
+            if alive:
+                break
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"chromium processes with {profile} are still running {timeout} s after quit")

@@ -18,6 +18,8 @@ from tests.support.cli import run_cli
 IMG = "<img src=x onerror=\"document.title='pwned'\">"
 SCRIPT = "</script><script>document.title='pwned'</script>"
 NOT_UTF8 = b"\xff\xfe"
+#: a newline, an escape sequence and a right-to-left override: shown as \n, \x1b, \u{202e}
+CONTROLS = "line\nbreak\x1b[31mred\u202eevil"
 _CASE = re.compile(r'<script id="exectrail-case" type="application/json">(.*?)</script>', re.S)
 
 
@@ -69,12 +71,12 @@ def set_argument(lines: list[bytes], serial: int, index: int, raw: bytes) -> lis
 
 
 def hostile_log(source: Path, out: Path, needle: bytes) -> int:
-    """A copy of ``source`` whose first exec with ``needle`` in its EXECVE record (at least 4 arguments)
-    gets the hostile arguments: a1 = an <img onerror>, a2 = a script end tag and script, a3 = bytes ff fe.
-    Returns that event's serial."""
+    """A copy of ``source`` whose first exec with ``needle`` in its EXECVE record (at least 5 arguments)
+    gets the hostile arguments: a1 = an <img onerror>, a2 = a script end tag and script, a3 = bytes ff fe,
+    a4 = control characters. Returns that event's serial."""
     lines = ed.read_lines(source)
     serial = ed.exec_serials(lines, needle)[0]
-    for index, raw in ((1, IMG.encode()), (2, SCRIPT.encode()), (3, NOT_UTF8)):
+    for index, raw in ((1, IMG.encode()), (2, SCRIPT.encode()), (3, NOT_UTF8), (4, CONTROLS.encode())):
         lines = set_argument(lines, serial, index, raw)
     ed.write(out, lines)
     return serial
