@@ -127,7 +127,7 @@ def _html_report(
         alarms, provenance = from_store(db if db is not None else default_db_path(), event_filter, builder)
     made = Made(datetime.now(UTC), f"exectrail {__version__}", _command_line())
     data = builder.build(alarms, provenance, made, filter_text)
-    title = f"exectrail case report: {', '.join(data['summary']['hosts']) or provenance.kind}"
+    title = f"exectrail case report: {', '.join(data['summary']['hosts']) or provenance.kind}"  # shown text
     write_replace(directory, target.name, render_html(data, title).encode("utf-8"))
     summary = data["summary"]
     echo_err(

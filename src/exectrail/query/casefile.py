@@ -242,13 +242,17 @@ class CaseBuilder:
         alarm_rows = [_alarm(a) for a in alarm_list]
         return {
             "version": VERSION,
-            "made": {
-                "at": iso(made.at),
-                "by": made.by,
-                "command": made.command,
-                "source": {"kind": provenance.kind, "name": provenance.name},
-            },
-            "summary": self._summary(events, alarm_list, alarm_rows, provenance, hosts, filter_text),
+            "made": _shown_texts(
+                {
+                    "at": iso(made.at),
+                    "by": made.by,
+                    "command": made.command,
+                    "source": {"kind": provenance.kind, "name": provenance.name},
+                }
+            ),
+            "summary": _shown_texts(
+                self._summary(events, alarm_list, alarm_rows, provenance, hosts, filter_text)
+            ),
             "strings": strings.table,
             "hex": strings.hex,
             "fields": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in COLUMN_FIELDS],
@@ -361,6 +365,18 @@ def _alarm(alarm: Alarm) -> dict[str, Any]:
         "details": details_to_json(alarm.details),
         "span": list(span) if span is not None else None,
     }
+
+
+def _shown_texts(value: Any) -> Any:
+    """``value`` (JSON-like) with every string as :func:`_text` shows it (host names, file names and
+    command lines may hold bytes that are not UTF-8)."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {k: _shown_texts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown_texts(v) for v in value]
+    return value
 
 
 def _text(value: str) -> str:
