@@ -234,7 +234,8 @@ class CaseBuilder:
     ) -> dict[str, Any]:
         """The page's data (version :data:`VERSION`)."""
         events = sorted(self.events, key=lambda he: (time_to_ms(he[1].time), he[0] or "", he[1].serial))
-        alarm_list = sorted(alarms, key=lambda a: (a.certainty != CERTAIN, a.time))
+        # certain first, then by time; one millisecond's alarms in an order every source gives alike
+        alarm_list = sorted(alarms, key=lambda a: (a.certainty != CERTAIN, a.time, a.kind, a.summary))
         strings = _Strings()
         columns = {f.name: _column(f, events, strings) for f in COLUMN_FIELDS}
         places = [_place(e) for _, e in events]
