@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,18 @@ def test_a_missing_directory_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli(["report", "--html", str(tmp_path / "no" / "case.html"), str(LOGS[0])])
     assert result.exit_code == 2, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_store_is_checked_and_says_so(tmp_path: Path, store: Path) -> None:
+    assert html_report(tmp_path, "--db", str(store))["summary"]["verified"] is True
+    assert html_report(tmp_path, "--db", str(store), "--no-verify")["summary"]["verified"] is None
+    edited = tmp_path / "edited.db"
+    edited.write_bytes(store.read_bytes())
+    edited.chmod(0o600)
+    with sqlite3.connect(edited) as conn:  # a value changed, the chain left alone
+        conn.execute("UPDATE events SET cwd = '/elsewhere' WHERE seq = 3")
+    conn.close()
+    summary = html_report(tmp_path, "--db", str(edited))["summary"]
+    assert summary["verified"] is False
+    assert any("hash chain broken at row 3" in p for p in summary["problems"])
+    assert html_report(tmp_path, *map(str, LOGS))["summary"]["verified"] is None

@@ -44,6 +44,7 @@ class Provenance:
     chain: str | None = None  # the store's chain heads
     inputs: list[dict[str, Any]] = field(default_factory=list)  # log files: name, bytes, sha256
     problems: list[str] = field(default_factory=list)  # input diagnostics, one line each
+    verified: bool | None = None  # a store: whether its hash chains checked out (None: not checked)
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ class CaseBuilder:
             "blind_ms": _covered_ms(closed),
             "blind_open": len(spans) - len(closed),
             "chain": provenance.chain,
+            "verified": provenance.verified,
             "inputs": provenance.inputs,
             "problems": provenance.problems,
         }
