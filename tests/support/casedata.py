@@ -79,9 +79,9 @@ def _value(data: dict[str, Any], kind: str, v: Any) -> Any:
     if kind == TEXT:
         return raw(data, v).decode("utf-8", "surrogateescape")
     if kind == ARGV:
-        return tuple(raw(data, i) for i in v)
+        return tuple(raw(data, i) for i in data["lists"][v])
     if kind == LIST:
-        return tuple(data["strings"][i] for i in v)
+        return tuple(data["strings"][i] for i in data["lists"][v])
     if kind == OBJECT:
         if isinstance(v, dict):
             return v  # {"event": i}: rebuilt once every event is read

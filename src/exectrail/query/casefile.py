@@ -58,12 +58,22 @@ class Made:
 
 class _Strings:
     """The string table: each distinct text once; text that is not UTF-8 shown with ``\\xNN`` and
-    its bytes in ``hex``."""
+    its bytes in ``hex``; and the table of lists of them (argv), each distinct list once."""
 
     def __init__(self) -> None:
         self.table: list[str] = []
         self.hex: dict[str, str] = {}
         self._index: dict[str | bytes, int] = {}
+        self.lists: list[list[int | None]] = []
+        self._lists: dict[tuple[int | None, ...], int] = {}
+
+    def seq(self, items: tuple[int | None, ...]) -> int:
+        """The index in :attr:`lists` of a list of string indices (an argv, a list of names)."""
+        index = self._lists.get(items)
+        if index is None:
+            index = self._lists[items] = len(self.lists)
+            self.lists.append(list(items))
+        return index
 
     def text(self, value: str | None) -> int | None:
         if value is None:
@@ -106,9 +116,9 @@ def _encoder(f: Field, strings: _Strings) -> Callable[[Any], Any]:
     if f.kind in (TEXT, NAME):
         return strings.text
     if f.kind == ARGV:
-        return lambda argv: None if argv is None else [strings.raw(a) for a in argv]
+        return lambda argv: None if argv is None else strings.seq(tuple(strings.raw(a) for a in argv))
     if f.kind == LIST:
-        return lambda names: None if names is None else [strings.text(n) for n in names]
+        return lambda names: None if names is None else strings.seq(tuple(strings.text(n) for n in names))
     if f.kind == OBJECT:
         return lambda value: None if value is None else strings.text(orjson.dumps(value).decode("utf-8"))
     if f.kind in (INT, BOOL):
@@ -257,6 +267,7 @@ class CaseBuilder:
             ),
             "strings": strings.table,
             "hex": strings.hex,
+            "lists": strings.lists,
             "fields": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in COLUMN_FIELDS],
             "columns": columns,
             "host": encode_column([strings.text(h) for h, _ in events]),
