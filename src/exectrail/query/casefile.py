@@ -355,12 +355,15 @@ def _parent_column(events: list[tuple[str | None, ExecEvent]], encode: Callable[
     """The ``parent`` objects: ``{"event": i}`` where the object is exactly :func:`trail_parent` of
     event ``i`` of the file (the page rebuilds it from there), else the object's JSON text."""
     at = {e.exec_id: i for i, (_, e) in enumerate(events) if e.exec_id}
+    made: dict[int, dict[str, Any]] = {}  # a shell's children share their parent's object
     out: list[Any] = []
     for _, e in events:
         parent = e.parent
         trail = parent is not None and parent.get("source") == "trail"
         i = at.get(str(parent.get("exec_id"))) if parent is not None and trail else None
-        if i is not None and trail_parent(events[i][1]) == parent:
+        if i is not None and i not in made:
+            made[i] = trail_parent(events[i][1])
+        if i is not None and made[i] == parent:
             out.append({"event": i})
         else:
             out.append(encode(parent))
