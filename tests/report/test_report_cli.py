@@ -51,7 +51,7 @@ def test_from_logs_counts_what_review_and_alarms_count(tmp_path: Path) -> None:
     assert summary["failed"] == sum(1 for e in events if e["success"] is False) > 0
     assert sorted(a["kind"] for a in data["alarms"]) == sorted(a["kind"] for a in alarms)
     assert summary["alarms"] == len(alarms)
-    assert sorted(e["exec_id"] for e in events) == sorted(e.exec_id for e in decoded_events(data))
+    assert sorted(str(e["exec_id"]) for e in events) == sorted(str(e.exec_id) for e in decoded_events(data))
     assert data["made"]["source"]["kind"] == "logs"
 
 
