@@ -130,7 +130,7 @@ def build_log(work: Path, events: int, as_captured: bool) -> tuple[Path, int]:
     one.write_bytes(b"".join(lines))
     per_copy = count_events(one)
     copies = max(1, math.ceil(events / per_copy))
-    log = work / f"bench-{copies}x{'-as-captured' if as_captured else ''}.log"
+    log = work / f"bench-{copies}x-{'as-captured' if as_captured else 'continuous'}.log"
     if not log.exists():
         partial = log.with_suffix(".partial")
         with partial.open("wb") as out:
