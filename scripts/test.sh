@@ -15,7 +15,10 @@ if [ ! -f pyproject.toml ] || [ ! -d src/exectrail ]; then die "the exectrail so
 APT_PACKAGES=(python3 python3-venv ca-certificates
               auditd python3-audit gcc gcc-multilib libc6-dev-i386
               rsyslog rsyslog-gnutls rsyslog-relp gnutls-bin openssl clickhouse-server clickhouse-client
-              debootstrap zstd systemd man-db)
+              debootstrap zstd systemd man-db
+              # the HTML report's browser tests: Debian's chromium driven through its chromedriver (fonts:
+              # fonts-dejavu-core comes with chromium's fontconfig on a minbase root)
+              chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -5,6 +5,7 @@ same JSON lines for that host."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from exectrail.query import fleetevents
+from tests.support.casedata import column, decoded_events, read_case
 from tests.support.cli import run_cli
 from tests.support.paths import DATA, REPO
 from tests.support.servers import ClickHouse
@@ -281,3 +283,24 @@ def test_server_down_is_one_line(tmp_path: Path) -> None:
     result = run_cli(["search", "--from", f"clickhouse+http://127.0.0.1:{free_port()}/default"])
     assert result.exit_code == 2
     assert "connection refused" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("host", sorted(LOGS))
+def test_html_case_report(fleet: Fleet, host: str, tmp_path: Path) -> None:
+    """``report --html --from`` holds the events, tree and alarms the store's report holds."""
+    cases = {}
+    for where, source in (
+        ("store", ["--db", str(fleet.stores[host])]),
+        ("fleet", ["--from", fleet.url, "--host", host, "--host", ALARM_HOST.get(host, host)]),
+    ):
+        out = tmp_path / f"{where}.html"
+        result = run_cli(["report", "--html", str(out), *source])
+        assert result.exit_code == 0, result.stderr
+        cases[where] = read_case(out)
+    store, from_fleet = cases["store"], cases["fleet"]
+    events = [dataclasses.replace(e, node=None) if e.node == host else e for e in decoded_events(from_fleet)]
+    assert events == decoded_events(store) and events
+    assert from_fleet["parent"] == store["parent"]
+    assert set(column(from_fleet, from_fleet["host"])) == {from_fleet["strings"].index(host)}
+    assert [a["kind"] for a in from_fleet["alarms"]] == [a["kind"] for a in store["alarms"]]
+    assert host in from_fleet["summary"]["hosts"] and from_fleet["made"]["source"]["kind"] == "clickhouse"

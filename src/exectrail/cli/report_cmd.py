@@ -62,6 +62,11 @@ from exectrail.store.db import sqlite_errors
     type=count_type(),
     help="With --html: at most this many events in the file (the page says when more matched).",
 )
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="With --html from a store: do not walk its hash chain (the page then says it was not checked).",
+)
 def report(
     files: tuple[str, ...],
     db: Path | None,
@@ -71,6 +76,7 @@ def report(
     hosts: tuple[str, ...],
     html_path: Path | None,
     max_events: int,
+    no_verify: bool,
     **params: Any,
 ) -> None:
     """Summaries: top executables and users, failed execs by path and error, first-seen executables,
@@ -98,7 +104,9 @@ def report(
         raise UsageError("--html writes its own format: leave out --format")
     if files and (fleet is not None or db is not None):
         raise UsageError("give log files, --db or --from, not several")
-    _html_report(html_path, files, db, fleet, source_url, event_filter, filter_text, max_events)
+    _html_report(
+        html_path, files, db, fleet, source_url, event_filter, filter_text, max_events, not no_verify
+    )
 
 
 def _html_report(
@@ -110,6 +118,7 @@ def _html_report(
     event_filter: EventFilter,
     filter_text: str | None,
     max_events: int,
+    check_chain: bool,
 ) -> None:
     target = Path(os.path.abspath(html_path))
     directory = check_parent(target.parent)  # before the reading, which may take long
@@ -124,10 +133,11 @@ def _html_report(
         with bar:
             alarms, provenance = from_logs(paths, event_filter, builder, callback)
     else:
-        alarms, provenance = from_store(db if db is not None else default_db_path(), event_filter, builder)
+        store = db if db is not None else default_db_path()
+        alarms, provenance = from_store(store, event_filter, builder, check_chain)
     made = Made(datetime.now(UTC), f"exectrail {__version__}", _command_line())
     data = builder.build(alarms, provenance, made, filter_text)
-    title = f"exectrail case report: {', '.join(data['summary']['hosts']) or provenance.kind}"
+    title = f"exectrail case report: {', '.join(data['summary']['hosts']) or provenance.kind}"  # shown text
     write_replace(directory, target.name, render_html(data, title).encode("utf-8"))
     summary = data["summary"]
     echo_err(

@@ -44,6 +44,7 @@ class Provenance:
     chain: str | None = None  # the store's chain heads
     inputs: list[dict[str, Any]] = field(default_factory=list)  # log files: name, bytes, sha256
     problems: list[str] = field(default_factory=list)  # input diagnostics, one line each
+    verified: bool | None = None  # a store: whether its hash chains checked out (None: not checked)
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,22 @@ class Made:
 
 class _Strings:
     """The string table: each distinct text once; text that is not UTF-8 shown with ``\\xNN`` and
-    its bytes in ``hex``."""
+    its bytes in ``hex``; and the table of lists of them (argv), each distinct list once."""
 
     def __init__(self) -> None:
         self.table: list[str] = []
         self.hex: dict[str, str] = {}
         self._index: dict[str | bytes, int] = {}
+        self.lists: list[list[int | None]] = []
+        self._lists: dict[tuple[int | None, ...], int] = {}
+
+    def seq(self, items: tuple[int | None, ...]) -> int:
+        """The index in :attr:`lists` of a list of string indices (an argv, a list of names)."""
+        index = self._lists.get(items)
+        if index is None:
+            index = self._lists[items] = len(self.lists)
+            self.lists.append(list(items))
+        return index
 
     def text(self, value: str | None) -> int | None:
         if value is None:
@@ -105,9 +116,9 @@ def _encoder(f: Field, strings: _Strings) -> Callable[[Any], Any]:
     if f.kind in (TEXT, NAME):
         return strings.text
     if f.kind == ARGV:
-        return lambda argv: None if argv is None else [strings.raw(a) for a in argv]
+        return lambda argv: None if argv is None else strings.seq(tuple(strings.raw(a) for a in argv))
     if f.kind == LIST:
-        return lambda names: None if names is None else [strings.text(n) for n in names]
+        return lambda names: None if names is None else strings.seq(tuple(strings.text(n) for n in names))
     if f.kind == OBJECT:
         return lambda value: None if value is None else strings.text(orjson.dumps(value).decode("utf-8"))
     if f.kind in (INT, BOOL):
@@ -234,7 +245,8 @@ class CaseBuilder:
     ) -> dict[str, Any]:
         """The page's data (version :data:`VERSION`)."""
         events = sorted(self.events, key=lambda he: (time_to_ms(he[1].time), he[0] or "", he[1].serial))
-        alarm_list = sorted(alarms, key=lambda a: (a.certainty != CERTAIN, a.time))
+        # certain first, then by time; one millisecond's alarms in an order every source gives alike
+        alarm_list = sorted(alarms, key=lambda a: (a.certainty != CERTAIN, a.time, a.kind, a.summary))
         strings = _Strings()
         columns = {f.name: _column(f, events, strings) for f in COLUMN_FIELDS}
         places = [_place(e) for _, e in events]
@@ -242,15 +254,20 @@ class CaseBuilder:
         alarm_rows = [_alarm(a) for a in alarm_list]
         return {
             "version": VERSION,
-            "made": {
-                "at": iso(made.at),
-                "by": made.by,
-                "command": made.command,
-                "source": {"kind": provenance.kind, "name": provenance.name},
-            },
-            "summary": self._summary(events, alarm_list, alarm_rows, provenance, hosts, filter_text),
+            "made": _shown_texts(
+                {
+                    "at": iso(made.at),
+                    "by": made.by,
+                    "command": made.command,
+                    "source": {"kind": provenance.kind, "name": provenance.name},
+                }
+            ),
+            "summary": _shown_texts(
+                self._summary(events, alarm_list, alarm_rows, provenance, hosts, filter_text)
+            ),
             "strings": strings.table,
             "hex": strings.hex,
+            "lists": strings.lists,
             "fields": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in COLUMN_FIELDS],
             "columns": columns,
             "host": encode_column([strings.text(h) for h, _ in events]),
@@ -297,6 +314,7 @@ class CaseBuilder:
             "blind_ms": _covered_ms(closed),
             "blind_open": len(spans) - len(closed),
             "chain": provenance.chain,
+            "verified": provenance.verified,
             "inputs": provenance.inputs,
             "problems": provenance.problems,
         }
@@ -337,12 +355,15 @@ def _parent_column(events: list[tuple[str | None, ExecEvent]], encode: Callable[
     """The ``parent`` objects: ``{"event": i}`` where the object is exactly :func:`trail_parent` of
     event ``i`` of the file (the page rebuilds it from there), else the object's JSON text."""
     at = {e.exec_id: i for i, (_, e) in enumerate(events) if e.exec_id}
+    made: dict[int, dict[str, Any]] = {}  # a shell's children share their parent's object
     out: list[Any] = []
     for _, e in events:
         parent = e.parent
         trail = parent is not None and parent.get("source") == "trail"
         i = at.get(str(parent.get("exec_id"))) if parent is not None and trail else None
-        if i is not None and trail_parent(events[i][1]) == parent:
+        if i is not None and i not in made:
+            made[i] = trail_parent(events[i][1])
+        if i is not None and made[i] == parent:
             out.append({"event": i})
         else:
             out.append(encode(parent))
@@ -361,6 +382,18 @@ def _alarm(alarm: Alarm) -> dict[str, Any]:
         "details": details_to_json(alarm.details),
         "span": list(span) if span is not None else None,
     }
+
+
+def _shown_texts(value: Any) -> Any:
+    """``value`` (JSON-like) with every string as :func:`_text` shows it (host names, file names and
+    command lines may hold bytes that are not UTF-8)."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {k: _shown_texts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown_texts(v) for v in value]
+    return value
 
 
 def _text(value: str) -> str:

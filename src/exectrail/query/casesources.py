@@ -19,26 +19,36 @@ from exectrail.query.search import SearchQuery, search
 from exectrail.store import EventStore
 from exectrail.store.alarms import read_checked_alarms
 from exectrail.store.db import sqlite_errors
-from exectrail.store.verify import store_heads
+from exectrail.store.verify import store_heads, verify
 from exectrail.warehouse.source import Fleet
 
 HASH_CHUNK = 1 << 20
 
 
-def from_store(db: Path, event_filter: EventFilter, builder: CaseBuilder) -> tuple[list[Alarm], Provenance]:
-    """The store's matching events, its alarms and its chain heads, read in one snapshot."""
+def from_store(
+    db: Path, event_filter: EventFilter, builder: CaseBuilder, check_chain: bool = True
+) -> tuple[list[Alarm], Provenance]:
+    """The store's matching events, its alarms and its chain heads, read in one snapshot; with
+    ``check_chain`` the events' hash chain is walked in that snapshot too (``verify`` without the
+    search index), so the page can say whether the rows it shows are the chained ones."""
+    problems = []
     with EventStore(db, readonly=True) as store, sqlite_errors(store.path):
         conn = store.conn
         conn.execute("BEGIN")  # one snapshot: the heads name exactly the rows read
         try:
             heads = store_heads(conn)
+            verdict = verify(conn) if check_chain else None
             for event in search(conn, SearchQuery(filter=event_filter)):
                 builder.add(event)
         finally:
             conn.execute("ROLLBACK")
         path = str(store.path)
+    if verdict is not None and verdict.problem is not None:
+        problems.append(f"the events' {verdict.problem.summary}: run exectrail verify")
     alarms, broken = read_checked_alarms(db)
-    provenance = Provenance("store", path, chain=heads, problems=[broken] if broken else [])
+    problems += [broken] if broken else []
+    verified = None if verdict is None else verdict.ok and broken is None
+    provenance = Provenance("store", path, chain=heads, problems=problems, verified=verified)
     return [a for a in alarms if in_range(a, event_filter)], provenance
 
 

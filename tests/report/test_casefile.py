@@ -1,0 +1,220 @@
+"""The case report's data: every event survives the columns byte for byte (this machine's captured
+logs and the peer logs other projects ship), the tree links, the alarms' blind spans and totals,
+the cap on events, and data that cannot break out of its script element."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exectrail.filters import EventFilter
+from exectrail.interference import kinds
+from exectrail.model import CERTAIN, SUSPICIOUS, Alarm, ExecEvent
+from exectrail.output.html import content_policy, embedded_json, render_html
+from exectrail.pipeline import read_events
+from exectrail.query.casefile import (
+    CaseBuilder,
+    Made,
+    Provenance,
+    alarm_span,
+    decode_column,
+    encode_column,
+    in_range,
+)
+from exectrail.schema import HEX_TEXT_FIELDS
+from exectrail.timefmt import iso, ms_to_time, time_to_ms
+from tests.support.casedata import case_json, column, decoded_events
+from tests.support.nonutf8 import RAW, bad_alarm, bad_event
+from tests.support.paths import DATA, REPO
+
+PEER = REPO.parent / "shared" / "peer-logs"
+CAPTURED = [
+    DATA / "workload_enriched.log",
+    DATA / "interleaved_concurrent.log",
+    DATA / "workload_raw_node.log.gz",
+]
+MADE = Made(datetime(2026, 12, 3, 21, 0, tzinfo=UTC), "exectrail test", "exectrail report --html x")
+
+
+def peer_logs() -> list[Path]:
+    logs = sorted(p for p in PEER.glob("*/*") if p.suffix in (".log", ".txt"))
+    assert len(logs) >= 20, f"the peer logs are beside the clone: {PEER}"
+    return logs
+
+
+def build(events: list[ExecEvent], alarms: list[Alarm] | None = None, **kw: Any) -> dict[str, Any]:
+    builder = CaseBuilder(**kw)
+    for e in events:
+        builder.add(e)
+    return builder.build(alarms or [], Provenance("logs", "test"), MADE)
+
+
+def in_order(events: list[ExecEvent]) -> list[ExecEvent]:
+    return sorted(events, key=lambda e: (time_to_ms(e.time), e.node or "", e.serial))
+
+
+@pytest.mark.parametrize("log", CAPTURED, ids=lambda p: p.name)
+def test_captured_events_survive_byte_for_byte(log: Path) -> None:
+    events = list(read_events([log]))
+    assert events
+    data = json.loads(embedded_json(build(events)))
+    assert decoded_events(data) == in_order(events)
+
+
+def test_peer_log_events_survive_byte_for_byte() -> None:
+    """Hex arguments, non-UTF-8 bytes, events without SYSCALL, records out of order, other distros."""
+    seen = 0
+    for log in peer_logs():
+        events = list(read_events([log]))
+        data = json.loads(embedded_json(build(events)))
+        assert decoded_events(data) == in_order(events), log.name
+        seen += len(events)
+    assert seen > 100
+
+
+def test_text_that_is_not_utf8_is_shown_escaped_with_its_bytes_beside() -> None:
+    event, alarm = bad_event(), bad_alarm()
+    data = json.loads(embedded_json(build([event], [alarm])))
+    assert decoded_events(data) == [event]
+    assert len(data["hex"]) >= len(HEX_TEXT_FIELDS)
+    for index, hex_text in data["hex"].items():
+        shown = data["strings"][int(index)]
+        assert shown == bytes.fromhex(hex_text).decode("utf-8", "backslashreplace")
+        assert "\\xff" in shown
+    row = data["alarms"][0]
+    assert row["host"] == "h\\xf6st" and "/tmp/ev\\xffil/auditctl" in row["summary"]
+    assert row["evidence"][0].endswith('exe="/tmp/ev\\xffil/auditctl"')
+    assert row["details"]["actor"]["exe_hex"] == RAW.hex()
+
+
+def test_parents_follow_the_processes() -> None:
+    events = list(read_events([DATA / "workload_enriched.log"]))
+    data = build(events)
+    ordered = in_order(events)
+    parent = data["parent"]
+    linked = 0
+    for i, e in enumerate(ordered):
+        p = parent[i]
+        if p < 0:
+            continue
+        linked += 1
+        up = ordered[p]
+        assert p < i and up.time <= e.time
+        assert up.success is not False, "a failed exec changed no program: it is nobody's parent"
+        if up.pid == e.pid:
+            assert up.ppid == e.ppid  # the same process exec'd again
+        else:
+            assert up.pid == e.ppid
+        if e.parent_exec_id is not None and e.parent_exec_id in {x.exec_id for x in ordered}:
+            assert up.exec_id == e.parent_exec_id
+    assert linked > len(events) // 2
+
+
+def _alarm(kind: str, start: str, certainty: str = CERTAIN, **details: Any) -> Alarm:
+    return Alarm(
+        kind, datetime.fromisoformat(start), "s", certainty, None, details, ("type=X msg=audit(1.0:1):",)
+    )
+
+
+def test_blind_spans_and_totals() -> None:
+    alarms = [
+        _alarm(kinds.AUDIT_DISABLED, "2026-12-01T10:00:00+00:00", until="2026-12-01T10:01:00.000Z"),
+        # overlaps the first by 30 s: the total counts that once
+        _alarm(
+            kinds.COLLECTOR_STOPPED,
+            "2026-12-01T10:00:30+00:00",
+            restarted="2026-12-01T10:02:00.000Z",
+            events_missing=7,
+        ),
+        _alarm(kinds.RULES_REMOVED, "2026-12-01T11:00:00+00:00", until=None),  # open to the end
+        _alarm(kinds.SILENT_GAP, "2026-12-01T12:00:00+00:00", SUSPICIOUS, until="2026-12-01T12:10:00.000Z"),
+        _alarm(kinds.EVENTS_LOST, "2026-12-01T13:00:00+00:00", lost=5),
+        _alarm(kinds.EVENTS_LOST, "2026-12-01T13:00:01+00:00", lost=True),  # an edited store: not a count
+        _alarm(kinds.EVENTS_MISSING, "2026-12-01T13:00:02+00:00", events_missing=3),
+    ]
+    summary = build([], alarms)["summary"]
+    assert summary["alarms"] == 7 and summary["certain"] == 6
+    assert summary["blind_spots"] == 3  # certain spans; the silent gap is shaded, not counted
+    assert summary["blind_ms"] == 120_000
+    assert summary["blind_open"] == 1
+    assert summary["lost"] == 5
+    assert summary["missing"] == 10
+    rows = build([], alarms)["alarms"]
+    assert [r["certainty"] for r in rows] == [CERTAIN] * 6 + [SUSPICIOUS]
+    assert rows[0]["span"] == [time_to_ms(alarms[0].time), time_to_ms(alarms[0].time) + 60_000]
+    assert alarm_span(alarms[2]) == (time_to_ms(alarms[2].time), None)
+    assert alarm_span(alarms[4]) is None
+
+
+def test_alarms_outside_the_time_range_are_left_out() -> None:
+    day = _alarm(kinds.AUDIT_DISABLED, "2026-12-01T10:00:00+00:00", until="2026-12-01T12:00:00.000Z")
+    start, end = ms_to_time(time_to_ms(day.time) + 3_600_000), ms_to_time(time_to_ms(day.time) + 7_000_000)
+    assert in_range(day, EventFilter(start=start, end=end))  # the span covers the range
+    assert not in_range(day, EventFilter(start=ms_to_time(time_to_ms(day.time) + 8_000_000)))
+    assert not in_range(day, EventFilter(end=ms_to_time(time_to_ms(day.time) - 1)))
+
+
+def test_a_cap_keeps_the_first_events_and_says_so() -> None:
+    events = list(read_events([DATA / "interleaved_concurrent.log"]))
+    data = build(events, max_events=10)
+    summary = data["summary"]
+    assert summary["included"] == 10 and summary["events"] == len(events)
+    assert f"first 10 of {len(events)}" in summary["cut"]
+    assert len(column(data, data["columns"]["pid"])) == 10
+    assert build(events)["summary"]["cut"] is None
+
+
+@given(st.lists(st.integers(min_value=-(2**53), max_value=2**53), max_size=50), st.booleans())
+def test_columns_decode_to_their_values(values: list[int], delta: bool) -> None:
+    assert decode_column(encode_column(values, delta), len(values)) == values
+
+
+HOSTILE = [
+    "</script><script>alert(1)</script>",
+    "<!--",
+    "<img src=x onerror=alert(1)>",
+    "\u2028\u2029",
+    "&amp;",
+]
+
+
+def test_the_data_cannot_close_its_script_element() -> None:
+    data = {"summary": {"included": 0}, "strings": HOSTILE}
+    page = render_html(data, "</title><script>alert(1)</script>")
+    body = case_json(page)
+    assert "<" not in body and ">" not in body and "&" not in body and "\u2028" not in body
+    assert json.loads(body) == data
+    assert page.count("<script") == 2  # the data and the page's own script, nothing else
+    assert "<title>&lt;/title&gt;&lt;script&gt;" in page
+
+
+def test_the_policy_names_exactly_the_inline_script_and_style() -> None:
+    import base64
+    import hashlib
+    import re
+
+    page = render_html({"summary": {"included": 0}}, "t")
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)
+    style = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(script) == 1 and len(style) == 1
+    policy = content_policy(script[0], style[0])
+    assert policy.startswith("default-src 'none'; ")
+    digest = base64.b64encode(hashlib.sha256(script[0].encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
+    assert "connect-src" not in policy and "http" not in policy  # nothing may be fetched
+    assert policy.replace("'", "&#x27;") in page
+
+
+def test_times_are_milliseconds_since_the_epoch() -> None:
+    events = list(read_events([DATA / "workload_enriched.log"]))
+    data = build(events)
+    times = column(data, data["columns"]["time"])
+    assert times == sorted(times)
+    assert iso(ms_to_time(times[0])) == iso(in_order(events)[0].time)
+    assert data["summary"]["first"] == times[0] and data["summary"]["last"] == times[-1]
