@@ -15,14 +15,13 @@ from exectrail.interference import kinds
 from exectrail.output.html import render_html
 from tests.support import logedit as ed
 from tests.support.browser import Browser
+from tests.support.casedata import column, read_case
 from tests.support.paths import DATA, REPO
 from tests.support.report_page import (
     CONTROLS,
     IMG,
     SCRIPT,
     alarmed,
-    case_data,
-    column,
     hostile_log,
     make_report,
     reviewed,
@@ -104,7 +103,7 @@ def test_summary_counts_are_what_review_and_alarms_say(
     alarms = alarmed(LOGS)
     assert count(page, "count-alarms") == len(alarms) == len(page.testids("alarm")) > 0
     assert int(page.testid("tree-matches").get_attribute("data-value")) == len(events)
-    made = case_data(report)["made"]
+    made = read_case(report)["made"]
     assert page.testid("made").text == f"Made {made['at']} by {made['by']}: {made['command']}"
     assert "not made from a store" in page.testid("chain-head").text
     assert page.testids("cut-notice") == []
@@ -119,8 +118,8 @@ def test_a_cut_report_says_so(browser: Browser, tmp_path: Path, events: list[dic
 
 
 def test_expand_and_collapse_a_node(page: Browser, report: Path) -> None:
-    data = case_data(report)
-    parent, ppid = column(data, "parent"), column(data, "ppid")
+    data = read_case(report)
+    parent, ppid = column(data, data["parent"]), column(data, data["columns"]["ppid"])
     page.click(page.testid("collapse-all"))
     groups = page.testids("tree-row")
     assert groups and {g.get_attribute("data-event") for g in groups} == {"-1"}
@@ -293,9 +292,9 @@ def test_an_alarm_leads_to_the_events_around_it(browser: Browser, tmp_path: Path
         selected, browser.testid("tree"),
     )  # fmt: skip
     assert inside, "the selected row is scrolled into view"
-    data = case_data(report)
+    data = read_case(report)
     alarm_time = next(a["time"] for a in data["alarms"] if a["kind"] == kinds.EVENTS_MISSING)
-    times = column(data, "time")
+    times = column(data, data["columns"]["time"])
     assert abs(times[event] - alarm_time) == min(abs(t - alarm_time) for t in times)
 
 

@@ -20,7 +20,6 @@ SCRIPT = "</script><script>document.title='pwned'</script>"
 NOT_UTF8 = b"\xff\xfe"
 #: a newline, an escape sequence and a right-to-left override: shown as \n, \x1b, \u{202e}
 CONTROLS = "line\nbreak\x1b[31mred\u202eevil"
-_CASE = re.compile(r'<script id="exectrail-case" type="application/json">(.*?)</script>', re.S)
 
 
 def make_report(out: Path, logs: list[Path], *options: str) -> Path:
@@ -48,14 +47,6 @@ def alarmed(logs: list[Path]) -> list[dict[str, Any]]:
     return jsonl("alarms", *map(str, logs), ok=(0, 3))
 
 
-def case_data(report: Path) -> dict[str, Any]:
-    """The case JSON embedded in a report file."""
-    found = _CASE.search(report.read_text(encoding="utf-8"))
-    assert found is not None, "no case data in the report"
-    data: dict[str, Any] = json.loads(found.group(1))
-    return data
-
-
 def set_argument(lines: list[bytes], serial: int, index: int, raw: bytes) -> list[bytes]:
     """Event ``serial``'s EXECVE argument ``aINDEX`` replaced by ``raw``, written as auditd's hex."""
     token = re.compile(rb" a%d=(\"[^\"]*\"|[0-9A-F]+)(?= |\n|$)" % index)
@@ -80,18 +71,3 @@ def hostile_log(source: Path, out: Path, needle: bytes) -> int:
         lines = set_argument(lines, serial, index, raw)
     ed.write(out, lines)
     return serial
-
-
-def column(data: dict[str, Any], name: str) -> list[Any]:
-    """A column of the case data decoded (a list, ``{"same": v}`` or ``{"delta": [...]}``)."""
-    encoded = data["parent"] if name == "parent" else data["columns"][name]
-    n = data["summary"]["included"]
-    if isinstance(encoded, list):
-        return encoded
-    if "same" in encoded:
-        return [encoded["same"]] * n
-    values, total = [], 0
-    for delta in encoded["delta"]:
-        total += delta
-        values.append(total)
-    return values

@@ -132,10 +132,12 @@
     const decoded = Object.create(null);
     const fieldKinds = Object.create(null);
     for (const field of data.fields) fieldKinds[field.name] = field.kind;
+    const perEvent = (column, empty) => (column === undefined ? new Array(n).fill(empty) : decodeColumn(column, n));
     return {
       raw: data,
       n: n,
       strings: data.strings,
+      lists: data.lists || [],
       hex: data.hex || {},
       fields: data.fields,
       kind: (name) => fieldKinds[name],
@@ -148,7 +150,10 @@
         return decoded[name];
       },
       parent: decodeColumn(data.parent, n),
-      writable: decodeColumn(data.writable, n),
+      writable: perEvent(data.writable, false),
+      host: perEvent(data.host, null),    // string index of the event's host name
+      place: perEvent(data.place, null),  // string index: which writable or hidden place
+      error: perEvent(data.error, null),  // string index: errno name of a failed exec
     };
   }
 
@@ -172,7 +177,13 @@
   }
 
   function hostOf(i) {
-    return text("host", i) || text("node", i) || "";
+    return str(C.host[i]) || text("node", i) || "";
+  }
+
+  /** An argv or list value: an index into the lists table (each distinct list once) -> string indices. */
+  function list(name, i) {
+    const v = value(name, i);
+    return v === null || v === undefined ? null : C.lists[v];
   }
 
   /** One string of the table, escaped, with the "not UTF-8" mark when its bytes are not UTF-8. */
@@ -186,7 +197,7 @@
   function appendArgv(parent, argv) {
     argv.forEach((index, k) => {
       if (k) parent.appendChild(document.createTextNode(" "));
-      const arg = C.strings[index];
+      const arg = index === null ? "" : C.strings[index];
       if (arg === "" || NEEDS_QUOTES.test(arg)) {
         appendVisible(parent, "\"" + arg.replace(/"/g, "\\\"") + "\"");
       } else {
@@ -202,11 +213,18 @@
     return login !== null && login !== user ? login + " as " + user : user;
   }
 
+  /** The badge of an exec from a writable or hidden place: "from /tmp", "from memfd". */
+  function placeText(i) {
+    const place = str(C.place[i]);
+    return place ? "from " + plainVisible(place) : "writable place";
+  }
+
   function failed(i) {
     return value("success", i) === false;
   }
 
   function errnoText(i) {
+    if (str(C.error[i])) return "failed " + str(C.error[i]);
     const exit = value("exit", i);
     if (exit === null || exit >= 0) return "failed";
     return "failed " + (ERRNO[-exit] || "errno " + -exit);
@@ -332,8 +350,8 @@
     haystacks = new Array(C.n);
     for (let i = 0; i < C.n; i++) {
       let hay = "";
-      const argv = argvs ? argvs[i] : null;
-      if (argv) for (let k = 0; k < argv.length; k++) hay += (k ? " " : "") + lowerStrings[argv[k]];
+      const argv = argvs && argvs[i] !== null ? C.lists[argvs[i]] : null;
+      if (argv) for (let k = 0; k < argv.length; k++) hay += (k ? " " : "") + (lowerStrings[argv[k]] ?? "");
       for (const column of parts) {
         const index = column[i];
         if (index !== null && index !== undefined) hay += "\u0000" + lowerStrings[index];
@@ -449,7 +467,10 @@
     const source = made.source || {};
     summaryItem(facts, "Source", (source.kind || "?") + ": " + (source.name || "?"));
     const chain = testid(el("span", "mono", s.chain || "none (not made from a store)"), "chain-head");
-    summaryItem(facts, "Chain heads", chain);
+    const checked = s.verified === true ? "hash chains checked out when the report was made"
+      : s.verified === false ? "hash chains did NOT check out when the report was made"
+        : s.chain ? "hash chains not checked" : "";
+    summaryItem(facts, "Chain heads", chain, checked ? " (" + checked + ")" : "");
     grid.appendChild(facts);
 
     const counts = el("dl", "counts");
@@ -1017,9 +1038,9 @@
     }
     if (C.writable[node]) {
       row.classList.add("writable");
-      row.appendChild(el("span", "badge writable", "writable place"));
+      row.appendChild(el("span", "badge writable", placeText(node)));
     }
-    const argv = value("argv", node);
+    const argv = list("argv", node);
     const args = el("span", "argv");
     const tried = value("path", node); // a failed exec has no argv: show the path it tried
     if (argv && argv.length) appendArgv(args, argv);
@@ -1144,22 +1165,42 @@
         break;
       case "argv":
       case "list": {
-        const list = el("ol", kind === "argv" ? "args" : "names");
-        list.start = 0;
-        for (const index of v) {
+        const items = C.lists[v] || [];
+        const ol = el("ol", kind === "argv" ? "args" : "names");
+        ol.start = 0;
+        for (const index of items) {
           const item = el("li", "arg");
-          appendString(item, index);
-          appendHex(item, index);
-          list.appendChild(item);
+          if (index === null) item.appendChild(el("span", "null", "null"));
+          else {
+            appendString(item, index);
+            appendHex(item, index);
+          }
+          ol.appendChild(item);
         }
-        if (!v.length) out.appendChild(el("span", "null", "(none)"));
-        else out.appendChild(list);
+        if (!items.length) out.appendChild(el("span", "null", "(none)"));
+        else out.appendChild(ol);
         break;
       }
       default:
-        appendVisible(out.appendChild(el("pre", "object")), JSON.stringify(v, null, 1));
+        appendObject(out, v);
     }
     return out;
+  }
+
+  /** An object field: the string index of its JSON text, or {"event": i} for "made from event i". */
+  function appendObject(out, v) {
+    if (typeof v === "object" && typeof v.event === "number") {
+      out.appendChild(document.createTextNode("the exec "));
+      out.appendChild(eventLink(v.event, ""));
+      return;
+    }
+    let shown = typeof v === "number" ? C.strings[v] : JSON.stringify(v);
+    try {
+      shown = JSON.stringify(JSON.parse(shown), null, 1);
+    } catch (error) {
+      // not JSON: shown as it is
+    }
+    appendVisible(out.appendChild(el("pre", "object")), shown);
   }
 
   function eventLink(i, labelPrefix) {
@@ -1168,7 +1209,7 @@
     link.setAttribute("data-event", String(i));
     link.appendChild(document.createTextNode(labelPrefix + formatTime(value("time", i)).slice(11) + " pid " +
       value("pid", i) + " "));
-    const argv = value("argv", i);
+    const argv = list("argv", i);
     if (argv && argv.length) appendArgv(link, argv.slice(0, 6));
     link.addEventListener("click", (e) => {
       e.preventDefault();
@@ -1185,7 +1226,7 @@
     box.appendChild(head);
     const flags = el("p", "flags");
     if (failed(i)) flags.appendChild(el("span", "badge failed", errnoText(i)));
-    if (C.writable[i]) flags.appendChild(el("span", "badge writable", "writable place"));
+    if (C.writable[i]) flags.appendChild(el("span", "badge writable", placeText(i)));
     if (T.reexec[i]) flags.appendChild(el("span", "badge reexec", "↳ exec of the same process"));
     if (flags.childNodes.length) box.appendChild(flags);
 
