@@ -790,7 +790,7 @@
     const box = section("timeline", "Timeline");
     buildTimeline();
     const note = el("p", "legend");
-    const legend = [["bar", "executions"], ["failed", "failed"], ["blind", "blind spot"], ["alarm", "alarm"]];
+    const legend = [["bar", "executions"], ["failed", "failed"], ["blind", "blind spot"], ["alarm-mark", "alarm"]];
     for (const [cls, label] of legend) {
       note.appendChild(el("span", "swatch " + cls));
       note.appendChild(el("span", "legend-label", label));
