@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,11 @@ def detail_values(page: Browser) -> dict[str, Any]:
     fields = page.all('[data-testid="detail"] [data-testid="detail-field"]')
     return {f.get_attribute("data-field"): f.find_element("css selector", '[data-testid="detail-value"]')
             for f in fields}  # fmt: skip
+
+
+def shown_ms(text: str) -> int:
+    """The page's '2026-11-25 14:50:46.518' (UTC) in ms since the epoch."""
+    return round(datetime.fromisoformat(text.replace(" ", "T") + "+00:00").timestamp() * 1000)
 
 
 def shown_time(text: str) -> str:
@@ -307,3 +313,45 @@ def test_the_readme_screenshot_is_a_small_png() -> None:
     png = REPO / "docs" / "img" / "report.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size < 300_000
+
+
+def test_a_timeline_bar_filters_the_tree_to_its_time(page: Browser, report: Path) -> None:
+    canvas = page.testid("timeline")
+    # the tallest bar: scan the canvas row just above the axis for the column with the most bar pixels
+    x = page.js(
+        """const c = arguments[0], g = c.getContext('2d'), r = devicePixelRatio;
+        const px = g.getImageData(0, 0, c.width, c.height).data;
+        let best = -1, most = 0;
+        for (let x = 0; x < c.width; x++) {
+          let n = 0;
+          for (let y = 0; y < c.height - 24 * r; y++) {
+            const k = (y * c.width + x) * 4;
+            if (px[k + 3] > 200 && px[k + 2] > 120 && px[k] < 120) n++;  // the executions' blue
+          }
+          if (n > most) { most = n; best = x; }
+        }
+        return best / r;""",
+        canvas,
+    )
+    assert x > 0
+    page.js("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    width = canvas.size["width"]
+    page.click_at(canvas, int(x - width / 2), 0)
+    page.wait(lambda: page.testid("filter-from").get_attribute("value"), 5, "the time range")
+    low, high = (shown_ms(page.testid(name).get_attribute("value")) for name in ("filter-from", "filter-to"))
+    assert 0 < high - low < 86_400_000
+    data = read_case(report)
+    inside = sum(1 for t in column(data, data["columns"]["time"]) if low <= t <= high)
+    assert int(page.testid("tree-matches").get_attribute("data-value")) == inside > 0
+
+
+def test_the_user_filter(page: Browser, events: list[dict[str, Any]]) -> None:
+    select = page.testid("filter-user")
+    users = [o.get_attribute("value") for o in select.find_elements("css selector", "option")][1:]
+    names = {e[k] for e in events for k in ("uid_name", "euid_name", "auid_name") if e[k] is not None}
+    assert sorted(users) == sorted(names)
+    user = users[0]
+    select.find_element("css selector", f'option[value="{user}"]').click()
+    page.wait(lambda: "match" in page.text(".matches"), 5, "the filter")
+    expected = sum(1 for e in events if user in (e["uid_name"], e["euid_name"], e["auid_name"]))
+    assert int(page.testid("tree-matches").get_attribute("data-value")) == expected

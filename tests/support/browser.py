@@ -82,6 +82,12 @@ class Browser:
         self.js("arguments[0].scrollIntoView({block: 'center'})", element)
         element.click()
 
+    def click_at(self, element: Any, dx: int, dy: int) -> None:
+        """A real click ``dx``, ``dy`` CSS pixels from the element's centre."""
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(self.driver).move_to_element_with_offset(element, dx, dy).click().perform()
+
     def type_into(self, element: Any, text: str) -> None:
         element.clear()
         element.send_keys(text)
