@@ -9,7 +9,8 @@
   const SEARCH_DELAY = 120;       // ms after the last key before a search runs
   const CHILD_LINKS = 200;        // children listed in the detail panel
   const EXPAND_UP_TO = 2000;
-  const ALARMS_FIRST = 50;        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
+  const ALARMS_FIRST = 50;
+  const PRINT_ROWS = 2000;        // tree rows put on paper        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
   const ERRNO = {
     1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
     14: "EFAULT", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 26: "ETXTBSY",
@@ -984,6 +985,10 @@
     const drawn = first + ":" + last;
     if (force !== true && drawn === UI.drawn) return; // same rows, same state: keep the DOM as it is
     UI.drawn = drawn;
+    drawRowRange(first, last);
+  }
+
+  function drawRowRange(first, last) {
     UI.spacer.style.height = T.rows * ROW_HEIGHT + "px";
     const fragment = document.createDocumentFragment();
     for (let r = first; r < last; r++) fragment.appendChild(makeRow(r));
@@ -1308,6 +1313,9 @@
     drawTimeline();
     drawRows(true);
     let resizeFrame = 0;
+    // paper has no scrolling: print the first rows of the tree as it is open (not only those in view)
+    window.addEventListener("beforeprint", () => drawRowRange(0, Math.min(T.rows, PRINT_ROWS)));
+    window.addEventListener("afterprint", () => drawRows(true));
     window.addEventListener("resize", () => {
       cancelAnimationFrame(resizeFrame);
       resizeFrame = requestAnimationFrame(() => {
