@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def rows_after(page: Browser, event: int) -> list[int]:
     below = page.js(
         """const rows = [...document.querySelectorAll('[data-testid="tree-row"]')];
         const at = rows.findIndex((r) => r.dataset.event === String(arguments[0]));
-        const indent = (r) => parseFloat(r.style.paddingLeft);
+        const indent = (r) => Number(r.dataset.depth);
         const out = [];
         for (const r of rows.slice(at + 1)) {
           if (indent(r) <= indent(rows[at])) break;
@@ -288,6 +289,7 @@ def test_an_alarm_leads_to_the_events_around_it(browser: Browser, tmp_path: Path
     assert kinds.EVENTS_MISSING in expected
     card = next(c for c in cards if c.get_attribute("data-kind") == kinds.EVENTS_MISSING)
     assert "type=" in card.find_element("css selector", "pre").text  # its evidence lines
+    browser.click(browser.testid("collapse-all"))  # the event must be uncovered and scrolled to
     browser.click(card.find_element("css selector", '[data-testid="alarm-events"]'))
     selected = browser.wait(lambda: browser.all('[data-testid="tree-row"].selected'), 5, "a selected row")[0]
     event = int(selected.get_attribute("data-event"))
@@ -355,3 +357,13 @@ def test_the_user_filter(page: Browser, events: list[dict[str, Any]]) -> None:
     page.wait(lambda: "match" in page.text(".matches"), 5, "the filter")
     expected = sum(1 for e in events if user in (e["uid_name"], e["euid_name"], e["auid_name"]))
     assert int(page.testid("tree-matches").get_attribute("data-value")) == expected
+
+
+def test_the_page_source_builds_no_markup_from_text() -> None:
+    """The page sets data as text only, and the template holds no inline style or handler attribute."""
+    data = files("exectrail").joinpath("data")
+    script = data.joinpath("report.js").read_text(encoding="utf-8")
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function("):
+        assert banned not in script, banned
+    template = data.joinpath("report.html").read_text(encoding="utf-8")
+    assert not re.search(r"<[^>]*\s(style|on\w+)\s*=", template, re.I)

@@ -10,7 +10,8 @@
   const CHILD_LINKS = 200;        // children listed in the detail panel
   const EXPAND_UP_TO = 2000;
   const ALARMS_FIRST = 50;
-  const PRINT_ROWS = 2000;        // tree rows put on paper        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
+  const PRINT_ROWS = 2000;        // tree rows put on paper
+  const MAX_INDENT = 24;          // deeper levels are not indented further, they say their level        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
   const ERRNO = {
     1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
     14: "EFAULT", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 26: "ETXTBSY",
@@ -336,6 +337,8 @@
       }
     }
     T.rows = rows;
+    // the full height at once, so that a scroll to a row just made visible is not cut short
+    if (UI.spacer) UI.spacer.style.height = rows * ROW_HEIGHT + "px";
   }
 
   /* ---------- search and filters ---------- */
@@ -730,12 +733,13 @@
     }
     // time labels at both ends and the middle
     const end = TL.start + TL.step * TL.buckets;
+    const labelLength = TL.step < 1000 ? 23 : 19; // milliseconds when the buckets are that short
     g.fillStyle = color("--muted", "#667");
-    g.fillText(formatTime(TL.start).slice(0, 19), left, height - 6);
+    g.fillText(formatTime(TL.start).slice(0, labelLength), left, height - 6);
     g.textAlign = "center";
-    if (right - left > 500) g.fillText(formatTime((TL.start + end) / 2).slice(0, 19), (left + right) / 2, height - 6);
+    if (right - left > 500) g.fillText(formatTime((TL.start + end) / 2).slice(0, labelLength), (left + right) / 2, height - 6);
     g.textAlign = "right";
-    g.fillText(formatTime(end).slice(0, 19) + " UTC", right, height - 6);
+    g.fillText(formatTime(end).slice(0, labelLength) + " UTC", right, height - 6);
     g.textAlign = "left";
     // alarms: a mark at the top, a thin line down
     TL.marks = [];
@@ -1007,7 +1011,9 @@
     row.setAttribute("data-row", String(r));
     row.setAttribute("data-event", String(isEvent ? node : -1));
     if (!isEvent) row.setAttribute("data-group", String(node - C.n));
-    row.style.paddingLeft = 6 + T.depth[r] * 16 + "px";
+    const depth = T.depth[r];
+    row.style.paddingLeft = 6 + Math.min(depth, MAX_INDENT) * 16 + "px";
+    row.setAttribute("data-depth", String(depth));
     if (hasChildren(node)) {
       const open = T.expanded[node] === 1;
       row.setAttribute("data-expanded", open ? "true" : "false");
@@ -1020,6 +1026,7 @@
     } else {
       row.appendChild(el("span", "toggle leaf"));
     }
+    if (depth > MAX_INDENT) row.appendChild(el("span", "badge deep", "level " + depth));
     if (!isEvent) {
       const group = T.synthetic[node - C.n];
       row.classList.add("group");
