@@ -132,8 +132,6 @@
     }
     const n = data.summary.included;
     const decoded = Object.create(null);
-    const fieldKinds = Object.create(null);
-    for (const field of data.fields) fieldKinds[field.name] = field.kind;
     const perEvent = (column, empty) => (column === undefined ? new Array(n).fill(empty) : decodeColumn(column, n));
     return {
       raw: data,
@@ -142,7 +140,6 @@
       lists: data.lists || [],
       hex: data.hex || {},
       fields: data.fields,
-      kind: (name) => fieldKinds[name],
       /** the decoded column of a field (decoded once, on first use); null when absent */
       col(name) {
         if (!(name in decoded)) {
@@ -1307,6 +1304,15 @@
       fail(error instanceof Error ? error.message : String(error));
       return;
     }
+    try {
+      render();
+    } catch (error) {
+      console.error(error);
+      fail("the page failed while drawing the data: " + (error instanceof Error ? error.message : String(error)));
+    }
+  }
+
+  function render() {
     const root = document.getElementById("app");
     header(root);
     renderSummary(root);
