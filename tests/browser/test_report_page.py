@@ -367,3 +367,15 @@ def test_the_page_source_builds_no_markup_from_text() -> None:
         assert banned not in script, banned
     template = data.joinpath("report.html").read_text(encoding="utf-8")
     assert not re.search(r"<[^>]*\s(style|on\w+)\s*=", template, re.I)
+
+
+def test_host_names_are_shown(browser: Browser, tmp_path: Path) -> None:
+    log = DATA / "workload_raw_node.log.gz"  # its events carry node=
+    hosts = sorted({e["node"] for e in reviewed([log])} - {None})
+    assert hosts
+    browser.open(make_report(tmp_path / "node.html", [log]))
+    assert ", ".join(hosts) in browser.text("#summary")
+    groups = browser.all('[data-testid="tree-row"][data-event="-1"]')
+    assert groups and all(g.find_element("css selector", ".host").text in hosts for g in groups)
+    for card in browser.testids("alarm"):
+        assert card.find_element("css selector", ".host").text in {f"host {h}" for h in hosts}
