@@ -5,6 +5,7 @@ the cap on events, and data that cannot break out of its script element."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from exectrail.timefmt import iso, ms_to_time, time_to_ms
 from tests.support.casedata import case_json, column, decoded_events
 from tests.support.nonutf8 import RAW, bad_alarm, bad_event
 from tests.support.paths import DATA, REPO
+from tests.support.pidreuse import FILLER, shifted
 
 PEER = REPO.parent / "shared" / "peer-logs"
 CAPTURED = [
@@ -218,3 +220,60 @@ def test_times_are_milliseconds_since_the_epoch() -> None:
     assert times == sorted(times)
     assert iso(ms_to_time(times[0])) == iso(in_order(events)[0].time)
     assert data["summary"]["first"] == times[0] and data["summary"]["last"] == times[-1]
+
+
+def _links(events: list[ExecEvent]) -> dict[bytes, bytes | None]:
+    """argv of each event -> argv of the exec the case links it to (None: no parent in the file)."""
+    data = build(events)
+    ordered = in_order(events)
+    return {
+        e.argv[0]: (ordered[p].argv[0] if p >= 0 else None)
+        for e, p in zip(ordered, data["parent"], strict=True)
+    }
+
+
+def test_pid_reuse_is_told_apart_by_time() -> None:
+    """As ``exectrail tree``: pid 500 is first a child of 100, later (the counter came round) of 200."""
+    b = next(read_events([DATA / "workload_enriched.log"]))
+    b = replace(b, parent_exec_id=None, exec_id=None)
+    links = _links([
+        shifted(b, 0, 100, 1, b"first-parent"),
+        shifted(b, 1, 500, 100, b"first-500"),
+        shifted(b, 2, 501, 500, b"grandchild-of-first"),
+        *(shifted(b, 3 + i / 100, pid, 1, b"filler%d" % pid) for i, pid in enumerate(FILLER)),
+        shifted(b, 10, 200, 1, b"second-parent"),
+        shifted(b, 11, 500, 200, b"second-500"),
+        shifted(b, 12, 502, 500, b"child-of-second"),
+        shifted(b, 20, 500, 200, b"second-500-execs-again"),  # same parent, no wrap: same process
+    ])  # fmt: skip
+    assert links[b"first-500"] == b"first-parent"
+    assert links[b"grandchild-of-first"] == b"first-500"
+    assert links[b"second-500"] == b"second-parent"
+    assert links[b"child-of-second"] == b"second-500"
+    assert links[b"second-500-execs-again"] == b"second-500"
+
+
+def test_a_pid_reused_by_the_same_parent_is_a_new_process() -> None:
+    b = replace(next(read_events([DATA / "workload_enriched.log"])), parent_exec_id=None, exec_id=None)
+    links = _links([
+        shifted(b, 0, 200, 1, b"parent"),
+        shifted(b, 1, 500, 200, b"first-job"),
+        *(shifted(b, 3 + i / 100, pid, 1, b"filler%d" % pid) for i, pid in enumerate(FILLER)),
+        shifted(b, 30, 500, 200, b"second-job"),
+    ])  # fmt: skip
+    assert links[b"first-job"] == b"parent" and links[b"second-job"] == b"parent"
+
+
+def test_a_parent_behind_a_pid_wrap_is_not_linked() -> None:
+    """The ppid last exec'd an hour earlier and the counter came round since: probably another owner."""
+    b = replace(next(read_events([DATA / "workload_enriched.log"])), parent_exec_id=None, exec_id=None)
+    links = _links([
+        shifted(b, 0, 50, 1, b"grandparent"),
+        shifted(b, 1, 100, 50, b"old-owner-of-100"),
+        *(shifted(b, 5 + i / 100, pid, 1, b"filler%d" % pid) for i, pid in enumerate(range(36, 100))),
+        shifted(b, 3600, 700, 100, b"child-of-a-new-100"),
+        shifted(b, 3601, 701, 700, b"grandchild"),
+    ])  # fmt: skip
+    assert links[b"old-owner-of-100"] == b"grandparent"
+    assert links[b"child-of-a-new-100"] is None
+    assert links[b"grandchild"] == b"child-of-a-new-100"

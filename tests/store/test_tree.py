@@ -4,7 +4,6 @@ and on synthetic pid reuse."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from exectrail.store import EventStore
 from tests.support.captures import manifest, read_events
 from tests.support.cli import run
 from tests.support.paths import DATA
+from tests.support.pidreuse import FILLER
+from tests.support.pidreuse import shifted as _event
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +63,6 @@ def test_one_child_with_its_exec_chain_and_parent(interleaved: Path) -> None:
     with EventStore(interleaved, readonly=True) as store:
         assert process_tree(store.conn, case["pid"], tree.target.execs[0].time - timedelta(seconds=1)) is None
         assert process_tree(store.conn, 999_999) is None
-
-
-def _event(base: ExecEvent, seconds: float, pid: int, ppid: int, argv: bytes) -> ExecEvent:
-    when, serial = base.time + timedelta(seconds=seconds), base.serial + int(seconds * 1000)
-    return replace(base, time=when, serial=serial, pid=pid, ppid=ppid, argv=(argv,), success=True, exit=0)
-
-
-FILLER = [pid for pid in range(300, 560) if pid not in (500, 501, 502)]
 
 
 def test_pid_reuse_is_told_apart_by_time(db: Path, real_events: list[ExecEvent]) -> None:

@@ -15,6 +15,7 @@ its parent's exec (``parent_exec_id``, live capture) that one wins.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from exectrail.interference import kinds
 from exectrail.jsonform import details_to_json
 from exectrail.model import CERTAIN, Alarm, ExecEvent
 from exectrail.query.report import errno_name, place_of
+from exectrail.query.tree import REUSE_GAP_MS, REUSE_NEIGHBOURS
 from exectrail.schema import ARGV, BOOL, CONST, EVENT_FIELDS, INT, LIST, NAME, OBJECT, TEXT, TIME, Field
 from exectrail.timefmt import from_iso, iso, time_to_ms
 
@@ -153,20 +155,56 @@ def decode_column(column: Any, count: int) -> list[Any]:
     return list(column)
 
 
+class _PidUse:
+    """When each pid of each host exec'd (in time order), to tell pid reuse as ``exectrail tree``
+    does: a pid may have gone to another process between two times more than a second apart when
+    pids just below it were handed out in between (the kernel's pid counter came round)."""
+
+    def __init__(self) -> None:
+        self.times: dict[tuple[str | None, int | None], list[int]] = {}
+
+    def add(self, host: str | None, pid: int | None, ms: int) -> None:
+        self.times.setdefault((host, pid), []).append(ms)
+
+    def maybe_reused(self, host: str | None, pid: int | None, t1: int, t2: int) -> bool:
+        if pid is None or t2 - t1 <= REUSE_GAP_MS:
+            return False
+        for below in range(max(pid - REUSE_NEIGHBOURS, 1), pid):
+            times = self.times.get((host, below))
+            if times and bisect.bisect_right(times, t1) < bisect.bisect_left(times, t2):
+                return True
+        return False
+
+
 def parents(events: list[tuple[str | None, ExecEvent]]) -> list[int]:
-    """For each event (in time order), the index of the exec it comes from, or -1."""
+    """For each event (in time order), the index of the exec it comes from, or -1: the exec that
+    names it (``parent_exec_id``); else the same process's earlier exec (same pid and ppid, the pid
+    not reused in between); else the latest successful exec of its ppid, unless that pid may have
+    gone to another process since (then none: the page groups it under its ppid)."""
     out: list[int] = []
     current: dict[tuple[str | None, int | None], int] = {}  # (host, pid) -> its latest successful exec
+    at: list[int] = []
     by_exec_id: dict[str, int] = {}
+    used = _PidUse()
     for i, (host, e) in enumerate(events):
+        ms = time_to_ms(e.time)
+        at.append(ms)
         named = by_exec_id.get(e.parent_exec_id) if e.parent_exec_id else None
         same = current.get((host, e.pid))
+        up = current.get((host, e.ppid))
         if named is not None:
             out.append(named)
-        elif same is not None and events[same][1].ppid == e.ppid:
+        elif (
+            same is not None
+            and events[same][1].ppid == e.ppid
+            and not used.maybe_reused(host, e.pid, at[same], ms)
+        ):
             out.append(same)
+        elif up is not None and not used.maybe_reused(host, e.ppid, at[up], ms):
+            out.append(up)
         else:
-            out.append(current.get((host, e.ppid), -1))
+            out.append(-1)
+        used.add(host, e.pid, ms)
         if e.success is not False:
             current[(host, e.pid)] = i
             if e.exec_id:
