@@ -8,15 +8,10 @@
   const OVERSCAN = 8;             // rows drawn above and below the viewport
   const SEARCH_DELAY = 120;       // ms after the last key before a search runs
   const CHILD_LINKS = 200;        // children listed in the detail panel
-  const EXPAND_UP_TO = 2000;
-  const ALARMS_FIRST = 50;
+  const EXPAND_UP_TO = 2000;      // a case this small opens with its whole tree expanded
+  const ALARMS_FIRST = 50;        // alarms shown before a "show all" button
   const PRINT_ROWS = 2000;        // tree rows put on paper
-  const MAX_INDENT = 24;          // deeper levels are not indented further, they say their level        // alarms shown before a "show all" button      // a case this small opens with its whole tree expanded
-  const ERRNO = {
-    1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES",
-    14: "EFAULT", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 26: "ETXTBSY",
-    36: "ENAMETOOLONG", 40: "ELOOP",
-  };
+  const MAX_INDENT = 24;          // deeper levels are not indented further, they say their level
   // C0, DEL, C1, line/paragraph separators and the bidi controls: shown escaped
   const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f]/g;
   const NEEDS_QUOTES = /[\s"']/;
@@ -222,11 +217,8 @@
     return value("success", i) === false;
   }
 
-  function errnoText(i) {
-    if (str(C.error[i])) return "failed " + str(C.error[i]);
-    const exit = value("exit", i);
-    if (exit === null || exit >= 0) return "failed";
-    return "failed " + (ERRNO[-exit] || "errno " + -exit);
+  function errnoText(i) {  // the data names the errno of every failed exec (its number when unknown)
+    return str(C.error[i]) ? "failed " + str(C.error[i]) : "failed";
   }
 
   /* ---------- the tree model: nodes 0..n-1 are events, n.. the synthetic "not recorded" parents ---------- */
