@@ -66,14 +66,20 @@ def path_inodes(records: list[Record]) -> list[tuple[str, int]]:
 
 def parent_json(entry: ProcEntry) -> dict[str, Any]:
     """The ``parent`` object of a child of the exec ``entry`` (from the trail)."""
-    argv = None if entry.argv is None else [a.decode("utf-8", "surrogateescape") for a in entry.argv]
+    return trail_parent_json(entry.exec_id, entry.pid, entry.exe, entry.argv, entry.time_ms)
+
+
+def trail_parent_json(
+    exec_id: str | None, pid: int | None, exe: str | None, argv: tuple[bytes, ...] | None, time_ms: int
+) -> dict[str, Any]:
+    """The ``parent`` object of a child of the exec with these fields (from the trail)."""
     return details_to_json(
         {
-            "exec_id": entry.exec_id,
-            "pid": entry.pid,
-            "exe": entry.exe,
-            "argv": argv,
-            "time": iso(ms_to_time(entry.time_ms)),
+            "exec_id": exec_id,
+            "pid": pid,
+            "exe": exe,
+            "argv": None if argv is None else [a.decode("utf-8", "surrogateescape") for a in argv],
+            "time": iso(ms_to_time(time_ms)),
             "source": TRAIL,
         }
     )

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from exectrail.enrich.context import trail_parent_json
 from exectrail.filters import EventFilter
 from exectrail.interference import kinds
 from exectrail.jsonform import details_to_json
@@ -374,19 +375,8 @@ def _column(f: Field, events: list[tuple[str | None, ExecEvent]], strings: _Stri
 
 
 def trail_parent(event: ExecEvent) -> dict[str, Any]:
-    """The ``parent`` object a child of ``event`` gets from the trail (the enricher's
-    :func:`~exectrail.enrich.context.parent_json`, from the event's own fields)."""
-    argv = None if event.argv is None else [a.decode("utf-8", "surrogateescape") for a in event.argv]
-    return details_to_json(
-        {
-            "exec_id": event.exec_id,
-            "pid": event.pid,
-            "exe": event.exe,
-            "argv": argv,
-            "time": iso(event.time),
-            "source": "trail",
-        }
-    )
+    """The ``parent`` object a child of ``event`` gets from the trail (the enricher's own)."""
+    return trail_parent_json(event.exec_id, event.pid, event.exe, event.argv, time_to_ms(event.time))
 
 
 def _parent_column(events: list[tuple[str | None, ExecEvent]], encode: Callable[[Any], Any]) -> Any:
