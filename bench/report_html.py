@@ -71,7 +71,8 @@ _CONTROL = (b"type=CONFIG_CHANGE ", b"type=DAEMON_")
 CHROMIUM = "/usr/bin/chromium"
 GNU_TIME = "/usr/bin/time"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-#: the flags tests/support/browser.py uses too (as root, in a container, on a minimal Debian 12)
+#: chromium's flags (as root, in a container, on a minimal Debian 12; tests/support/browser.py has its own
+#: set with a fresh profile, the network log and a pipe to the driver)
 BROWSER_FLAGS = (
     "--headless=new",
     "--no-sandbox",

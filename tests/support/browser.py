@@ -144,6 +144,7 @@ def _options(profile: str) -> Any:
         "--disable-sync",
         "--force-device-scale-factor=1",
         "--hide-scrollbars",
+        "--remote-debugging-pipe",  # the driver talks to chromium over a pipe: no name or port to resolve
     ):
         options.add_argument(flag)
     if os.geteuid() == 0:
@@ -167,7 +168,9 @@ def chromium() -> Iterator[Browser]:
     profile = tempfile.mkdtemp(prefix="exectrail-chromium-")
     try:
         try:
-            driver = webdriver.Chrome(options=_options(profile), service=Service(str(CHROMEDRIVER)))
+            driver = webdriver.Chrome(
+                options=_options(profile), service=_loopback(Service)(str(CHROMEDRIVER))
+            )
         except WebDriverException as error:
             skip_or_fail(f"chromium did not start: {error.msg}")
         try:
@@ -178,6 +181,23 @@ def chromium() -> Iterator[Browser]:
             _wait_gone(profile)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _loopback(service: type[Any]) -> type[Any]:
+    """``service`` reached at 127.0.0.1, not at the name ``localhost``: a minimal Debian root (a
+    debootstrap'd one, say) has no /etc/hosts, and Selenium would wait for the driver in vain."""
+
+    class Loopback(service):  # type: ignore[misc]
+        @property
+        def service_url(self) -> str:
+            return f"http://127.0.0.1:{self.port}"
+
+        def is_connectable(self) -> bool:
+            from selenium.webdriver.common import utils
+
+            return bool(utils.is_connectable(self.port, "127.0.0.1"))
+
+    return Loopback
 
 
 def _wait_gone(profile: str, timeout: float = 10.0) -> None:
