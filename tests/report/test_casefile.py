@@ -225,11 +225,8 @@ def test_times_are_milliseconds_since_the_epoch() -> None:
 def _links(events: list[ExecEvent]) -> dict[bytes, bytes | None]:
     """argv of each event -> argv of the exec the case links it to (None: no parent in the file)."""
     data = build(events)
-    ordered = in_order(events)
-    return {
-        e.argv[0]: (ordered[p].argv[0] if p >= 0 else None)
-        for e, p in zip(ordered, data["parent"], strict=True)
-    }
+    names = [e.argv[0] if e.argv else b"" for e in in_order(events)]
+    return {name: (names[p] if p >= 0 else None) for name, p in zip(names, data["parent"], strict=True)}
 
 
 def test_pid_reuse_is_told_apart_by_time() -> None:
