@@ -274,3 +274,15 @@ def test_a_parent_behind_a_pid_wrap_is_not_linked() -> None:
     assert links[b"old-owner-of-100"] == b"grandparent"
     assert links[b"child-of-a-new-100"] is None
     assert links[b"grandchild"] == b"child-of-a-new-100"
+
+
+def test_a_column_of_equal_values_keeps_their_type() -> None:
+    assert encode_column([1, 1]) == {"same": 1}
+    assert encode_column([1, True]) == [1, True]
+    assert encode_column([0, False, 0.0]) == [0, False, 0.0]
+
+
+def test_an_integer_beyond_64_bits_in_an_alarm_is_written_not_a_crash() -> None:
+    alarm = _alarm(kinds.EVENTS_LOST, "2026-12-01T13:00:00+00:00", lost=2**70)
+    data = build([], [alarm])
+    assert json.loads(case_json(render_html(data, "t")))["alarms"][0]["details"]["lost"] == 2**70

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 from importlib.resources import files
 from typing import Any
 
@@ -37,7 +38,10 @@ def _sha256(text: str) -> str:
 
 def embedded_json(data: Any) -> str:
     """``data`` as JSON that can sit inside a ``<script>`` element without closing it."""
-    text = orjson.dumps(data)
+    try:
+        text = orjson.dumps(data)
+    except TypeError:  # an integer beyond 64 bits in an alarm's details, say: the slow way
+        text = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")
     for raw, escaped in _ESCAPES:
         text = text.replace(raw, escaped)
     return text.decode("utf-8")

@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from exectrail.enrich.context import trail_parent_json
 from exectrail.filters import EventFilter
 from exectrail.interference import kinds
-from exectrail.jsonform import details_to_json
+from exectrail.jsonform import details_to_json, object_text
 from exectrail.model import CERTAIN, Alarm, ExecEvent
 from exectrail.query.report import errno_name, place_of
 from exectrail.query.tree import REUSE_GAP_MS, REUSE_NEIGHBOURS
@@ -92,6 +90,10 @@ class _Strings:
         return index
 
     def raw(self, value: bytes) -> int:
+        try:  # UTF-8 bytes share the entry of the same text (argv[0] and exe, say)
+            return self.text(value.decode("utf-8"))  # type: ignore[return-value]
+        except UnicodeDecodeError:
+            pass
         index = self._index.get(value)
         if index is None:
             index = self._index[value] = self._add(*_shown(value))
@@ -123,7 +125,7 @@ def _encoder(f: Field, strings: _Strings) -> Callable[[Any], Any]:
     if f.kind == LIST:
         return lambda names: None if names is None else strings.seq(tuple(strings.text(n) for n in names))
     if f.kind == OBJECT:
-        return lambda value: None if value is None else strings.text(orjson.dumps(value).decode("utf-8"))
+        return lambda value: None if value is None else strings.text(object_text(value))
     if f.kind in (INT, BOOL):
         return lambda value: value
     raise ValueError(f"no column for field kind {f.kind}")  # a schema change this module missed
@@ -136,8 +138,13 @@ _DELTA = ("time", "serial")
 def encode_column(values: list[Any], delta: bool = False) -> Any:
     """A column: ``{"same": v}`` when every value is ``v``, ``{"delta": […]}`` for ints written as
     differences, else the list itself."""
-    if values and all(v == values[0] for v in values) and not isinstance(values[0], list | dict):
-        return {"same": values[0]}
+    first = values[0] if values else None
+    if (
+        values
+        and not isinstance(first, list | dict)
+        and all(v == first and type(v) is type(first) for v in values)
+    ):
+        return {"same": first}
     if delta and all(isinstance(v, int) for v in values):
         return {"delta": [b - a for a, b in zip([0, *values], values, strict=False)]}
     return values
