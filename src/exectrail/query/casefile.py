@@ -8,9 +8,9 @@ written once, times and serials as differences. Text that is not UTF-8 is shown 
 each bad byte and its exact bytes go beside it (``hex``).
 
 The tree: an event's parent is the exec its process came from, found the way ``exectrail tree`` does
-from the log alone (the latest successful exec of its ppid on the same host at or before it), or the
-earlier exec of the same process (same pid and ppid: ``env`` → ``python3``). When the event names
-its parent's exec (``parent_exec_id``, live capture) that one wins.
+from the log alone (:func:`parents`: the latest successful exec of its ppid on the same host at or
+before it, or the earlier exec of the same process, pid reuse told apart by time). When the event
+names its parent's exec (``parent_exec_id``, live capture) that one wins.
 """
 
 from __future__ import annotations
@@ -148,19 +148,6 @@ def encode_column(values: list[Any], delta: bool = False) -> Any:
     if delta and all(isinstance(v, int) for v in values):
         return {"delta": [b - a for a, b in zip([0, *values], values, strict=False)]}
     return values
-
-
-def decode_column(column: Any, count: int) -> list[Any]:
-    """The values of a column (the inverse of :func:`encode_column`; the page does the same)."""
-    if isinstance(column, dict) and "same" in column:
-        return [column["same"]] * count
-    if isinstance(column, dict):
-        out, total = [], 0
-        for d in column["delta"]:
-            total += d
-            out.append(total)
-        return out
-    return list(column)
 
 
 class _PidUse:
@@ -445,7 +432,6 @@ __all__ = [
     "Made",
     "Provenance",
     "alarm_span",
-    "decode_column",
     "encode_column",
     "in_range",
     "parents",
