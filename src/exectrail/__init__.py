@@ -30,7 +30,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from exectrail import hotpath
 from exectrail.errors import ExectrailError, InputError, KernelAuditError, UsageError
+
+if hotpath.pure_requested():
+    hotpath.install_source_finder()
 
 __version__ = "0.1.0"
 

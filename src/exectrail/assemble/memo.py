@@ -29,5 +29,5 @@ def remember(memo: dict[bytes, _V], key: bytes, value: _V) -> _V:
 
 def decoded(memo: dict[bytes, str], decode: Callable[[bytes], str | None], key: bytes) -> str | None:
     """``decode(key)``, remembered unless None (callers look in ``memo`` first)."""
-    text = decode(key)
+    text: str | None = decode(key)
     return text if text is None else remember(memo, key, text)

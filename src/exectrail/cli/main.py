@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from exectrail import __version__
+from exectrail import __version__, hotpath
 from exectrail.cli import (
     alarms_cmd,
     checkprocs_cmd,
@@ -31,8 +31,23 @@ from exectrail.cli.common import (
 )
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: the version, then which hot path runs (compiled or pure Python)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"exectrail, version {__version__}")
+        click.echo(hotpath.describe())
+        ctx.exit()
+
+
 @click.group(cls=ExectrailGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="exectrail")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and which hot path runs (compiled or pure Python), and exit.",
+)
 def cli() -> None:
     """Record, search and forward every program executed on this host (kernel audit)."""
 

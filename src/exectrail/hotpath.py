@@ -1,0 +1,105 @@
+"""Which hot path runs: the modules compiled by mypyc, or their pure-Python source.
+
+The per-line and per-event work (split lines into records, group them by event, decode SYSCALL and
+EXECVE, build the event, the per-record part of the alarm scan, the JSON line) lives in the modules of
+:data:`HOT_MODULES`. A build with a C compiler compiles them with mypyc (``setup.py``); the ``.py``
+source stays beside them as the reference, and ``EXECTRAIL_PURE=1`` runs it instead: a meta-path finder
+loads the source even where a compiled module sits beside it. ``exectrail --version`` names the path
+in use (:func:`describe`).
+
+Only the standard library is imported here: this module is loaded by ``exectrail/__init__`` before
+anything else.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+#: The modules compiled by mypyc (their import names). ``setup.py`` reads this tuple from the source.
+HOT_MODULES: tuple[str, ...] = (
+    "exectrail.parse.record",
+    "exectrail.parse.fields",
+    "exectrail.parse.logfile",
+    "exectrail.assemble.grouper",
+    "exectrail.assemble.syscall",
+    "exectrail.assemble.execve",
+    "exectrail.assemble.argv",
+    "exectrail.assemble.memo",
+    "exectrail.enrich.context",
+    "exectrail.enrich.records",
+    "exectrail.enrich.identity",
+    "exectrail.interference.trail",
+    "exectrail.interference.trailstate",
+    "exectrail.interference.findings",
+    "exectrail.interference.notices",
+    "exectrail.pipeline.events",
+    "exectrail.output.writers",
+)
+
+#: The environment variable that asks for the pure-Python path.
+PURE_VARIABLE = "EXECTRAIL_PURE"
+
+
+def pure_requested() -> bool:
+    """True when ``EXECTRAIL_PURE`` asks for the pure-Python source (any value but empty and ``0``)."""
+    return os.environ.get(PURE_VARIABLE, "") not in ("", "0")
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder):
+    """Load the hot modules from their ``.py`` source even where a compiled module sits beside it."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in HOT_MODULES or not path:
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for folder in path:
+            source = os.path.join(folder, leaf + ".py")
+            if os.path.isfile(source):
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+def install_source_finder() -> None:
+    """Put the source finder first on ``sys.meta_path`` (once)."""
+    if not any(isinstance(finder, _SourceFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFinder())
+
+
+def _module_is_compiled(name: str) -> bool:
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+    else:
+        origin = getattr(module, "__file__", None)
+    return origin is not None and not origin.endswith(".py")
+
+
+def compiled_modules() -> list[str]:
+    """The hot modules that this process runs compiled."""
+    return [name for name in HOT_MODULES if _module_is_compiled(name)]
+
+
+def is_compiled() -> bool:
+    """True when every hot module runs compiled."""
+    return len(compiled_modules()) == len(HOT_MODULES)
+
+
+def describe() -> str:
+    """One line naming the hot path in use, as ``exectrail --version`` prints it."""
+    compiled = compiled_modules()
+    if len(compiled) == len(HOT_MODULES):
+        return f"hot path: compiled (mypyc, {len(compiled)} modules)"
+    if pure_requested():
+        return f"hot path: pure Python ({PURE_VARIABLE} is set)"
+    if compiled:
+        return f"hot path: partly compiled ({len(compiled)} of {len(HOT_MODULES)} modules)"
+    return "hot path: pure Python (installed without compiling it)"
