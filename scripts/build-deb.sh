@@ -27,6 +27,10 @@ command -v dpkg-deb >/dev/null || die "dpkg-deb is missing (apt-get install dpkg
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
   || die "$PYTHON is not Python 3.11: the package's Depends would be wrong"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || die "python3-venv is missing (apt-get install python3-venv)"
+# The package ships the hot path compiled (mypyc), so target hosts need no compiler; the build host does.
+command -v gcc >/dev/null || die "gcc is missing (apt-get install gcc python3-dev): the package ships the hot path compiled"
+[ -f "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
+  || die "Python's headers are missing (apt-get install python3-dev): the package ships the hot path compiled"
 
 VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 PYVER=python3.11
@@ -54,15 +58,17 @@ SITE=$ROOT$PREFIX/lib/$PYVER/site-packages
 
 # The source as it is in the tree (committed or not), without caches or build leftovers.
 mkdir -p "$WORK/src"
-cp -r pyproject.toml README.md src "$WORK/src/"
-find "$WORK/src" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+mkdir -p "$WORK/src/packaging"
+cp -r pyproject.toml setup.py README.md src "$WORK/src/"
+cp -r packaging/build "$WORK/src/packaging/"
+find "$WORK/src" \( -name __pycache__ -o -name '*.egg-info' -o -name '*.so' \) -prune -exec rm -rf {} +
 
 # /opt/exectrail: a venv on Debian's python3 (home = /usr/bin), the app and its dependencies inside.
 "$PYTHON" -m venv --without-pip "$ROOT$PREFIX"
 rm -f "$ROOT$PREFIX"/bin/activate* "$ROOT$PREFIX"/bin/Activate.ps1
 printf 'home = /usr/bin\ninclude-system-site-packages = false\nversion = %s\n' \
   "$("$PYTHON" -c 'import platform; print(platform.python_version())')" >"$ROOT$PREFIX/pyvenv.cfg"
-"$BUILD_VENV/bin/pip" install -q --no-compile --prefer-binary --target "$SITE" "$WORK/src" 2>&1 \
+EXECTRAIL_BUILD=compiled "$BUILD_VENV/bin/pip" install -q --no-compile --prefer-binary --target "$SITE" "$WORK/src" 2>&1 \
   | { grep -v "^WARNING: Location 'file:" || true; } >&2
 rm -rf "${SITE:?}/bin"  # console scripts whose shebang names the build venv
 find "$SITE" -name direct_url.json -delete  # names the build directory (and differs per build)

@@ -5,6 +5,8 @@
 #     --break-system-packages), kept when it works, made again when its Python is broken or not Debian's;
 #   - exectrail from this tree (non-editable) with its dependencies from PyPI into that venv; a re-run
 #     installs the tree as it is now;
+#   - its hot path compiled by mypyc when gcc and python3-dev are here, pure Python (the same answers,
+#     slower) when not: a stock host needs no compiler; the last lines say which;
 #   - /usr/local/bin/exectrail -> /opt/exectrail/bin/exectrail.
 # Usage: bash scripts/install.sh       Uninstall: rm -rf /opt/exectrail /usr/local/bin/exectrail
 set -euo pipefail
@@ -64,10 +66,13 @@ trap 'rm -rf "$build"' EXIT
 for item in pyproject.toml README.md src setup.py setup.cfg MANIFEST.in LICENSE; do
   if [ -e "$TREE/$item" ]; then cp -a "$TREE/$item" "$build/"; fi
 done
-find "$build" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+mkdir -p "$build/packaging" && cp -a "$TREE/packaging/build" "$build/packaging/"
+find "$build" \( -name __pycache__ -o -name '*.egg-info' -o -name '*.so' \) -prune -exec rm -rf {} +
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --upgrade "$build"
 version=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("exectrail"))')
 say "installed exectrail $version from $TREE into $VENV"
+# The hot path is compiled (mypyc) where gcc and python3-dev are here, pure Python otherwise.
+say "$("$VENV/bin/python" -c 'from exectrail import hotpath; print(hotpath.describe())')"
 
 ln -sfn "$VENV/bin/exectrail" "$LINK"
 say "$LINK -> $VENV/bin/exectrail"

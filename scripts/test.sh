@@ -4,7 +4,9 @@
 # package, install). Arguments go to pytest: bash scripts/test.sh -x tests/unit
 #   - apt-get installs the missing test packages (servers, compilers, auditd, debootstrap, ...);
 #   - a venv .venv in the tree made with Debian's /usr/bin/python3 (never pip into the system), exectrail
-#     installed editable in it with its test extras; reinstalled only when pyproject.toml changes.
+#     installed editable in it (pure Python) with its test extras; reinstalled when pyproject.toml changes;
+#   - the hot path compiled by mypyc into build/compiled (tests/support/compiled.py; built again when its
+#     source changes): tests/compiled runs both paths and requires the same answers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 die() { echo "exectrail test: $*" >&2; exit 1; }
@@ -12,7 +14,7 @@ die() { echo "exectrail test: $*" >&2; exit 1; }
 command -v apt-get >/dev/null 2>&1 || die "needs a Debian-like system (no apt-get here)"
 if [ ! -f pyproject.toml ] || [ ! -d src/exectrail ]; then die "the exectrail source tree is not at $PWD"; fi
 
-APT_PACKAGES=(python3 python3-venv ca-certificates
+APT_PACKAGES=(python3 python3-venv python3-dev ca-certificates
               auditd python3-audit gcc gcc-multilib libc6-dev-i386
               rsyslog rsyslog-gnutls rsyslog-relp gnutls-bin openssl clickhouse-server clickhouse-client
               debootstrap zstd systemd man-db
@@ -43,10 +45,11 @@ fi
 # tree moved.
 stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) $PWD"
 if [ "$(cat "$VENV/.exectrail-stamp" 2>/dev/null || true)" != "$stamp" ]; then
-  "$PY" -m pip install -q --disable-pip-version-check --no-input -e '.[test]'
+  EXECTRAIL_BUILD=pure "$PY" -m pip install -q --disable-pip-version-check --no-input -e '.[test]'
   echo "$stamp" >"$VENV/.exectrail-stamp"
 fi
 
 echo "== ruff"; "$PY" -m ruff check; "$PY" -m ruff format --check
 echo "== mypy"; "$PY" -m mypy
+echo "== compiled hot path"; "$PY" -m tests.support.compiled
 echo "== pytest"; exec "$PY" -m pytest "$@"

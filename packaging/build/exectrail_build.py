@@ -1,0 +1,77 @@
+"""exectrail's build backend: setuptools, with the hot path compiled by mypyc where it can be.
+
+``EXECTRAIL_BUILD`` chooses:
+
+* ``auto`` (the default): compile when a C compiler and Python's headers are here, else build pure
+  Python and say so on standard error;
+* ``compiled``: compile, or stop with one line naming what is missing (the Debian package uses it);
+* ``pure``: never compile (the editable install of the tests uses it; the compiled copy is built
+  apart, see tests/support/compiled.py).
+
+When compiling, mypyc (of the pinned mypy) and the packages the hot modules import are added to what
+the build needs, so an isolated build (pip's default) has them.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import sysconfig
+from typing import Any
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import *  # noqa: F403 (the PEP 517/660 hooks not wrapped here)
+
+MODE_VARIABLE = "EXECTRAIL_BUILD"
+MODES = ("auto", "compiled", "pure")
+#: mypyc and what mypy must see to type-check the hot modules (they import orjson and rich).
+COMPILE_REQUIRES = ["mypy==2.4.1", "orjson>=3.8", "rich>=13", "click>=8.1"]
+
+
+class BuildModeError(SystemExit):
+    """A build that cannot go on: one line, no traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"exectrail build: {message}")
+
+
+def compiler_missing() -> str | None:
+    """What keeps this machine from compiling the extension (None: nothing)."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    words = shlex.split(cc)
+    if not words or shutil.which(words[0]) is None:
+        return f"no C compiler ({words[0] if words else 'CC is empty'} not found; apt-get install gcc)"
+    include = sysconfig.get_paths()["include"]
+    if not os.path.isfile(os.path.join(include, "Python.h")):
+        return f"no Python headers ({include}/Python.h; apt-get install python3-dev)"
+    return None
+
+
+def build_mode() -> str:
+    """``compiled`` or ``pure``: ``EXECTRAIL_BUILD`` resolved against this machine."""
+    mode = os.environ.get(MODE_VARIABLE, "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise BuildModeError(f"{MODE_VARIABLE}={mode!r} is not one of {', '.join(MODES)}")
+    if mode == "pure":
+        return "pure"
+    missing = compiler_missing()
+    if missing is None:
+        return "compiled"
+    if mode == "compiled":
+        raise BuildModeError(f"cannot compile the hot path: {missing}")
+    print(f"exectrail build: {missing}: installing the pure-Python hot path", file=sys.stderr)
+    return "pure"
+
+
+def _extra_requires() -> list[str]:
+    return list(COMPILE_REQUIRES) if build_mode() == "compiled" else []
+
+
+def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+    return list(_setuptools.get_requires_for_build_wheel(config_settings)) + _extra_requires()
+
+
+def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
+    return list(_setuptools.get_requires_for_build_editable(config_settings)) + _extra_requires()
