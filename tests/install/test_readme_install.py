@@ -122,4 +122,7 @@ def test_readme_first_command(root: FreshRoot) -> None:
 
     # the install stands on its own: the clone can go
     root.run(["rm", "-rf", SOURCE])
-    assert root.run(["exectrail", "--version"]).stdout.split()[-1] == VERSION
+    version, hot_path = root.run(["exectrail", "--version"]).stdout.splitlines()
+    assert version.split()[-1] == VERSION
+    # a stock root has no C compiler: the build falls back to the pure-Python hot path and says so
+    assert hot_path == "hot path: pure Python (installed without compiling it)", hot_path
