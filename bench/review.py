@@ -7,7 +7,8 @@ auditd with the procmon rules records bench/workload_round.sh -- compiles, shell
 searches that fail, long arguments -- run two at a time until the log has ``--lines`` lines. It is
 cached under ``--cache`` and reused. Then, in one run, each tool reads the whole log:
 
-* ``exectrail review --format jsonl LOG > /dev/null``
+* ``exectrail review --format jsonl LOG > /dev/null``, compiled (this tree built by mypyc into
+  build/compiled, tests/support/compiled.py) and pure Python (``EXECTRAIL_PURE=1``)
 * ``ausearch -i -if LOG > /dev/null``
 * ``/usr/bin/python3 bench/auparse_argv.py LOG`` (auparse, decodes every exec event's argv)
 
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support import compiled  # noqa: E402
 from tests.support.auditd_harness import auditd_capture, tool  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -122,14 +124,16 @@ def exectrail_cmd() -> list[str]:
     return [sys.executable, "-m", "exectrail.cli.main"]
 
 
-def timed(name: str, cmd: list[str], repeat: int, keep_stdout: bool = False) -> Timing:
+def timed(
+    name: str, cmd: list[str], repeat: int, keep_stdout: bool = False, env: dict[str, str] | None = None
+) -> Timing:
     """Best wall time of ``repeat`` runs (stdout to /dev/null unless kept), with its CPU time."""
     best: Timing | None = None
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         stdout = subprocess.PIPE if keep_stdout else subprocess.DEVNULL
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        env = env or {**os.environ, "PYTHONPATH": str(ROOT / "src"), "EXECTRAIL_PURE": "1"}
         proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,6 +147,12 @@ def timed(name: str, cmd: list[str], repeat: int, keep_stdout: bool = False) -> 
             best = Timing(name, wall, cpu, out.strip())
     assert best is not None
     return best
+
+
+def hot_path() -> str:
+    """What ``exectrail --version`` of the compiled copy says of its hot path."""
+    cmd = [*exectrail_cmd(), "--version"]
+    return subprocess.run(cmd, env=compiled.env(), capture_output=True, text=True).stdout.splitlines()[-1]
 
 
 def main() -> int:
@@ -160,12 +170,11 @@ def main() -> int:
         f"log: {log}  {lines:,} lines, {size / 1e6:.1f} MB (captured {meta['created']}, lost {meta['lost']})"
     )
 
+    review = [*exectrail_cmd(), "review", "--format", "jsonl", str(log)]
+    compiled.build()  # this tree compiled by mypyc into build/compiled (kept while the source is unchanged)
     runs = [
-        timed(
-            "exectrail review --format jsonl",
-            [*exectrail_cmd(), "review", "--format", "jsonl", str(log)],
-            args.repeat,
-        )
+        timed("exectrail review --format jsonl", review, args.repeat, env=compiled.env()),
+        timed("  the same, pure Python", review, args.repeat),
     ]
     runs.append(timed("ausearch -i -if", [tool("ausearch"), "-i", "-if", str(log)], args.repeat))
     have_auparse = (
@@ -182,8 +191,8 @@ def main() -> int:
         rate, mbs = lines / run.seconds, size / 1e6 / run.seconds
         print(f"{run.name:<38} {run.seconds:8.2f} {run.cpu:8.2f} {rate:12,.0f} {mbs:8.1f}")
     ours = runs[0]
-    print()
-    for other in runs[1:]:
+    print(f"\nexectrail: {hot_path()}; compiled vs pure Python: {runs[1].seconds / ours.seconds:.2f}x")
+    for other in runs[2:]:
         print(f"exectrail vs {other.name}: {other.seconds / ours.seconds:.2f}x the throughput")
     shown = re.search(r"(\d+) events shown", ours.detail)
     if have_auparse:

@@ -21,7 +21,6 @@ import sys
 import sysconfig
 from typing import Any
 
-from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F403 (the PEP 517/660 hooks not wrapped here)
 
 MODE_VARIABLE = "EXECTRAIL_BUILD"
@@ -65,13 +64,15 @@ def build_mode() -> str:
     return "pure"
 
 
-def _extra_requires() -> list[str]:
-    return list(COMPILE_REQUIRES) if build_mode() == "compiled" else []
+def _requires() -> list[str]:
+    # What setuptools itself asks for ("wheel"), without running setup.py as it would: setup.py
+    # imports mypyc, which is what this answer brings.
+    return ["wheel", *(COMPILE_REQUIRES if build_mode() == "compiled" else [])]
 
 
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return list(_setuptools.get_requires_for_build_wheel(config_settings)) + _extra_requires()
+    return _requires()
 
 
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return list(_setuptools.get_requires_for_build_editable(config_settings)) + _extra_requires()
+    return _requires()

@@ -15,6 +15,7 @@ import click
 import pytest
 
 from exectrail.cli.main import cli
+from exectrail.hotpath import HOT_MODULES
 from tests.support.ci import skip_or_fail
 from tests.support.deb import Deb
 from tests.support.paths import REPO
@@ -103,6 +104,19 @@ def test_the_launcher_runs_the_cli_on_debians_python(deb: Deb) -> None:
     for dependency in ("click", "rich", "orjson", "exectrail"):
         assert (deb.root / SITE / dependency / "__init__.py").exists(), dependency
     assert list((deb.root / SITE / "orjson").glob("orjson.cpython-311-x86_64-linux-gnu.so"))
+
+
+def test_the_hot_path_is_shipped_compiled(deb: Deb) -> None:
+    site = deb.root / SITE
+    for name in HOT_MODULES:
+        module = site.joinpath(*name.split("."))
+        assert module.with_suffix(".py").is_file(), name  # the pure-Python reference stays beside it
+        assert module.with_name(module.name + ".cpython-311-x86_64-linux-gnu.so").is_file(), name
+    assert len(list(site.glob("*__mypyc.cpython-311-x86_64-linux-gnu.so"))) == 1
+    probe = f"import sys; sys.path.insert(0, {str(site)!r}); import exectrail.hotpath as h"
+    probe += "; print(h.describe())"
+    said = subprocess.run(["/usr/bin/python3", "-I", "-c", probe], capture_output=True, text=True, check=True)
+    assert said.stdout.strip() == f"hot path: compiled (mypyc, {len(HOT_MODULES)} modules)"
 
 
 def test_every_module_has_python_3_11_byte_code_under_its_installed_path(deb: Deb) -> None:
