@@ -270,7 +270,8 @@ def main() -> int:
     with args.log.open("rb") as fh:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
     report: dict[str, Any] = {"log": str(args.log), "log_lines": lines, "cpus": os.cpu_count()}
-    print(f"log {args.log}: {lines} lines", flush=True)
+    hot = subprocess.run([*cli(), "--version"], capture_output=True, text=True).stdout.splitlines()[-1]
+    print(f"log {args.log}: {lines} lines; exectrail {hot}", flush=True)
 
     start = time.perf_counter()
     events = list(read_exec_events([args.log], Diagnostics()))

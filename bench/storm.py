@@ -427,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.store:
             WATCH_ARGS[:] = ["--db", str(workdir / "storm.db")]
         print(f"{args.n} fork+exec of {TRUE} from {args.workers} workers per scenario; backlog {BACKLOG}")
+        version = [sys.executable, "-m", "exectrail.cli.main", "--version"]
+        hot = subprocess.run(version, capture_output=True, text=True).stdout.splitlines()[-1]
+        print(f"exectrail {hot}")
         for name in args.only:
             result = RUNNERS[name](helper, args.n, args.workers, workdir)
             if result is None:

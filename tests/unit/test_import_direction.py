@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assemble",),
     ("parse", "kernel"),
     ("model", "schema", "jsonform", "filters", "audit_tables"),
-    ("safefs", "timeparse", "timefmt", "lifeline", "neterrors"),
+    ("safefs", "timeparse", "timefmt", "lifeline", "neterrors", "hotpath"),
     ("errors",),
 )
 RANK = {unit: len(LAYERS) - depth for depth, units in enumerate(LAYERS) for unit in units}

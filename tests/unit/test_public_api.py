@@ -80,4 +80,5 @@ def test_importing_the_package_loads_no_pipeline_store_or_sinks() -> None:
         check=True,
     ).stdout.split()
     ours = [name for name in loaded if name.startswith("exectrail")]
-    assert ours == ["exectrail", "exectrail.errors"]
+    # hotpath: the standard library only; it puts the source finder in place under EXECTRAIL_PURE
+    assert ours == ["exectrail", "exectrail.errors", "exectrail.hotpath"]
