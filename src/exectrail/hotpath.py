@@ -34,6 +34,8 @@ HOT_MODULES: tuple[str, ...] = (
     "exectrail.enrich.context",
     "exectrail.enrich.records",
     "exectrail.enrich.identity",
+    "exectrail.enrich.names",
+    "exectrail.enrich.script",
     "exectrail.interference.trail",
     "exectrail.interference.trailstate",
     "exectrail.interference.findings",
