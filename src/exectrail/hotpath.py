@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 #: The modules compiled by mypyc (their import names). ``setup.py`` reads this tuple from the source.
+#: Left out (mypy 2.4.1): ``pipeline.logscan`` (compiled, its import crashes the interpreter) and
+#: ``enrich.proctable`` (compiled, its NamedTuple raises KeyError 'object' at import).
 HOT_MODULES: tuple[str, ...] = (
     "exectrail.parse.record",
     "exectrail.parse.fields",
