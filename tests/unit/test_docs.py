@@ -113,11 +113,16 @@ def test_the_examples_parse(page: Path, monkeypatch: pytest.MonkeyPatch) -> None
         words = ["" if before == "--config" else word for before, word in zip(previous, args, strict=True)]
         while isinstance(command, click.Group):
             name = words.pop(0)
+            if name.startswith("-") and not words:  # an option of the group alone: --version, --help
+                assert any(name in param.opts for param in command.params), f"exectrail {' '.join(args)}"
+                break
             found = command.get_command(context, name)
             assert found is not None, f"exectrail {' '.join(args)}: no command {name!r}"
             command = found
             if isinstance(command, click.Group):
                 context = click.Context(command, info_name=name, parent=context)
+        if isinstance(command, click.Group):
+            continue
         try:
             command.make_context(name, words, parent=context).close()
         except click.ClickException as error:
