@@ -70,21 +70,7 @@ def test_mypyc_is_asked_for_only_when_compiling(backend: ModuleType, monkeypatch
 def _pip_install(target: Path, mode: str) -> subprocess.CompletedProcess[str]:
     tree = compiled.copy_inputs(target.parent / f"{target.name}-tree")
     env = dict(os.environ, CC=NO_COMPILER, EXECTRAIL_BUILD=mode)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--no-deps",
-        "--no-build-isolation",
-        "--target",
-        str(target),
-        str(tree),
-    ]
-    return subprocess.run(command, env=env, cwd=target.parent, capture_output=True, text=True, timeout=600)
+    return compiled.pip_install(tree, target, env)
 
 
 def test_without_a_compiler_the_install_is_pure_and_says_so(tmp_path: Path) -> None:

@@ -62,6 +62,14 @@ def copy_inputs(tree: Path) -> Path:
     return tree
 
 
+def pip_install(tree: Path, target: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The project's own build of ``tree`` installed into ``target`` by pip (no dependencies, no build
+    isolation: the venv's setuptools and mypy), with the environment ``env``."""
+    command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input",
+               "--no-deps", "--no-build-isolation", "--target", str(target), str(tree)]  # fmt: skip
+    return subprocess.run(command, env=env, cwd=tree.parent, capture_output=True, text=True, timeout=900)
+
+
 def build(force: bool = False) -> Path:
     """Build the compiled copy into :data:`TARGET` (kept when fresh); returns it."""
     if not force and is_fresh():
@@ -71,21 +79,7 @@ def build(force: bool = False) -> Path:
         shutil.rmtree(TARGET, ignore_errors=True)
         env = dict(os.environ, EXECTRAIL_BUILD="compiled")
         env.pop("EXECTRAIL_PURE", None)
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(TARGET),
-            str(tree),
-        ]
-        done = subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True)
+        done = pip_install(tree, TARGET, env)
         if done.returncode != 0:
             raise RuntimeError(f"the compiled build failed:\n{done.stdout}\n{done.stderr}")
     STAMP.write_text(stamp())
