@@ -130,6 +130,13 @@ class Auditd:
         return [*rotated, self.log_path] if self.log_path.exists() else rotated
 
     def log_text(self) -> bytes:
+        """The logs' bytes, oldest first; read again when auditd renamed a file while they were read
+        (a rotation moves audit.log.N to audit.log.N+1 between the listing and the read)."""
+        for _ in range(50):
+            try:
+                return b"".join(p.read_bytes() for p in self.logs())
+            except FileNotFoundError:
+                time.sleep(0.01)
         return b"".join(p.read_bytes() for p in self.logs())
 
     def start(self) -> None:
