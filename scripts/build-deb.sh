@@ -28,9 +28,7 @@ command -v dpkg-deb >/dev/null || die "dpkg-deb is missing (apt-get install dpkg
   || die "$PYTHON is not Python 3.11: the package's Depends would be wrong"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || die "python3-venv is missing (apt-get install python3-venv)"
 # The package ships the hot path compiled (mypyc), so target hosts need no compiler; the build host does.
-command -v gcc >/dev/null || die "gcc is missing (apt-get install gcc python3-dev): the package ships the hot path compiled"
-[ -f "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
-  || die "Python's headers are missing (apt-get install python3-dev): the package ships the hot path compiled"
+missing=$("$PYTHON" packaging/build/exectrail_compiler.py) || die "$missing: the package ships the hot path compiled"
 
 VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 PYVER=python3.11

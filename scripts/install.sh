@@ -68,8 +68,8 @@ for item in pyproject.toml README.md src setup.py setup.cfg MANIFEST.in LICENSE;
 done
 mkdir -p "$build/packaging" && cp -a "$TREE/packaging/build" "$build/packaging/"
 find "$build" \( -name __pycache__ -o -name '*.egg-info' -o -name '*.so' \) -prune -exec rm -rf {} +
-if command -v gcc >/dev/null 2>&1 && [ -f "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then
-  say "building with the hot path compiled by mypyc (gcc and python3-dev are here): about a minute"
+if "$PYTHON" "$build/packaging/build/exectrail_compiler.py" >/dev/null; then
+  say "building with the hot path compiled by mypyc (a C compiler and python3-dev are here): about a minute"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --upgrade "$build"
 version=$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("exectrail"))')

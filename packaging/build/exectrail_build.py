@@ -15,12 +15,10 @@ the build needs, so an isolated build (pip's default) has them.
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import sys
-import sysconfig
 from typing import Any
 
+from exectrail_compiler import compiler_missing
 from setuptools.build_meta import *  # noqa: F403 (the PEP 517/660 hooks not wrapped here)
 
 MODE_VARIABLE = "EXECTRAIL_BUILD"
@@ -34,18 +32,6 @@ class BuildModeError(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"exectrail build: {message}")
-
-
-def compiler_missing() -> str | None:
-    """What keeps this machine from compiling the extension (None: nothing)."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    words = shlex.split(cc)
-    if not words or shutil.which(words[0]) is None:
-        return f"no C compiler ({words[0] if words else 'CC is empty'} not found; apt-get install gcc)"
-    include = sysconfig.get_paths()["include"]
-    if not os.path.isfile(os.path.join(include, "Python.h")):
-        return f"no Python headers ({include}/Python.h; apt-get install python3-dev)"
-    return None
 
 
 def build_mode() -> str:

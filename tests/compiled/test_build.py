@@ -33,7 +33,14 @@ def test_the_modes(
     backend: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("CC", raising=False)
-    for mode, want in (("auto", "compiled"), ("compiled", "compiled"), ("pure", "pure"), ("", "compiled")):
+    modes = (
+        ("auto", "compiled"),
+        ("compiled", "compiled"),
+        ("pure", "pure"),
+        ("", "compiled"),
+        (" Pure\n", "pure"),
+    )
+    for mode, want in modes:
         monkeypatch.setenv("EXECTRAIL_BUILD", mode)
         assert backend.build_mode() == want, mode
     monkeypatch.setenv("EXECTRAIL_BUILD", "fast")
@@ -53,6 +60,59 @@ def test_the_modes(
     monkeypatch.setenv("EXECTRAIL_BUILD", "compiled")
     with pytest.raises(SystemExit, match=r"^exectrail build: cannot compile the hot path: no C compiler"):
         backend.build_mode()
+
+
+@pytest.mark.parametrize(
+    ("cc", "reason"),
+    [
+        ('"gcc', "no C compiler (CC='\"gcc' is not a command line)"),  # an unbalanced quote
+        ("\udcffcc", "no C compiler (\\xffcc not found; apt-get install gcc)"),  # not UTF-8
+        ("   ", "no C compiler (CC is empty not found; apt-get install gcc)"),
+        ("/nonexistent/cc -O2", "no C compiler (/nonexistent/cc not found; apt-get install gcc)"),
+    ],
+)
+def test_a_hostile_cc_gets_one_line(
+    backend: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cc: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("CC", cc)
+    monkeypatch.setenv("EXECTRAIL_BUILD", "auto")
+    assert backend.build_mode() == "pure"
+    assert capsys.readouterr().err == f"exectrail build: {reason}: installing the pure-Python hot path\n"
+    monkeypatch.setenv("EXECTRAIL_BUILD", "compiled")
+    with pytest.raises(SystemExit) as refused:
+        backend.build_mode()
+    assert str(refused.value) == f"exectrail build: cannot compile the hot path: {reason}"
+
+
+def test_missing_python_headers_are_named(
+    backend: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    checker = importlib.import_module("exectrail_compiler")
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(checker.sysconfig, "get_paths", lambda: {"include": str(tmp_path)})
+    monkeypatch.setenv("EXECTRAIL_BUILD", "compiled")
+    with pytest.raises(SystemExit) as refused:
+        backend.build_mode()
+    assert str(refused.value) == (
+        f"exectrail build: cannot compile the hot path: no Python headers ({tmp_path}/Python.h; "
+        "apt-get install python3-dev)"
+    )
+
+
+def test_the_scripts_ask_the_same_check() -> None:
+    script = [sys.executable, str(REPO / "packaging" / "build" / "exectrail_compiler.py")]
+    here = subprocess.run(script, capture_output=True, text=True, env=dict(os.environ, CC="gcc"))
+    assert (here.returncode, here.stdout) == (0, "")
+    env = dict(os.environ, CC=NO_COMPILER)
+    none = subprocess.run(script, capture_output=True, text=True, env=env)
+    assert (none.returncode, none.stdout) == (
+        1,
+        f"no C compiler ({NO_COMPILER} not found; apt-get install gcc)\n",
+    )
 
 
 def test_mypyc_is_asked_for_only_when_compiling(backend: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
