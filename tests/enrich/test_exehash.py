@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 
 from exectrail.enrich.exehash import ExeHash, ExeHasher, Missing, format_dev, parse_dev
 from tests.support.ci import skip_or_fail
-from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.paths import CAPTURED_LOGS, PEER_LOGS
 from tests.support.procwait import in_thread
 from tests.support.rootsafe_users import NOBODY, as_user
 
-PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 
 

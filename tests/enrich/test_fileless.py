@@ -24,9 +24,8 @@ from exectrail.model import Diagnostics
 from exectrail.parse.fields import BadValue, decode_text, split_fields
 from exectrail.parse.logfile import read_records
 from tests.support.ci import skip_or_fail
-from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.paths import CAPTURED_LOGS, PEER_LOGS
 
-PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 LD = "/lib64/ld-linux-x86-64.so.2"
 
 

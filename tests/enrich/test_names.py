@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from exectrail.enrich import names
 from exectrail.enrich.names import MAX_MEMO, MAX_PART, NameService, enriched_names
 from exectrail.parse.fields import split_fields
-from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.paths import CAPTURED_LOGS, PEER_LOGS
 
-PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 ROOT_PART = (
     b'ARCH=x86_64 SYSCALL=execve AUID="unset" UID="root" GID="root" EUID="root" SUID="root"'
     b' FSUID="root" EGID="root" SGID="root" FSGID="root"'

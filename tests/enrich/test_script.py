@@ -28,9 +28,8 @@ from exectrail.model import Diagnostics, ExecEvent
 from exectrail.parse.fields import decode_text, split_fields
 from exectrail.parse.logfile import read_records
 from tests.support.ci import skip_or_fail
-from tests.support.paths import CAPTURED_LOGS, REPO
+from tests.support.paths import CAPTURED_LOGS, PEER_LOGS
 
-PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 ENRICHED, RAW_NODE = CAPTURED_LOGS[0], CAPTURED_LOGS[1]
 
 

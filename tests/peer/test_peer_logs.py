@@ -27,10 +27,8 @@ import pytest
 from exectrail.model import Diagnostics, ExecEvent
 from exectrail.pipeline import read_exec_events
 from tests.support.ci import skip_or_fail
-from tests.support.paths import REPO, SUPPORT
+from tests.support.paths import PEER_LOGS, SUPPORT
 
-ROOT = REPO
-PEER_LOGS = ROOT.parent / "shared" / "peer-logs"
 DUMP = SUPPORT / "auparse_dump.py"
 FIELDS = ("syscall", "success", "exit", "pid", "ppid", "uid", "comm", "exe", "cwd", "argv")
 # The words of Python's own exceptions: a diagnostic must be in the user's words.

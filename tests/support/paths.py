@@ -18,6 +18,9 @@ MDWE = SUPPORT / "mdwe.py"
 LATE_EXEC_C = SUPPORT / "late_exec.c"
 FEXEC_C = SUPPORT / "fexec.c"
 
+#: the audit logs seven other projects ship as test data (beside the clone, never copied into it)
+PEER_LOGS = REPO.parent / "shared" / "peer-logs"
+
 #: real logs captured with auditd (tests/data/capture.py) and their manifests; an old store
 DATA = TESTS / "data"
 #: real logs of configuration interference (tests/interference/capture.py)
