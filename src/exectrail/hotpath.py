@@ -50,9 +50,14 @@ HOT_MODULES: tuple[str, ...] = (
 PURE_VARIABLE = "EXECTRAIL_PURE"
 
 
+#: Values of ``EXECTRAIL_PURE`` that do not ask for the pure path (compared stripped, in lower case).
+_OFF = ("", "0", "no", "false", "off")
+
+
 def pure_requested() -> bool:
-    """True when ``EXECTRAIL_PURE`` asks for the pure-Python source (any value but empty and ``0``)."""
-    return os.environ.get(PURE_VARIABLE, "") not in ("", "0")
+    """True when ``EXECTRAIL_PURE`` asks for the pure-Python source (set, and not empty, 0, no, false
+    or off)."""
+    return os.environ.get(PURE_VARIABLE, "").strip().lower() not in _OFF
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder):
@@ -90,11 +95,6 @@ def _module_is_compiled(name: str) -> bool:
 def compiled_modules() -> list[str]:
     """The hot modules that this process runs compiled."""
     return [name for name in HOT_MODULES if _module_is_compiled(name)]
-
-
-def is_compiled() -> bool:
-    """True when every hot module runs compiled."""
-    return len(compiled_modules()) == len(HOT_MODULES)
 
 
 def describe() -> str:

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from exectrail.hotpath import HOT_MODULES
 from tests.support import compiled
 from tests.support.ci import skip_or_fail
 from tests.support.hotpath_diff import hostile_logs
-from tests.support.paths import DATA, INTERFERENCE_DATA, REPO
+from tests.support.paths import DATA, INTERFERENCE_DATA, PEER_LOGS, REPO
 
-PEER_LOGS = REPO.parent / "shared" / "peer-logs"
 EXAMPLES = 150
 LOG_SUFFIXES = (".log", ".log.gz")
 
@@ -71,16 +71,24 @@ def test_compiled_and_pure_answer_alike(compiled_build: Path, tmp_path: Path) ->
             assert fast["logs"][name][part] == value, f"{name}: {part} differs between the hot paths"
 
 
-def test_version_names_the_hot_path(compiled_build: Path) -> None:
-    for pure, said in ((False, "compiled (mypyc"), (True, "pure Python (EXECTRAIL_PURE is set)")):
-        done = subprocess.run(
-            [sys.executable, "-m", "exectrail.cli.main", "--version"],
-            env=compiled.env(pure),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        version, hot = done.stdout.splitlines()
-        assert version == "exectrail, version 0.1.0"
-        assert hot.startswith(f"hot path: {said}"), hot
+@pytest.mark.parametrize(
+    ("pure", "said"),
+    [("", "compiled (mypyc"), ("0", "compiled (mypyc"), ("1", "pure Python (EXECTRAIL_PURE is set)"),
+     ("yes", "pure Python (EXECTRAIL_PURE is set)"), (" Off ", "compiled (mypyc"),
+     ("false", "compiled (mypyc"), ("no", "compiled (mypyc"), (None, "compiled (mypyc")],
+)  # fmt: skip
+def test_version_names_the_hot_path(compiled_build: Path, pure: str | None, said: str) -> None:
+    env = compiled.env()
+    if pure is not None:
+        env["EXECTRAIL_PURE"] = pure
+    done = subprocess.run(
+        [sys.executable, "-m", "exectrail.cli.main", "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    version, hot = done.stdout.splitlines()
+    assert version == "exectrail, version 0.1.0"
+    assert hot.startswith(f"hot path: {said}"), hot

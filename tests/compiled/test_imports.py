@@ -1,8 +1,9 @@
 """Every module of the compiled copy imports first in a fresh process.
 
-mypyc compiles a module's imports into its init; an import cycle that Python's lazy module objects
-tolerate can crash a compiled module whose cycle starts elsewhere (pipeline.logscan did, through
-interference.detector, and is kept out of HOT_MODULES). So each module is imported first, alone.
+A module mypyc compiles can fail at import where its source does not, and only when it is the
+first one loaded: compiled ``pipeline.logscan`` crashes the interpreter at import and compiled
+``enrich.proctable`` raises KeyError 'object' (mypy 2.4.1), so both stay out of HOT_MODULES. Each
+module is imported first, alone.
 """
 
 from __future__ import annotations
