@@ -129,11 +129,11 @@ def timed(
 ) -> Timing:
     """Best wall time of ``repeat`` runs (stdout to /dev/null unless kept), with its CPU time."""
     best: Timing | None = None
+    env = env or {**os.environ, "PYTHONPATH": str(ROOT / "src"), "EXECTRAIL_PURE": "1"}
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         stdout = subprocess.PIPE if keep_stdout else subprocess.DEVNULL
-        env = env or {**os.environ, "PYTHONPATH": str(ROOT / "src"), "EXECTRAIL_PURE": "1"}
         proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -147,12 +147,6 @@ def timed(
             best = Timing(name, wall, cpu, out.strip())
     assert best is not None
     return best
-
-
-def hot_path() -> str:
-    """What ``exectrail --version`` of the compiled copy says of its hot path."""
-    cmd = [*exectrail_cmd(), "--version"]
-    return subprocess.run(cmd, env=compiled.env(), capture_output=True, text=True).stdout.splitlines()[-1]
 
 
 def main() -> int:
@@ -191,7 +185,8 @@ def main() -> int:
         rate, mbs = lines / run.seconds, size / 1e6 / run.seconds
         print(f"{run.name:<38} {run.seconds:8.2f} {run.cpu:8.2f} {rate:12,.0f} {mbs:8.1f}")
     ours = runs[0]
-    print(f"\nexectrail: {hot_path()}; compiled vs pure Python: {runs[1].seconds / ours.seconds:.2f}x")
+    speedup = runs[1].seconds / ours.seconds
+    print(f"\nexectrail: {compiled.hot_path(compiled.env())}; compiled vs pure Python: {speedup:.2f}x")
     for other in runs[2:]:
         print(f"exectrail vs {other.name}: {other.seconds / ours.seconds:.2f}x the throughput")
     shown = re.search(r"(\d+) events shown", ours.detail)

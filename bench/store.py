@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support import compiled  # noqa: E402
+
 from exectrail.model import Diagnostics, ExecEvent  # noqa: E402
 from exectrail.pipeline import read_exec_events  # noqa: E402
 from exectrail.query.search import SearchQuery, search  # noqa: E402
@@ -280,8 +282,7 @@ def main() -> int:
     with args.log.open("rb") as fh:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
     report: dict[str, Any] = {"log": str(args.log), "log_lines": lines, "cpus": os.cpu_count()}
-    hot = subprocess.run([*cli(), "--version"], capture_output=True, text=True).stdout.splitlines()[-1]
-    print(f"log {args.log}: {lines} lines; exectrail {hot}", flush=True)
+    print(f"log {args.log}: {lines} lines; exectrail {compiled.hot_path()}", flush=True)
 
     start = time.perf_counter()
     events = list(read_exec_events([args.log], Diagnostics()))

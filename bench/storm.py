@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from tests.support import compiled  # noqa: E402
 from tests.support.auditd_harness import auditd_capture  # noqa: E402
 from tests.support.kernel_baseline import clear_rules  # noqa: E402
 from tests.support.kernel_lock import kernel_lock  # noqa: E402
@@ -427,9 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.store:
             WATCH_ARGS[:] = ["--db", str(workdir / "storm.db")]
         print(f"{args.n} fork+exec of {TRUE} from {args.workers} workers per scenario; backlog {BACKLOG}")
-        version = [sys.executable, "-m", "exectrail.cli.main", "--version"]
-        hot = subprocess.run(version, capture_output=True, text=True).stdout.splitlines()[-1]
-        print(f"exectrail {hot}")
+        print(f"exectrail {compiled.hot_path()}")
         for name in args.only:
             result = RUNNERS[name](helper, args.n, args.workers, workdir)
             if result is None:

@@ -95,5 +95,13 @@ def env(pure: bool = False) -> dict[str, str]:
     return variables
 
 
+def hot_path(variables: dict[str, str] | None = None) -> str:
+    """The hot-path line of ``exectrail --version`` run with ``variables`` (default: this environment),
+    for the benches to say what they timed."""
+    version = [sys.executable, "-m", "exectrail.cli.main", "--version"]
+    done = subprocess.run(version, env=variables, capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()[-1]
+
+
 if __name__ == "__main__":
     print(f"compiled hot path: {build()}")
