@@ -137,6 +137,8 @@ class Rsyslog:
         self.conf.write_text(conf)
         self.output = directory / "messages.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: lines a stopped (killed) rsyslogd left half written: not messages it delivered
+        self.torn: set[bytes] = set()
 
     @property
     def tcp_url(self) -> str:
@@ -187,14 +189,28 @@ class Rsyslog:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        self._end_torn_line()
+
+    def _end_torn_line(self) -> None:
+        """A killed rsyslogd can stop inside a line; the next one would write its first message onto
+        that line. End it, and keep it aside as torn (rsyslogd's loss, not the sender's)."""
+        try:
+            data = self.output.read_bytes()
+        except FileNotFoundError:
+            return
+        if data and not data.endswith(b"\n"):
+            self.torn.add(data[data.rfind(b"\n") + 1 :])
+            with self.output.open("ab") as out:
+                out.write(b"\n")
 
     def clear(self) -> None:
         """Start a new output file (rsyslog reopens it on the next write)."""
         self.output.unlink(missing_ok=True)
 
     def lines(self) -> list[bytes]:
+        """The output's lines, without those a killed rsyslogd left half written."""
         try:
-            return self.output.read_bytes().splitlines()
+            return [line for line in self.output.read_bytes().splitlines() if line not in self.torn]
         except FileNotFoundError:
             return []
 
