@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -315,8 +316,9 @@ def plugin_storm(
 def scenario_plugin(helper: Path, n: int, workers: int, workdir: Path) -> Result:
     out = workdir / "plugin.jsonl"
     wrapper = workdir / "exectrail-plugin"
-    wrapper.write_text(
-        f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m exectrail.cli.main "$@" --format jsonl '
+    wrapper.write_text(  # the plugin runs the hot path this bench names, whatever auditd passes on
+        f"#!/bin/sh\ncd {ROOT}\n{hot_path_variables()}"
+        f'exec {sys.executable} -m exectrail.cli.main "$@" --format jsonl '
         f"--output {out} {' '.join(WATCH_ARGS)} 2>>{workdir}/plugin.err\n"
     )
     wrapper.chmod(0o750)
@@ -328,6 +330,15 @@ def scenario_plugin(helper: Path, n: int, workers: int, workdir: Path) -> Result
         return Result("rules + auditd + plugin watch", n, seconds, count_jsonl(out, parents), cpu, lost)
 
     return with_plugin("plugin", workdir, plugin_conf(wrapper, "watch --mode=plugin"), run)
+
+
+def hot_path_variables() -> str:
+    """Shell lines exporting this process's PYTHONPATH and EXECTRAIL_PURE (those that are set)."""
+    return "".join(
+        f"export {name}={shlex.quote(os.environ[name])}\n"
+        for name in ("PYTHONPATH", "EXECTRAIL_PURE")
+        if name in os.environ
+    )
 
 
 def laurel_config(directory: Path) -> str:
