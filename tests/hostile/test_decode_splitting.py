@@ -29,7 +29,7 @@ def expected(data: bytes) -> list[bytes | int]:
 
 
 def split(data: bytes, sizes: list[int]) -> list[bytes | int]:
-    """What _LineBlocks gives, one line per item, when each read returns a chosen size (<= asked)."""
+    """What LineBlocks gives, one line per item, when each read returns a chosen size (<= asked)."""
     stream = io.BytesIO(data)
     choice = iter(sizes)
 
@@ -37,7 +37,7 @@ def split(data: bytes, sizes: list[int]) -> list[bytes | int]:
         return stream.read(min(size, next(choice, size)))
 
     out: list[bytes | int] = []
-    for block in logfile._LineBlocks(read):
+    for block in logfile.LineBlocks(read):
         out.extend([block] if isinstance(block, int) else block.splitlines(keepends=True))
     return out
 

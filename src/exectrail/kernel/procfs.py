@@ -4,6 +4,7 @@ that is gone or cannot be read gives None (or False), never an error."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from dataclasses import dataclass
@@ -159,6 +160,20 @@ def running_processes(proc: str = "/proc") -> dict[int, Proc]:
             if found is not None:
                 out[found.pid] = found
     return out
+
+
+def grow_pipe(fd: int, wanted: int | None = None) -> bool:
+    """Ask for a pipe buffer of ``wanted`` bytes on ``fd`` (or as large as the kernel allows when that
+    is refused or ``wanted`` is None); False when ``fd`` is no pipe or nothing was granted."""
+    for size in (wanted, pipe_max_size()):
+        if size is None:
+            continue
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def pipe_max_size() -> int:

@@ -158,7 +158,7 @@ def _given_back(head: bytes, read: Callable[[int], bytes]) -> Callable[[int], by
     return read_after
 
 
-class _LineBlocks:
+class LineBlocks:
     """Iterates a ``read(size)`` as blocks of whole lines (bytes), and as ``int`` for a line longer
     than :data:`MAX_LINE_BYTES` (its length without the newline: skipped, never held in memory).
 
@@ -206,6 +206,11 @@ class _LineBlocks:
             yield rest + NEWLINE
 
 
+def overlong_reason(length: int) -> str:
+    """The diagnostic's reason for a line of ``length`` bytes that :class:`LineBlocks` skipped."""
+    return f"a line of {length:,} bytes, longer than any audit record (limit {MAX_LINE_BYTES:,})"
+
+
 def _read_stream(
     raw: BinaryIO,
     name: str,
@@ -214,7 +219,7 @@ def _read_stream(
     progress: ProgressCallback | None,
 ) -> Iterator[list[Record]]:
     read, position = _open_stream(raw)
-    blocks = _LineBlocks(read)
+    blocks = LineBlocks(read)
     lines = records = 0
     last_pos = 0
 
@@ -225,8 +230,7 @@ def _read_stream(
         for block in blocks:
             if isinstance(block, int):
                 lines += 1
-                reason = f"a line of {block:,} bytes, longer than any audit record (limit {MAX_LINE_BYTES:,})"
-                diagnostics.add("line-too-long", reason, f"{name}:{lines}")
+                diagnostics.add("line-too-long", overlong_reason(block), f"{name}:{lines}")
                 continue
             found = parse_block(block, bad_line)
             lines += block.count(NEWLINE)

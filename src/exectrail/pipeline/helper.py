@@ -13,7 +13,6 @@ SIGKILL (``PR_SET_PDEATHSIG``): :func:`fork_helper` starts them.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import multiprocessing
 import os
 import signal
@@ -22,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
 from exectrail.errors import ExectrailError
-from exectrail.kernel.procfs import pipe_max_size
+from exectrail.kernel.procfs import grow_pipe
 from exectrail.lifeline import start_helper
 from exectrail.model import Alarm, Diagnostics, ExecEvent
 from exectrail.parse.logfile import STDIN, ProgressCallback, ReadStats, rereadable
@@ -94,7 +93,7 @@ class HelperScan(Generic[T]):
             ahead = alarms is not None and alarms.line_checks and can_read_twice(self.paths)
             ctx = multiprocessing.get_context("fork")
             receive, send = ctx.Pipe(duplex=False)
-            _grow_pipe(send)
+            grow_pipe(send.fileno(), PIPE_BYTES)  # so the helper is not held up by our own work
             args = (send, progress is not None, not ahead, os.getpid())
             self._process = fork_helper(self._child, args)
             send.close()
@@ -222,16 +221,6 @@ def helper_started(parent: int) -> None:
     (:func:`~exectrail.lifeline.start_helper`), and only then take the SIGTERM held back."""
     start_helper(parent)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-
-
-def _grow_pipe(conn: Connection) -> None:
-    """A deep pipe, so the helper is not held up each time this process does its own work."""
-    for size in (PIPE_BYTES, pipe_max_size()):
-        try:
-            fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, size)
-            return
-        except OSError:
-            continue
 
 
 __all__ = ["AlarmChecks", "HelperScan", "LineChecks", "can_read_twice", "fork_helper", "helper_started"]
