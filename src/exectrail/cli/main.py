@@ -74,6 +74,7 @@ for command in (
 
 def main() -> None:
     """Console entry point: run the CLI; never let a traceback reach the user."""
+    hotpath.tune_garbage_collector()
     open_standard_streams()
     tolerate_unencodable_text()
     raise_on_sigterm()
