@@ -24,7 +24,8 @@ from types import ModuleType
 
 #: The modules compiled by mypyc (their import names). ``setup.py`` reads this tuple from the source.
 #: Left out (mypy 2.4.1): ``pipeline.logscan`` (compiled, its import crashes the interpreter) and
-#: ``enrich.proctable`` (compiled, its NamedTuple raises KeyError 'object' at import).
+#: ``enrich.proctable`` (compiled, its NamedTuple raises KeyError 'object' at import), ``model`` (its
+#: classes would be native ones, which interpreted code cannot subclass, and measured no faster).
 HOT_MODULES: tuple[str, ...] = (
     "exectrail.parse.record",
     "exectrail.parse.fields",
