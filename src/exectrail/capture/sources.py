@@ -20,8 +20,8 @@ from exectrail.kernel.netlink.reader import RecordReader
 from exectrail.kernel.netlink.wire import AUDIT_REPLACE, NLMSG_HDRLEN
 from exectrail.kernel.procfs import grow_pipe
 from exectrail.model import Diagnostics, Record
-from exectrail.parse.logfile import LineBlocks, overlong_reason
-from exectrail.parse.record import MalformedRecord, parse_block, parse_netlink
+from exectrail.parse.logfile import BlockParser, LineBlocks
+from exectrail.parse.record import MalformedRecord, parse_netlink
 
 _TYPE = struct.Struct("=H")
 FIRST_RECORD_TYPE = 1100  # below: netlink control messages (replies, acks), not records
@@ -125,7 +125,7 @@ class PluginSource:
         self.diagnostics = diagnostics
         self.records = 0
         self.overruns = 0  # a pipe from auditd cannot overrun: auditd queues (and reports) itself
-        self.lines = 0
+        self._parser = BlockParser("stdin", diagnostics)
         self._queue: deque[bytes | int] = deque()
         self._ready = threading.Event()
         self._eof = threading.Event()
@@ -158,30 +158,21 @@ class PluginSource:
     def error(self) -> str | None:
         return None  # end of stdin is how auditd says goodbye
 
+    @property
+    def lines(self) -> int:
+        """The lines read so far."""
+        return self._parser.lines
+
     def poll(self, timeout: float) -> list[Record]:
         if not self._queue:
             self._ready.wait(timeout)
         self._ready.clear()
-        queue = self._queue
+        queue, parse = self._queue, self._parser.parse
         out: list[Record] = []
         while queue:
-            block = queue.popleft()
-            if isinstance(block, int):  # the length of a line too long to be a record
-                self.lines += 1
-                self.diagnostics.add("line-too-long", overlong_reason(block), f"stdin:{self.lines}")
-            else:
-                out += self._parse(block)
+            out += parse(queue.popleft())
         self.records += len(out)
         return out
-
-    def _parse(self, block: bytes) -> list[Record]:
-        first = self.lines + 1
-        self.lines += block.count(b"\n")
-
-        def bad(index: int, _line: bytes, error: MalformedRecord) -> None:
-            self.diagnostics.add(error.kind, error.reason, f"stdin:{first + index}")
-
-        return parse_block(block, bad)
 
     def close(self) -> None:
         pass  # the reading thread is a daemon thread; it ends with the stream

@@ -206,9 +206,29 @@ class LineBlocks:
             yield rest + NEWLINE
 
 
-def overlong_reason(length: int) -> str:
-    """The diagnostic's reason for a line of ``length`` bytes that :class:`LineBlocks` skipped."""
-    return f"a line of {length:,} bytes, longer than any audit record (limit {MAX_LINE_BYTES:,})"
+class BlockParser:
+    """The records of the blocks :class:`LineBlocks` gives for one input called ``name``: each bad
+    line (an overlong one included) becomes a diagnostic at ``name:N``; ``lines`` counts the lines
+    so far. The log files and auditd's plugin stream are both read through it."""
+
+    def __init__(self, name: str, diagnostics: Diagnostics) -> None:
+        self.name = name
+        self.diagnostics = diagnostics
+        self.lines = 0
+
+    def parse(self, block: bytes | int) -> list[Record]:
+        """The records of ``block`` (whole lines), none for an overlong line (its length)."""
+        if isinstance(block, int):
+            self.lines += 1
+            reason = f"a line of {block:,} bytes, longer than any audit record (limit {MAX_LINE_BYTES:,})"
+            self.diagnostics.add("line-too-long", reason, f"{self.name}:{self.lines}")
+            return []
+        found = parse_block(block, self._bad_line)
+        self.lines += block.count(NEWLINE)
+        return found
+
+    def _bad_line(self, index: int, line: bytes, error: MalformedRecord) -> None:
+        self.diagnostics.add(error.kind, error.reason, f"{self.name}:{self.lines + index + 1}")
 
 
 def _read_stream(
@@ -220,20 +240,12 @@ def _read_stream(
 ) -> Iterator[list[Record]]:
     read, position = _open_stream(raw)
     blocks = LineBlocks(read)
-    lines = records = 0
+    parser = BlockParser(name, diagnostics)
+    records = 0
     last_pos = 0
-
-    def bad_line(index: int, line: bytes, error: MalformedRecord) -> None:
-        diagnostics.add(error.kind, error.reason, f"{name}:{lines + index + 1}")
-
     try:
         for block in blocks:
-            if isinstance(block, int):
-                lines += 1
-                diagnostics.add("line-too-long", overlong_reason(block), f"{name}:{lines}")
-                continue
-            found = parse_block(block, bad_line)
-            lines += block.count(NEWLINE)
+            found = parser.parse(block)
             if found:
                 records += len(found)
                 yield found
@@ -242,13 +254,14 @@ def _read_stream(
                 progress(pos - last_pos)
                 last_pos = pos
     except OSError as exc:
-        stats.problems.append(f"{name}: read error after line {lines}: {exc.strerror or exc}")
+        stats.problems.append(f"{name}: read error after line {parser.lines}: {exc.strerror or exc}")
     finally:
-        stats.lines += lines
+        stats.lines += parser.lines
         stats.records += records
         if progress is not None:
             with contextlib.suppress(OSError, ValueError):
                 progress(max(position() - last_pos, 0))
+    lines = parser.lines
     if blocks.damage is not None:
         _report_damage(blocks.damage, name, lines - blocks.cut_last, diagnostics, stats)
     if lines and not records:
