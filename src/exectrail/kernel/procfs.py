@@ -162,12 +162,10 @@ def running_processes(proc: str = "/proc") -> dict[int, Proc]:
     return out
 
 
-def grow_pipe(fd: int, wanted: int | None = None) -> bool:
+def grow_pipe(fd: int, wanted: int) -> bool:
     """Ask for a pipe buffer of ``wanted`` bytes on ``fd`` (or as large as the kernel allows when that
-    is refused or ``wanted`` is None); False when ``fd`` is no pipe or nothing was granted."""
+    is refused); False when ``fd`` is no pipe or nothing was granted."""
     for size in (wanted, pipe_max_size()):
-        if size is None:
-            continue
         try:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
         except OSError:
