@@ -120,16 +120,17 @@ def ensure_log(cache: Path, target_lines: int, rebuild: bool) -> tuple[Path, dic
 
 
 def exectrail_cmd() -> list[str]:
-    """``exectrail`` from this repository's source tree (whatever is installed elsewhere)."""
+    """``exectrail`` as the environment selects it (:func:`compiled.env`: this tree, compiled or its
+    pure source, whatever is installed elsewhere)."""
     return [sys.executable, "-m", "exectrail.cli.main"]
 
 
 def timed(
     name: str, cmd: list[str], repeat: int, keep_stdout: bool = False, env: dict[str, str] | None = None
 ) -> Timing:
-    """Best wall time of ``repeat`` runs (stdout to /dev/null unless kept), with its CPU time."""
+    """Best wall time of ``repeat`` runs (stdout to /dev/null unless kept), with its CPU time; ``env``
+    None: this process's environment."""
     best: Timing | None = None
-    env = env or {**os.environ, "PYTHONPATH": str(ROOT / "src"), "EXECTRAIL_PURE": "1"}
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -168,7 +169,7 @@ def main() -> int:
     compiled.build()  # this tree compiled by mypyc into build/compiled (kept while the source is unchanged)
     runs = [
         timed("exectrail review --format jsonl", review, args.repeat, env=compiled.env()),
-        timed("  the same, pure Python", review, args.repeat),
+        timed("  the same, pure Python", review, args.repeat, env=compiled.env(pure=True)),
     ]
     runs.append(timed("ausearch -i -if", [tool("ausearch"), "-i", "-if", str(log)], args.repeat))
     have_auparse = (
